@@ -1,0 +1,46 @@
+// Shared test plumbing: the database, a schema per test file, and both queue implementations.
+import { createRequire } from 'node:module'
+import { PgBoss } from '../index.mjs'
+
+const require = createRequire(import.meta.url)
+export const pg = require('pg')
+
+export const connectionString = process.env.DATABASE_URL || 'postgres://localhost:5432'
+
+/** A pg pool for assertions against the database itself. */
+export function pool () {
+  return new pg.Pool({ connectionString, max: 3 })
+}
+
+export async function dropSchema (schema) {
+  const client = new pg.Client({ connectionString })
+  await client.connect()
+  try {
+    await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
+  } finally {
+    await client.end()
+  }
+}
+
+/** A started pg-boss-native on `schema` with background work off unless asked for. */
+export async function startBoss (schema, options = {}) {
+  const boss = new PgBoss({ connectionString, schema, supervise: false, schedule: false, ...options })
+  boss.on('error', err => { boss.lastError = err })
+  await boss.start()
+  return boss
+}
+
+/** pg-boss 12.38 itself, for interop. */
+export async function startPgBoss (schema, options = {}) {
+  const { PgBoss: Reference } = await import('pg-boss')
+  const boss = new Reference({ connectionString, schema, supervise: false, schedule: false, ...options })
+  boss.on('error', err => { boss.lastError = err })
+  await boss.start()
+  return boss
+}
+
+/** Rows of one job straight from the table. */
+export async function jobRow (db, schema, id) {
+  const { rows } = await db.query(`SELECT * FROM ${schema}.job WHERE id = $1`, [id])
+  return rows[0]
+}

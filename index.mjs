@@ -1,0 +1,13 @@
+// ESM entry: the same objects as the CommonJS entry.
+import PgBoss from './index.js'
+
+export default PgBoss
+export const {
+  states,
+  policies,
+  events,
+  getConstructionPlans,
+  getMigrationPlans,
+  getRollbackPlans
+} = PgBoss
+export { PgBoss }

@@ -1,0 +1,90 @@
+'use strict'
+// Conversion at the boundary: JSON envelopes from the engine into values and errors shaped as
+// pg-boss returns them (Dates where node-postgres gives Dates), and a caller's `db` into the
+// function the engine calls for SQL.
+
+const { AssertionError } = require('node:assert')
+
+const JOB_DATE_FIELDS = ['startAfter', 'startedOn', 'singletonOn', 'heartbeatOn', 'createdOn', 'completedOn', 'keepUntil', 'sourceCreatedOn']
+const QUEUE_DATE_FIELDS = ['createdOn', 'updatedOn', 'deltaOn', 'capturedOn']
+
+function reviveDates (row, fields) {
+  if (row === null || typeof row !== 'object') return row
+  for (const field of fields) {
+    const value = row[field]
+    if (typeof value === 'string') row[field] = new Date(value)
+  }
+  return row
+}
+
+const revive = {
+  job: row => reviveDates(row, JOB_DATE_FIELDS),
+  jobs: rows => { for (const row of rows) reviveDates(row, JOB_DATE_FIELDS); return rows },
+  queue: row => reviveDates(row, QUEUE_DATE_FIELDS),
+  queues: rows => { for (const row of rows) reviveDates(row, QUEUE_DATE_FIELDS); return rows }
+}
+
+/** The engine's error data as the error pg-boss would throw. */
+function toError (err) {
+  if (err.kind === 'assertion') {
+    return new AssertionError({ message: err.message, actual: false, expected: true, operator: '==' })
+  }
+  const error = new Error(err.message)
+  if (err.code) error.code = err.code
+  return error
+}
+
+/** Unwraps `{ ok }` / `{ err }` from the engine. */
+function unwrap (text) {
+  const envelope = JSON.parse(text)
+  if (envelope.err) throw toError(envelope.err)
+  return envelope.ok
+}
+
+function cell (value) {
+  if (value === null || value === undefined) return null
+  if (typeof value === 'string') return value
+  if (value instanceof Date) return value.toISOString()
+  if (Buffer.isBuffer(value)) return value.toString()
+  if (typeof value === 'object') return JSON.stringify(value)
+  return String(value)
+}
+
+/** node-postgres style results, possibly one per statement, as rows of text cells. */
+function rowsOf (result) {
+  let rows
+  if (Array.isArray(result)) {
+    if (result.every(r => Array.isArray(r?.rows))) rows = result.flatMap(r => r.rows)
+    else if (result.every(r => Array.isArray(r))) rows = result.flat()
+    else rows = result
+  } else {
+    rows = result?.rows ?? []
+  }
+  return rows.map(row => (Array.isArray(row) ? row : Object.values(row)).map(cell))
+}
+
+const executors = new WeakMap()
+
+/** A caller's `IDatabase` as the function the engine calls: it never rejects. */
+function toExecutor (db) {
+  if (!db) return undefined
+  let fn = executors.get(db)
+  if (fn) return fn
+  if (typeof db.executeSql !== 'function') {
+    throw new AssertionError({ message: 'db must implement executeSql(text, values)', actual: false, expected: true, operator: '==' })
+  }
+  fn = async (sql, paramsJson) => {
+    try {
+      const result = paramsJson == null
+        ? await db.executeSql(sql)
+        : await db.executeSql(sql, JSON.parse(paramsJson))
+      return JSON.stringify({ rows: rowsOf(result) })
+    } catch (err) {
+      return JSON.stringify({ error: { message: String(err?.message ?? err), code: err?.code ?? null } })
+    }
+  }
+  executors.set(db, fn)
+  return fn
+}
+
+module.exports = { revive, toError, unwrap, toExecutor }

@@ -1,0 +1,45 @@
+// Builds the native addon into ./pg-boss-native.<platform>.node.
+//
+// `npm install` runs this (the `prepare` script). It uses @napi-rs/cli when it is installed and
+// falls back to plain cargo, so a checkout builds even before dev dependencies are present.
+import { spawnSync } from 'node:child_process'
+import { copyFileSync, existsSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+const require = createRequire(import.meta.url)
+const { nativeFileName } = require('../lib/platform.js')
+const debug = process.argv.includes('--debug')
+
+function run (cmd, args) {
+  const result = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', shell: process.platform === 'win32' })
+  if (result.status !== 0) {
+    console.error(`pg-boss-native: ${cmd} ${args.join(' ')} failed`)
+    process.exit(result.status ?? 1)
+  }
+}
+
+let cli = null
+try { cli = require.resolve('@napi-rs/cli/package.json') } catch {}
+
+if (cli) {
+  const bin = join(dirname(cli), 'dist', 'cli.js')
+  const args = [bin, 'build', '--platform', '--no-js', '--output-dir', '.']
+  if (!debug) args.push('--release')
+  run(process.execPath, args)
+} else {
+  run('cargo', debug ? ['build'] : ['build', '--release'])
+  const profile = debug ? 'debug' : 'release'
+  const lib = process.platform === 'win32'
+    ? 'pg_boss_native.dll'
+    : process.platform === 'darwin' ? 'libpg_boss_native.dylib' : 'libpg_boss_native.so'
+  const built = join(root, 'target', profile, lib)
+  if (!existsSync(built)) {
+    console.error(`pg-boss-native: expected ${built} after cargo build`)
+    process.exit(1)
+  }
+  copyFileSync(built, join(root, nativeFileName()))
+}
+console.log(`pg-boss-native: built ${nativeFileName()}`)

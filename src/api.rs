@@ -1,0 +1,103 @@
+//! The engine's call surface: one entry per public pg-boss method, taking the JS arguments as a
+//! JSON array and answering JSON text. The binding forwards to `call` and knows no method names;
+//! argument overloads that JSON cannot express (functions, `db` objects) are resolved in index.js.
+
+use crate::db::SharedExecutor;
+use crate::engine::Engine;
+use crate::error::{BossError, Result};
+use crate::jobs::check_send_args;
+use crate::js::Object;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+fn arg(args: &[Value], i: usize) -> Option<&Value> {
+    args.get(i).filter(|v| !v.is_null())
+}
+
+/// An options object argument (absent or null reads as `{}`).
+fn options(args: &[Value], i: usize) -> Object {
+    match args.get(i) {
+        Some(Value::Object(o)) => o.clone(),
+        _ => Object::new(),
+    }
+}
+
+fn id_or_null(id: Option<String>) -> String {
+    match id {
+        Some(id) => Value::String(id).to_string(),
+        None => "null".into(),
+    }
+}
+
+/// `send*` variants build options the way pg-boss does before checking them.
+fn variant_options(args: &[Value], extra: &[(&str, Value)]) -> Vec<Value> {
+    let mut o = options(args, 2);
+    for (k, v) in extra {
+        if v.is_null() {
+            o.remove(*k);
+        } else {
+            o.insert((*k).to_string(), v.clone());
+        }
+    }
+    vec![args.first().cloned().unwrap_or(Value::Null), args.get(1).cloned().unwrap_or(Value::Null), Value::Object(o)]
+}
+
+pub async fn call(engine: &Arc<Engine>, method: &str, args: Vec<Value>, db: Option<SharedExecutor>) -> Result<String> {
+    match method {
+        "start" => engine.start().await.map(|_| "null".into()),
+        "stop" => {
+            let o = options(&args, 0);
+            let close = o.get("close") != Some(&Value::Bool(false));
+            engine.stop(close).await.map(|stopped| stopped.to_string())
+        }
+        "isInstalled" => engine.is_installed().await.map(|b| b.to_string()),
+        "schemaVersion" => engine.schema_version().await.map(|v| v.map(|v| v.to_string()).unwrap_or_else(|| "null".into())),
+
+        "createQueue" => engine.create_queue(args.first(), &options(&args, 1)).await.map(|_| "null".into()),
+        "updateQueue" => engine.update_queue(args.first(), &options(&args, 1)).await.map(|_| "null".into()),
+        "deleteQueue" => engine.delete_queue(args.first()).await.map(|_| "null".into()),
+        "getQueue" => engine.get_queue(args.first()).await,
+        "getQueues" => engine.get_queues(arg(&args, 0), &options(&args, 1)).await,
+        "getQueueStats" => engine.get_queue_stats(args.first(), &options(&args, 1)).await,
+        "deleteQueuedJobs" => engine.delete_queued_jobs(args.first()).await.map(|n| n.to_string()),
+        "deleteStoredJobs" => engine.delete_stored_jobs(args.first()).await.map(|n| n.to_string()),
+        "deleteAllJobs" => engine
+            .delete_all_jobs(arg(&args, 0))
+            .await
+            .map(|n| n.map(|n| n.to_string()).unwrap_or_else(|| "null".into())),
+
+        "send" => {
+            let req = check_send_args(&args)?;
+            engine.send(req, db).await.map(id_or_null)
+        }
+        "sendAfter" => {
+            let after = args.get(3).cloned().unwrap_or(Value::Null);
+            let req = check_send_args(&variant_options(&args, &[("startAfter", after)]))?;
+            engine.send(req, db).await.map(id_or_null)
+        }
+        "sendThrottled" | "sendDebounced" => {
+            let seconds = args.get(3).cloned().unwrap_or(Value::Null);
+            let key = args.get(4).cloned().unwrap_or(Value::Null);
+            let next_slot = Value::Bool(method == "sendDebounced");
+            let req = check_send_args(&variant_options(
+                &args,
+                &[("singletonSeconds", seconds), ("singletonNextSlot", next_slot), ("singletonKey", key)],
+            ))?;
+            engine.send(req, db).await.map(id_or_null)
+        }
+        "insert" => {
+            let ids = engine
+                .insert(args.first().unwrap_or(&Value::Null), args.get(1).unwrap_or(&Value::Null), &options(&args, 2), db)
+                .await?;
+            Ok(ids.map(|ids| json!(ids).to_string()).unwrap_or_else(|| "null".into()))
+        }
+        "fetch" => engine.fetch(args.first(), &options(&args, 1), db).await,
+        "complete" => engine.complete(args.first(), args.get(1), args.get(2), &options(&args, 3), db).await,
+        "fail" => engine.fail(args.first(), args.get(1), args.get(2), db).await,
+        "cancel" | "touch" | "deleteJob" => engine.manage_fenced(method, args.first(), args.get(1), db).await,
+        "resume" | "retry" | "restore" => engine.manage(method, args.first(), args.get(1), db).await,
+        "findJobs" => engine.find_jobs(args.first(), &options(&args, 1), db).await,
+        "getJobById" => engine.get_job_by_id(args.first(), args.get(1), db).await,
+        other => Err(BossError::operational(format!("pg-boss-native: {other}() is not implemented yet"))),
+    }
+}

@@ -1,0 +1,111 @@
+//! The napi layer: the `NativeBoss` class, JSON in and out, JS `executeSql` plumbing. No queue
+//! logic lives here.
+
+mod executor;
+
+use crate::api;
+use crate::config::Config;
+use crate::engine::{Engine, EngineEvent};
+use crate::error::{BossError, ErrorKind};
+use executor::{ExecuteSqlFn, JsExecutor};
+use futures_util::FutureExt;
+use napi::bindgen_prelude::*;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi_derive::napi;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+/// Errors cross to JS as data, `{ "err": { kind, message, code } }`, and index.js rethrows them
+/// as `AssertionError` or `Error`, so no rejection path loses the kind or the SQLSTATE.
+fn error_envelope(err: &BossError) -> String {
+    let (kind, code) = match &err.kind {
+        ErrorKind::Assertion => ("assertion", None),
+        ErrorKind::Operational => ("error", None),
+        ErrorKind::Database { code } => ("database", code.clone()),
+    };
+    serde_json::json!({ "err": { "kind": kind, "message": err.message, "code": code } }).to_string()
+}
+
+fn ok_envelope(payload: &str) -> String {
+    let mut s = String::with_capacity(payload.len() + 8);
+    s.push_str("{\"ok\":");
+    s.push_str(payload);
+    s.push('}');
+    s
+}
+
+type EventFn = ThreadsafeFunction<String, (), String, Status, false, true>;
+
+#[napi]
+pub struct NativeBoss {
+    engine: Arc<Engine>,
+}
+
+#[napi]
+impl NativeBoss {
+    /// `config` is the constructor argument as JSON; `execute_sql` wraps the constructor `db`;
+    /// `on_event` receives `error`/`warning` events as JSON.
+    #[napi(constructor)]
+    pub fn new(config: String, execute_sql: Option<ExecuteSqlFn>, on_event: Option<EventFn>) -> Result<Self> {
+        let value: serde_json::Value = serde_json::from_str(&config).map_err(|e| Error::from_reason(e.to_string()))?;
+        let config = Config::from_value(&value, execute_sql.is_some()).map_err(|e| Error::from_reason(error_envelope(&e)))?;
+        let external = execute_sql.map(|f| Arc::new(JsExecutor::new(f)) as crate::db::SharedExecutor);
+        let engine = Engine::new(config, external);
+        if let Some(on_event) = on_event {
+            let on_event = Arc::new(on_event);
+            engine.set_event_sink(Some(Arc::new(move |event: EngineEvent| {
+                let payload = match event {
+                    EngineEvent::Error(err) => {
+                        serde_json::json!({ "event": "error", "error": serde_json::from_str::<serde_json::Value>(&error_envelope(&err)).ok() })
+                    }
+                    EngineEvent::Warning { message, data } => {
+                        serde_json::json!({ "event": "warning", "message": message, "data": data })
+                    }
+                };
+                on_event.call(payload.to_string(), ThreadsafeFunctionCallMode::NonBlocking);
+            })));
+        }
+        Ok(NativeBoss { engine })
+    }
+
+    /// Resolved schema names, for `getDb()` and plan helpers in JS.
+    #[napi(getter)]
+    pub fn schema(&self) -> String {
+        self.engine.config.schema.ident.clone()
+    }
+
+    /// Run one public method: `args` is the JSON array of its arguments, `execute_sql` the per-call
+    /// `db`. Always resolves with a JSON envelope; a panic becomes an error, never a crash.
+    #[napi]
+    pub async fn call(&self, method: String, args: String, execute_sql: Option<ExecuteSqlFn>) -> String {
+        let engine = self.engine.clone();
+        let work = async move {
+            let args: Vec<serde_json::Value> = match serde_json::from_str(&args) {
+                Ok(serde_json::Value::Array(a)) => a,
+                Ok(_) | Err(_) => return Err(BossError::operational("pg-boss-native: arguments must be a JSON array")),
+            };
+            let db = execute_sql.map(|f| Arc::new(JsExecutor::new(f)) as crate::db::SharedExecutor);
+            api::call(&engine, &method, args, db).await
+        };
+        match AssertUnwindSafe(work).catch_unwind().await {
+            Ok(Ok(payload)) => ok_envelope(&payload),
+            Ok(Err(err)) => error_envelope(&err),
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".into());
+                error_envelope(&BossError::operational(format!("pg-boss-native internal error: {what}")))
+            }
+        }
+    }
+}
+
+/// `getConstructionPlans(schema?)`: the install script pg-boss-native runs, as one string.
+#[napi]
+pub fn construction_plans(schema: Option<String>) -> Result<String> {
+    let name = schema.unwrap_or_else(|| crate::names::DEFAULT_SCHEMA.to_string());
+    let schema = crate::names::SchemaName::parse(&name).map_err(|e| Error::from_reason(error_envelope(&e)))?;
+    Ok(crate::plans::schema::install(&schema, true))
+}

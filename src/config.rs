@@ -1,0 +1,309 @@
+//! Constructor options: pg-boss's defaults and validation (`getConfig`), in one place.
+
+use crate::error::{ensure, Result};
+use crate::js::{self, Object};
+use crate::names::{SchemaName, DEFAULT_SCHEMA};
+use serde_json::Value;
+
+const MAX_EXPIRATION_HOURS: f64 = 24.0;
+const MAX_RETENTION_DAYS: i64 = 365;
+const BACKENDS: [&str; 5] = ["postgres", "cockroachdb", "yugabytedb", "citus", "pglite"];
+
+/// How to reach PostgreSQL with the native pool.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectionConfig {
+    pub connection_string: Option<String>,
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub database: Option<String>,
+    pub user: Option<String>,
+    pub password: Option<String>,
+    pub application_name: String,
+    pub max: usize,
+    pub connection_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub schema: SchemaName,
+    pub connection: ConnectionConfig,
+    pub migrate: bool,
+    pub create_schema: bool,
+    pub supervise: bool,
+    pub schedule: bool,
+    pub use_listen_notify: bool,
+    pub allow_schema_case_variant: bool,
+    pub backend: String,
+    pub supervise_interval_seconds: f64,
+    pub maintenance_interval_seconds: f64,
+    pub monitor_interval_seconds: f64,
+    pub queue_cache_interval_seconds: f64,
+    pub warning_slow_query_seconds: f64,
+    pub warning_queue_size: f64,
+    pub warning_retention_days: i64,
+    pub persist_warnings: bool,
+    pub persist_queue_stats: bool,
+    pub queue_stat_retention_days: i64,
+    pub bam_interval_seconds: f64,
+    pub flow_interval_seconds: f64,
+    pub clock_monitor_interval_seconds: f64,
+    pub cron_monitor_interval_seconds: f64,
+    pub cron_worker_interval_seconds: f64,
+    /// The constructor was given `db`: SQL runs through the caller's `executeSql`.
+    pub external_db: bool,
+}
+
+fn bool_or(obj: &Object, key: &str, default: bool) -> bool {
+    if js::has(obj, key) {
+        js::truthy(obj.get(key))
+    } else {
+        default
+    }
+}
+
+/// `config.x = config.x || default` (0 falls back, as in pg-boss).
+fn number_or(obj: &Object, key: &str, default: f64) -> f64 {
+    match obj.get(key) {
+        Some(v) if js::truthy(Some(v)) => {
+            let n = js::to_number(v);
+            if n.is_nan() {
+                default
+            } else {
+                n
+            }
+        }
+        _ => default,
+    }
+}
+
+fn interval_option(obj: &Object, key: &str, default: f64) -> Result<f64> {
+    ensure(!js::has(obj, key) || js::ge(obj.get(key), 1.0), format!("configuration assert: {key} must be at least every second"))?;
+    let value = number_or(obj, key, default);
+    ensure(
+        value / 60.0 / 60.0 <= MAX_EXPIRATION_HOURS,
+        format!("configuration assert: {key} cannot exceed 24 hours"),
+    )?;
+    Ok(value)
+}
+
+fn between(obj: &Object, key: &str, min: f64, max: f64, message: &str, default: f64) -> Result<f64> {
+    if js::has(obj, key) {
+        let n = obj.get(key).map(js::to_number).unwrap_or(f64::NAN);
+        ensure(n >= min && n <= max, format!("configuration assert: {message}"))?;
+    }
+    Ok(number_or(obj, key, default))
+}
+
+fn string_field(obj: &Object, key: &str) -> Option<String> {
+    match obj.get(key) {
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+impl Config {
+    /// `value` is what the constructor received (a string or an options object) as JSON;
+    /// `has_db` says whether it carried a `db` (which JSON cannot).
+    pub fn from_value(value: &Value, has_db: bool) -> Result<Config> {
+        let obj: Object = match value {
+            Value::String(s) if !s.is_empty() => {
+                let mut o = Object::new();
+                o.insert("connectionString".into(), Value::String(s.clone()));
+                o
+            }
+            Value::Object(o) => o.clone(),
+            _ => {
+                return Err(crate::error::BossError::assertion(
+                    "configuration assert: string or config object is required to connect to postgres",
+                ))
+            }
+        };
+
+        let backend = match obj.get("backend") {
+            None => "postgres".to_string(),
+            Some(v) => js::display(Some(v)),
+        };
+        ensure(
+            BACKENDS.contains(&backend.as_str()) && (obj.get("backend").is_none() || obj.get("backend").map(|v| v.is_string()).unwrap_or(false)),
+            format!("configuration assert: backend must be one of {}", BACKENDS.join(", ")),
+        )?;
+
+        let schema = match obj.get("schema") {
+            Some(v) if js::truthy(Some(v)) => match v {
+                Value::String(s) => SchemaName::parse(s)?,
+                _ => return Err(crate::error::BossError::assertion("Name must be a string")),
+            },
+            _ => SchemaName::parse(DEFAULT_SCHEMA)?,
+        };
+
+        let supervise_interval_seconds = interval_option(&obj, "superviseIntervalSeconds", 60.0)?;
+        let maintenance_interval_seconds = interval_option(&obj, "maintenanceIntervalSeconds", 86400.0)?;
+        let monitor_interval_seconds = interval_option(&obj, "monitorIntervalSeconds", 60.0)?;
+        let queue_cache_interval_seconds = interval_option(&obj, "queueCacheIntervalSeconds", 60.0)?;
+
+        let queue_stat_retention_days = if js::has(&obj, "queueStatRetentionDays") {
+            let v = obj.get("queueStatRetentionDays");
+            ensure(
+                js::is_integer(v) && js::ge(v, 1.0),
+                "configuration assert: queueStatRetentionDays must be an integer >= 1",
+            )?;
+            let n = js::as_i64(v).unwrap_or(7);
+            ensure(n <= MAX_RETENTION_DAYS, "configuration assert: queueStatRetentionDays cannot exceed 365 days")?;
+            n
+        } else {
+            7
+        };
+
+        let clock_monitor_interval_seconds = between(
+            &obj,
+            "clockMonitorIntervalSeconds",
+            1.0,
+            600.0,
+            "clockMonitorIntervalSeconds must be between 1 second and 10 minutes",
+            600.0,
+        )?;
+        let cron_monitor_interval_seconds = between(
+            &obj,
+            "cronMonitorIntervalSeconds",
+            1.0,
+            45.0,
+            "cronMonitorIntervalSeconds must be between 1 and 45 seconds",
+            30.0,
+        )?;
+        let cron_worker_interval_seconds = between(
+            &obj,
+            "cronWorkerIntervalSeconds",
+            1.0,
+            45.0,
+            "cronWorkerIntervalSeconds must be between 1 and 45 seconds",
+            5.0,
+        )?;
+
+        ensure(
+            !js::has(&obj, "bamIntervalSeconds") || js::ge(obj.get("bamIntervalSeconds"), 10.0),
+            "configuration assert: bamIntervalSeconds must be at least 10 seconds",
+        )?;
+        let bam_interval_seconds = number_or(&obj, "bamIntervalSeconds", 60.0);
+        ensure(
+            !js::has(&obj, "flowIntervalSeconds") || js::ge(obj.get("flowIntervalSeconds"), 1.0),
+            "configuration assert: flowIntervalSeconds must be at least 1 seconds",
+        )?;
+        let flow_interval_seconds = number_or(&obj, "flowIntervalSeconds", 5.0);
+
+        ensure(
+            !js::has(&obj, "warningQueueSize") || js::ge(obj.get("warningQueueSize"), 1.0),
+            "configuration assert: warningQueueSize must be at least 1",
+        )?;
+        ensure(
+            !js::has(&obj, "warningSlowQuerySeconds") || js::ge(obj.get("warningSlowQuerySeconds"), 1.0),
+            "configuration assert: warningSlowQuerySeconds must be at least 1",
+        )?;
+        if js::has(&obj, "warningRetentionDays") {
+            let v = obj.get("warningRetentionDays");
+            ensure(
+                js::is_integer(v) && js::ge(v, 1.0),
+                "configuration assert: warningRetentionDays must be an integer >= 1",
+            )?;
+            ensure(
+                js::as_i64(v).unwrap_or(0) <= MAX_RETENTION_DAYS,
+                "configuration assert: warningRetentionDays cannot exceed 365 days",
+            )?;
+        }
+
+        let port = match obj.get("port") {
+            Some(v) => {
+                let n = js::to_number(v);
+                ensure(n.is_finite() && (0.0..=65535.0).contains(&n), "configuration assert: port must be a number")?;
+                Some(n as u16)
+            }
+            None => None,
+        };
+        let max = match obj.get("max") {
+            Some(v) if js::truthy(Some(v)) => {
+                let n = js::to_number(v);
+                ensure(n.is_finite() && n >= 1.0, "configuration assert: max must be at least 1")?;
+                n as usize
+            }
+            _ => 10,
+        };
+        let connection = ConnectionConfig {
+            connection_string: string_field(&obj, "connectionString"),
+            host: string_field(&obj, "host"),
+            port,
+            database: string_field(&obj, "database"),
+            user: string_field(&obj, "user"),
+            password: string_field(&obj, "password"),
+            application_name: string_field(&obj, "application_name").unwrap_or_else(|| "pgboss".into()),
+            max,
+            connection_timeout_ms: match obj.get("connectionTimeoutMillis") {
+                Some(v) if !v.is_null() => js::to_number(v).max(0.0) as u64,
+                _ => 10_000,
+            },
+        };
+
+        Ok(Config {
+            schema,
+            connection,
+            migrate: bool_or(&obj, "migrate", true),
+            create_schema: bool_or(&obj, "createSchema", true),
+            supervise: bool_or(&obj, "supervise", true),
+            schedule: bool_or(&obj, "schedule", true),
+            use_listen_notify: bool_or(&obj, "useListenNotify", false),
+            allow_schema_case_variant: bool_or(&obj, "allowSchemaCaseVariant", false),
+            backend,
+            supervise_interval_seconds,
+            maintenance_interval_seconds,
+            monitor_interval_seconds,
+            queue_cache_interval_seconds,
+            warning_slow_query_seconds: number_or(&obj, "warningSlowQuerySeconds", 30.0),
+            warning_queue_size: number_or(&obj, "warningQueueSize", 10000.0),
+            warning_retention_days: js::as_i64(obj.get("warningRetentionDays")).filter(|d| *d > 0).unwrap_or(365),
+            persist_warnings: bool_or(&obj, "persistWarnings", false),
+            persist_queue_stats: bool_or(&obj, "persistQueueStats", false),
+            queue_stat_retention_days,
+            bam_interval_seconds,
+            flow_interval_seconds,
+            clock_monitor_interval_seconds,
+            cron_monitor_interval_seconds,
+            cron_worker_interval_seconds,
+            external_db: has_db,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn defaults_follow_pg_boss() {
+        let c = Config::from_value(&json!("postgres://localhost/test"), false).unwrap();
+        assert_eq!(c.schema.ident, "pgboss");
+        assert!(c.migrate && c.supervise && c.schedule && c.create_schema && !c.use_listen_notify);
+        assert_eq!(c.supervise_interval_seconds, 60.0);
+        assert_eq!(c.maintenance_interval_seconds, 86400.0);
+        assert_eq!(c.connection.max, 10);
+        assert_eq!(c.connection.application_name, "pgboss");
+    }
+
+    #[test]
+    fn invalid_options_get_pg_boss_messages() {
+        let cases = [
+            (json!(null), "configuration assert: string or config object is required to connect to postgres"),
+            (json!({"superviseIntervalSeconds": 0.5}), "configuration assert: superviseIntervalSeconds must be at least every second"),
+            (json!({"maintenanceIntervalSeconds": 90000}), "configuration assert: maintenanceIntervalSeconds cannot exceed 24 hours"),
+            (json!({"cronMonitorIntervalSeconds": 46}), "configuration assert: cronMonitorIntervalSeconds must be between 1 and 45 seconds"),
+            (json!({"bamIntervalSeconds": 5}), "configuration assert: bamIntervalSeconds must be at least 10 seconds"),
+            (json!({"backend": "mysql"}), "configuration assert: backend must be one of postgres, cockroachdb, yugabytedb, citus, pglite"),
+            (json!({"warningRetentionDays": 400}), "configuration assert: warningRetentionDays cannot exceed 365 days"),
+            (json!({"queueStatRetentionDays": 1.5}), "configuration assert: queueStatRetentionDays must be an integer >= 1"),
+        ];
+        for (input, message) in cases {
+            let err = Config::from_value(&input, false).unwrap_err();
+            assert!(err.is_assertion());
+            assert_eq!(err.message, message);
+        }
+    }
+}

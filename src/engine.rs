@@ -1,0 +1,318 @@
+//! The engine: one per `PgBoss` instance. Owns the native pool (or the caller's executor), the
+//! queue cache and the background tasks, and implements lifecycle and schema checks. Queue and job
+//! operations live in `queues.rs` and `jobs.rs`.
+
+use crate::config::Config;
+use crate::db::{first_column, NativePool, Param, SharedExecutor};
+use crate::error::{ensure, BossError, Result};
+use crate::plans;
+use crate::queue_cache::{QueueCache, QueueInfo};
+use std::sync::{Arc, Mutex};
+use tokio::task::JoinHandle;
+
+/// What the engine reports to the JS `EventEmitter` (`error` / `warning`).
+#[derive(Debug, Clone)]
+pub enum EngineEvent {
+    Error(BossError),
+    Warning { message: String, data: serde_json::Value },
+}
+
+pub type EventSink = Arc<dyn Fn(EngineEvent) + Send + Sync>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lifecycle {
+    Created,
+    Started,
+    Stopped,
+}
+
+pub struct Engine {
+    pub config: Config,
+    /// The constructor `db`, when given; otherwise the pool once opened.
+    external: Option<SharedExecutor>,
+    pool: Mutex<Option<Arc<NativePool>>>,
+    pub queues: QueueCache,
+    lifecycle: Mutex<Lifecycle>,
+    /// Serialises concurrent `start()` / `stop()` calls so they share one outcome.
+    transition: tokio::sync::Mutex<()>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+    events: Mutex<Option<EventSink>>,
+}
+
+pub const SEND_IT_QUEUE: &str = "__pgboss__send-it";
+
+impl Engine {
+    pub fn new(config: Config, external: Option<SharedExecutor>) -> Arc<Engine> {
+        Arc::new(Engine {
+            config,
+            external,
+            pool: Mutex::new(None),
+            queues: QueueCache::default(),
+            lifecycle: Mutex::new(Lifecycle::Created),
+            transition: tokio::sync::Mutex::new(()),
+            tasks: Mutex::new(Vec::new()),
+            events: Mutex::new(None),
+        })
+    }
+
+    pub fn set_event_sink(&self, sink: Option<EventSink>) {
+        if let Ok(mut e) = self.events.lock() {
+            *e = sink;
+        }
+    }
+
+    pub fn emit(&self, event: EngineEvent) {
+        let sink = self.events.lock().ok().and_then(|e| e.clone());
+        if let Some(sink) = sink {
+            sink(event);
+        }
+    }
+
+    pub fn lifecycle(&self) -> Lifecycle {
+        self.lifecycle.lock().map(|l| *l).unwrap_or(Lifecycle::Stopped)
+    }
+
+    /// The executor for a call: the caller's `db`, else the instance's.
+    pub fn db(&self, per_call: Option<SharedExecutor>) -> Result<SharedExecutor> {
+        if let Some(db) = per_call {
+            return Ok(db);
+        }
+        self.instance_db()
+    }
+
+    pub fn instance_db(&self) -> Result<SharedExecutor> {
+        if let Some(db) = &self.external {
+            return Ok(db.clone());
+        }
+        let pool = self.pool.lock().ok().and_then(|p| p.clone());
+        match pool {
+            Some(pool) => Ok(pool as SharedExecutor),
+            None => Err(BossError::assertion("Database connection is not opened")),
+        }
+    }
+
+    fn open_pool(&self) -> Result<()> {
+        if self.external.is_some() {
+            return Ok(());
+        }
+        let mut pool = self.pool.lock().map_err(|_| BossError::operational("pool lock poisoned"))?;
+        if pool.is_none() {
+            *pool = Some(Arc::new(NativePool::new(&self.config.connection)?));
+        }
+        Ok(())
+    }
+
+    fn close_pool(&self) {
+        if let Ok(mut pool) = self.pool.lock() {
+            if let Some(p) = pool.take() {
+                p.close();
+            }
+        }
+    }
+
+    pub async fn query(&self, db: &SharedExecutor, sql: &str, params: &[Param]) -> Result<Vec<String>> {
+        Ok(first_column(db.query(sql, params).await?))
+    }
+
+    pub async fn is_installed(&self) -> Result<bool> {
+        let db = self.instance_db()?;
+        let rows = self.query(&db, &plans::schema::is_installed(&self.config.schema), &[]).await?;
+        Ok(rows.first().is_some())
+    }
+
+    pub async fn schema_version(&self) -> Result<Option<i64>> {
+        let db = self.instance_db()?;
+        if !self.is_installed().await? {
+            return Ok(None);
+        }
+        let rows = self.query(&db, &plans::schema::version(&self.config.schema), &[]).await?;
+        Ok(rows.first().and_then(|v| v.parse().ok()))
+    }
+
+    /// Install schema 46 when missing; refuse, with what was found and what to do, a schema this
+    /// engine cannot serve. With `migrate: false` only check, as pg-boss does.
+    async fn ensure_schema(&self) -> Result<()> {
+        let target = plans::schema::SCHEMA_VERSION;
+        let schema = &self.config.schema;
+        let installed = self.is_installed().await?;
+        if !self.config.migrate {
+            if !installed {
+                return Err(BossError::operational("pg-boss is not installed"));
+            }
+            let version = self.schema_version().await?;
+            ensure(version == Some(target), "")
+                .map_err(|_| BossError::operational("pg-boss database requires migrations"))?;
+            return Ok(());
+        }
+        if !installed {
+            self.assert_no_case_variant().await?;
+            let db = self.instance_db()?;
+            let script = plans::schema::install(schema, self.config.create_schema);
+            if let Err(err) = db.batch(&script).await {
+                // Another process (ours or pg-boss's) won the install race under the same lock.
+                if !err.message.contains("already exists") {
+                    return Err(err);
+                }
+            }
+            return Ok(());
+        }
+        match self.schema_version().await? {
+            Some(v) if v == target => Ok(()),
+            Some(v) if v > target => Err(BossError::operational(format!(
+                "pg-boss-native serves pg-boss schema version {target}, but schema {} is at version {v}, \
+                 which a newer pg-boss installed. Upgrade pg-boss-native to a release for schema {v}, \
+                 or point it at another schema.",
+                schema.ident
+            ))),
+            Some(v) => Err(BossError::operational(format!(
+                "pg-boss-native serves pg-boss schema version {target}, but schema {} is at version {v}. \
+                 Migrating older schemas is not supported yet: upgrade it once with pg-boss 12.38 \
+                 (start it with migrate: true, or run `npx pg-boss@12.38.0 migrate`), then start pg-boss-native.",
+                schema.ident
+            ))),
+            None => Err(BossError::operational(format!(
+                "schema {} has a version table without a version row; it cannot be served",
+                schema.ident
+            ))),
+        }
+    }
+
+    async fn assert_no_case_variant(&self) -> Result<()> {
+        if self.config.allow_schema_case_variant {
+            return Ok(());
+        }
+        let db = self.instance_db()?;
+        // A probe that cannot run is not evidence of a problem, as in pg-boss.
+        let variants = match self.query(&db, &plans::schema::case_variant(&self.config.schema), &[]).await {
+            Ok(v) => v,
+            Err(_) => return Ok(()),
+        };
+        if variants.is_empty() {
+            return Ok(());
+        }
+        let bare_lower = |n: &str| {
+            n.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+                && n.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        };
+        let spellings: Vec<String> = variants
+            .iter()
+            .map(|n| if bare_lower(n) { format!("'{n}'") } else { format!("'\"{n}\"'") })
+            .collect();
+        let quoted: Vec<String> = variants.iter().map(|n| format!("\"{n}\"")).collect();
+        Err(BossError::operational(format!(
+            "pg-boss is not installed in schema {}, but is installed in {}, which differs only in case. \
+             PostgreSQL folds unquoted names to lower case and stores quoted names verbatim, so these are different schemas. \
+             To use the existing installation, set schema: {}. \
+             To install a new schema beside it anyway, set allowSchemaCaseVariant: true.",
+            self.config.schema.ident,
+            quoted.join(", "),
+            spellings.join(" or ")
+        )))
+    }
+
+    /// `start()`: concurrent calls share one start; a started instance returns at once.
+    pub async fn start(self: &Arc<Self>) -> Result<()> {
+        let _guard = self.transition.lock().await;
+        if self.lifecycle() == Lifecycle::Started {
+            return Ok(());
+        }
+        self.open_pool()?;
+        let result = async {
+            self.ensure_schema().await?;
+            self.refresh_queue_cache().await?;
+            if self.config.schedule {
+                // pg-boss creates its cron forwarding queue on start; mixed fleets expect it.
+                let mut options = serde_json::Map::new();
+                options.insert("policy".into(), serde_json::Value::String("standard".into()));
+                self.create_queue_internal(SEND_IT_QUEUE, &options).await?;
+            }
+            Ok::<(), BossError>(())
+        }
+        .await;
+        if let Err(err) = result {
+            self.close_pool();
+            return Err(err);
+        }
+        self.spawn_queue_cache_refresh();
+        if let Ok(mut l) = self.lifecycle.lock() {
+            *l = Lifecycle::Started;
+        }
+        Ok(())
+    }
+
+    /// `stop()`: background tasks end, the pool closes when `close` (and the instance owns it).
+    pub async fn stop(&self, close: bool) -> Result<bool> {
+        let _guard = self.transition.lock().await;
+        if self.lifecycle() != Lifecycle::Started {
+            return Ok(false);
+        }
+        if let Ok(mut tasks) = self.tasks.lock() {
+            for t in tasks.drain(..) {
+                t.abort();
+            }
+        }
+        if close {
+            self.close_pool();
+        }
+        if let Ok(mut l) = self.lifecycle.lock() {
+            *l = Lifecycle::Stopped;
+        }
+        Ok(true)
+    }
+
+    pub fn add_task(&self, task: JoinHandle<()>) {
+        if let Ok(mut tasks) = self.tasks.lock() {
+            tasks.push(task);
+        }
+    }
+
+    fn spawn_queue_cache_refresh(self: &Arc<Self>) {
+        let weak = Arc::downgrade(self);
+        let period = std::time::Duration::from_secs_f64(self.config.queue_cache_interval_seconds);
+        let task = tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(period);
+            ticker.tick().await;
+            loop {
+                ticker.tick().await;
+                let Some(engine) = weak.upgrade() else { break };
+                if let Err(err) = engine.refresh_queue_cache().await {
+                    engine.emit(EngineEvent::Error(err));
+                }
+            }
+        });
+        self.add_task(task);
+    }
+
+    pub async fn refresh_queue_cache(&self) -> Result<()> {
+        let rows = self.get_queues_raw(None, None, None).await?;
+        let infos = rows.iter().filter_map(|r| serde_json::from_str(r).ok()).filter_map(|v: serde_json::Value| QueueInfo::from_json(&v)).collect();
+        self.queues.replace_all(infos);
+        Ok(())
+    }
+
+    /// `getQueueCache(name)`.
+    pub async fn queue_info(&self, name: &str) -> Result<QueueInfo> {
+        if let Some(q) = self.queues.get(name) {
+            return Ok(q);
+        }
+        let rows = self.get_queues_raw(Some(vec![name.to_string()]), None, None).await?;
+        let info = rows
+            .first()
+            .and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok())
+            .and_then(|v| QueueInfo::from_json(&v))
+            .ok_or_else(|| BossError::operational(format!("Queue {name} does not exist")))?;
+        crate::names::assert_table_name(&info.table)?;
+        if self.queues.is_initialized() {
+            self.queues.insert(info.clone());
+        }
+        Ok(info)
+    }
+
+    /// Rows of `getQueues` as JSON text.
+    pub async fn get_queues_raw(&self, names: Option<Vec<String>>, after: Option<String>, limit: Option<i64>) -> Result<Vec<String>> {
+        let db = self.instance_db()?;
+        let names_json = names.map(|n| serde_json::to_string(&n).unwrap_or_else(|_| "[]".into()));
+        let params = vec![names_json, after, limit.map(|l| l.to_string())];
+        self.query(&db, &plans::queues::get_queues(&self.config.schema), &params).await
+    }
+}

@@ -1,0 +1,75 @@
+//! Errors of the engine. They carry the kind pg-boss would throw so the binding can hand JS an
+//! `AssertionError` for bad input and a plain `Error` for everything else, with pg-boss's text.
+
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Bad input: pg-boss throws `AssertionError` (`code: 'ERR_ASSERTION'`).
+    Assertion,
+    /// An operational failure pg-boss reports as a plain `Error`.
+    Operational,
+    /// An error raised by PostgreSQL; `code` is the SQLSTATE when known.
+    Database { code: Option<String> },
+}
+
+#[derive(Debug, Clone)]
+pub struct BossError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+pub type Result<T> = std::result::Result<T, BossError>;
+
+impl BossError {
+    pub fn assertion(message: impl Into<String>) -> Self {
+        Self { kind: ErrorKind::Assertion, message: message.into() }
+    }
+    pub fn operational(message: impl Into<String>) -> Self {
+        Self { kind: ErrorKind::Operational, message: message.into() }
+    }
+    pub fn database(code: Option<String>, message: impl Into<String>) -> Self {
+        Self { kind: ErrorKind::Database { code }, message: message.into() }
+    }
+    pub fn sqlstate(&self) -> Option<&str> {
+        match &self.kind {
+            ErrorKind::Database { code } => code.as_deref(),
+            _ => None,
+        }
+    }
+    pub fn is_assertion(&self) -> bool {
+        self.kind == ErrorKind::Assertion
+    }
+}
+
+impl fmt::Display for BossError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for BossError {}
+
+impl From<tokio_postgres::Error> for BossError {
+    fn from(err: tokio_postgres::Error) -> Self {
+        match err.as_db_error() {
+            Some(db) => BossError::database(Some(db.code().code().to_string()), db.message().to_string()),
+            None => BossError::database(None, err.to_string()),
+        }
+    }
+}
+
+impl From<serde_json::Error> for BossError {
+    fn from(err: serde_json::Error) -> Self {
+        BossError::operational(format!("invalid JSON: {err}"))
+    }
+}
+
+/// `assert(cond, message)` as pg-boss writes it.
+pub fn ensure(cond: bool, message: impl Into<String>) -> Result<()> {
+    if cond {
+        Ok(())
+    } else {
+        Err(BossError::assertion(message))
+    }
+}

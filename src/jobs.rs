@@ -1,0 +1,462 @@
+//! Job operations: the send family, bulk insert, fetch, settle and manage, and reads.
+
+use crate::db::SharedExecutor;
+use crate::engine::Engine;
+use crate::error::{ensure, BossError, Result};
+use crate::js::{self, Object};
+use crate::names::assert_queue_name;
+use crate::plans::{self, jobs::FetchPlan, jobs::FindPlan};
+use crate::validate;
+use serde_json::{json, Value};
+
+/// A validated `send()` request.
+#[derive(Debug, Clone)]
+pub struct SendRequest {
+    pub name: String,
+    pub data: Value,
+    pub options: Object,
+}
+
+/// `checkSendArgs(args)`: both call forms, pg-boss's messages and normalisation.
+pub fn check_send_args(args: &[Value]) -> Result<SendRequest> {
+    let (name, data, options) = match args.first() {
+        Some(Value::String(s)) => (
+            Some(Value::String(s.clone())),
+            args.get(1).cloned().unwrap_or(Value::Null),
+            args.get(2).cloned(),
+        ),
+        Some(Value::Object(_)) | Some(Value::Null) | Some(Value::Array(_)) => {
+            ensure(args.len() == 1, "send object API only accepts 1 argument")?;
+            let job = &args[0];
+            ensure(js::truthy(Some(job)), "boss requires all jobs to have a name")?;
+            let o = job.as_object();
+            (
+                o.and_then(|o| o.get("name")).cloned(),
+                o.and_then(|o| o.get("data")).cloned().unwrap_or(Value::Null),
+                o.and_then(|o| o.get("options")).cloned(),
+            )
+        }
+        _ => (None, Value::Null, None),
+    };
+    ensure(js::truthy(name.as_ref()), "boss requires all jobs to have a queue name")?;
+    let options = match options {
+        Some(v) if js::truthy(Some(&v)) => v,
+        _ => Value::Object(Object::new()),
+    };
+    let mut options = match options {
+        Value::Object(o) => o,
+        Value::Array(_) => Object::new(),
+        _ => return Err(BossError::assertion("options should be an object")),
+    };
+    validate::send_options(&options)?;
+    if !js::truthy(options.get("priority")) {
+        options.insert("priority".into(), json!(0));
+    }
+    match validate::normalize_start_after(options.get("startAfter")) {
+        Some(s) => options.insert("startAfter".into(), Value::String(s)),
+        None => options.remove("startAfter"),
+    };
+    Ok(SendRequest { name: js::display(name.as_ref()), data, options })
+}
+
+/// The insert payload of one job (the columns `plans::jobs::insert_jobs` reads).
+fn job_payload(data: &Value, o: &Object, singleton_offset: i64) -> Value {
+    let get = |k: &str| o.get(k).cloned().unwrap_or(Value::Null);
+    let group = o.get("group").and_then(Value::as_object);
+    json!({
+        "id": get("id"),
+        "data": data,
+        "priority": get("priority"),
+        "startAfter": get("startAfter"),
+        "singletonKey": get("singletonKey"),
+        "singletonSeconds": get("singletonSeconds"),
+        "singletonOffset": singleton_offset,
+        "groupId": group.and_then(|g| g.get("id")).cloned().unwrap_or(Value::Null),
+        "groupTier": group.and_then(|g| g.get("tier")).cloned().unwrap_or(Value::Null),
+        "expireInSeconds": get("expireInSeconds"),
+        "deleteAfterSeconds": get("deleteAfterSeconds"),
+        "retentionSeconds": get("retentionSeconds"),
+        "retryLimit": get("retryLimit"),
+        "retryDelay": get("retryDelay"),
+        "retryBackoff": get("retryBackoff"),
+        "retryDelayMax": get("retryDelayMax"),
+        "heartbeatSeconds": get("heartbeatSeconds"),
+        "deadLetter": get("deadLetter"),
+    })
+}
+
+/// Seconds until the next throttle slot opens (the debounce retry), from the local clock.
+fn debounce_start_after(singleton_seconds: f64, clock_skew_ms: f64) -> i64 {
+    let interval = singleton_seconds * 1000.0;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as f64)
+        .unwrap_or(0.0)
+        + clock_skew_ms;
+    let slot = (now / interval).floor() * interval;
+    let mut start = singleton_seconds as i64 - ((now - slot) / 1000.0).floor() as i64;
+    if start == 0 {
+        start = 1;
+    }
+    if singleton_seconds > 1.0 {
+        start += 1;
+    }
+    start
+}
+
+/// `{ jobs, requested, affected }`.
+fn command_response(ids: &[String], affected: i64) -> String {
+    json!({ "jobs": ids, "requested": ids.len(), "affected": affected }).to_string()
+}
+
+/// Ids given to a settle call: plain ids, or `{ id, retryCount }` attempts that fence the call.
+struct IdArgs {
+    ids: Vec<String>,
+    attempts: Option<Vec<String>>,
+}
+
+fn attempt_args(id: Option<&Value>, func: &str) -> Result<IdArgs> {
+    let message = format!("{func}() requires an id");
+    ensure(js::truthy(id), message.clone())?;
+    let items: Vec<Value> = match id {
+        Some(Value::Array(a)) => a.clone(),
+        Some(v) => vec![v.clone()],
+        None => vec![],
+    };
+    ensure(!items.is_empty(), message)?;
+    if items.iter().all(Value::is_string) {
+        return Ok(IdArgs { ids: items.iter().map(|v| js::display(Some(v))).collect(), attempts: None });
+    }
+    let valid = items.iter().all(|j| {
+        j.as_object().is_some_and(|o| {
+            o.get("id").is_some_and(Value::is_string)
+                && js::is_integer(o.get("retryCount"))
+                && js::ge(o.get("retryCount"), 0.0)
+        })
+    });
+    ensure(valid, format!("{func}() requires either ids or jobs with an id and an integer retryCount, not a mix"))?;
+    let ids: Vec<String> = items.iter().map(|j| js::display(j.get("id"))).collect();
+    let attempts = items
+        .iter()
+        .map(|j| format!("{}:{}", canonical_uuid(&js::display(j.get("id"))), js::display(j.get("retryCount"))))
+        .collect();
+    Ok(IdArgs { ids, attempts: Some(attempts) })
+}
+
+/// The spelling `id::text` yields, so a fence built from another spelling still matches.
+fn canonical_uuid(id: &str) -> String {
+    let hex: String = id.chars().filter(|c| c.is_ascii_hexdigit()).collect::<String>().to_lowercase();
+    let stripped: String = id.chars().filter(|c| !matches!(c, '-' | '{' | '}')).collect();
+    if hex.len() != 32 || stripped.len() != 32 {
+        return id.to_string();
+    }
+    format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
+}
+
+fn plain_ids(id: Option<&Value>, func: &str) -> Result<Vec<String>> {
+    let message = format!("{func}() requires an id");
+    ensure(js::truthy(id), message.clone())?;
+    let ids: Vec<String> = match id {
+        Some(Value::Array(a)) => a.iter().map(|v| js::display(Some(v))).collect(),
+        Some(v) => vec![js::display(Some(v))],
+        None => vec![],
+    };
+    ensure(!ids.is_empty(), message)?;
+    Ok(ids)
+}
+
+/// `complete()`/`fail()` output. index.js has already normalised it as pg-boss does (nothing ->
+/// null, non-objects wrapped as `{ value }`, errors through serialize-error).
+pub fn completion_output(data: Option<&Value>) -> Option<String> {
+    match data {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(v.to_string()),
+    }
+}
+
+fn count(rows: &[String]) -> i64 {
+    rows.first().and_then(|c| c.parse().ok()).unwrap_or(0)
+}
+
+impl Engine {
+    /// `send()` and its variants once arguments are checked: the new id, or `None` when a policy,
+    /// throttle slot or duplicate id skipped the insert.
+    pub async fn send(&self, req: SendRequest, db: Option<SharedExecutor>) -> Result<Option<String>> {
+        let db = self.db(db)?;
+        let q = self.queue_info(&req.name).await?;
+        let key = req.options.get("singletonKey");
+        if q.policy == "key_strict_fifo" && !js::truthy(key) {
+            return Err(BossError::operational("key_strict_fifo queues require a singletonKey"));
+        }
+        let sql = plans::jobs::insert_jobs(&self.config.schema, &q.table, q.notify && self.config.use_listen_notify);
+        let first = json!([job_payload(&req.data, &req.options, 0)]).to_string();
+        let rows = self.query(&db, &sql, &[Some(req.name.clone()), Some(first)]).await?;
+        if let Some(id) = rows.into_iter().next() {
+            return Ok(Some(id));
+        }
+        if js::truthy(req.options.get("singletonNextSlot")) {
+            let seconds = req.options.get("singletonSeconds").map(js::to_number).unwrap_or(0.0);
+            if seconds > 0.0 {
+                let mut options = req.options.clone();
+                options.insert("startAfter".into(), Value::String(debounce_start_after(seconds, 0.0).to_string()));
+                let second = json!([job_payload(&req.data, &options, seconds as i64)]).to_string();
+                let rows = self.query(&db, &sql, &[Some(req.name.clone()), Some(second)]).await?;
+                return Ok(rows.into_iter().next());
+            }
+        }
+        Ok(None)
+    }
+
+    /// `insert(name, jobs, { returnId })`: one statement for the whole array.
+    pub async fn insert(&self, name: &Value, jobs: &Value, options: &Object, db: Option<SharedExecutor>) -> Result<Option<Vec<String>>> {
+        let jobs = jobs.as_array().ok_or_else(|| BossError::assertion("jobs argument should be an array"))?;
+        let mut seen = std::collections::HashSet::new();
+        for job in jobs {
+            let o = job.as_object().cloned().unwrap_or_default();
+            if let Some(id) = o.get("id").filter(|v| !v.is_null()) {
+                let id = js::display(Some(id));
+                if !seen.insert(id.clone()) {
+                    return Err(BossError::operational(format!("duplicate job id in insert batch: {id}")));
+                }
+            }
+            validate::group_config(&o)?;
+        }
+        let name = js::display(Some(name));
+        let q = self.queue_info(&name).await?;
+        if q.policy == "key_strict_fifo" && jobs.iter().any(|j| !js::truthy(j.get("singletonKey"))) {
+            return Err(BossError::operational("key_strict_fifo queues require a singletonKey"));
+        }
+        let payload: Vec<Value> = jobs
+            .iter()
+            .map(|j| {
+                let mut o = j.as_object().cloned().unwrap_or_default();
+                if let Some(g) = o.get("group").and_then(Value::as_object).cloned() {
+                    o.insert("groupId".into(), g.get("id").cloned().unwrap_or(Value::Null));
+                    o.insert("groupTier".into(), g.get("tier").cloned().unwrap_or(Value::Null));
+                }
+                o.remove("group");
+                if let Some(Value::String(s)) = o.get("startAfter") {
+                    let pinned = validate::pin_zoneless(s);
+                    o.insert("startAfter".into(), Value::String(pinned));
+                }
+                Value::Object(o)
+            })
+            .collect();
+        let db = self.db(db)?;
+        let sql = plans::jobs::insert_jobs(&self.config.schema, &q.table, q.notify && self.config.use_listen_notify);
+        let rows = self.query(&db, &sql, &[Some(name), Some(Value::Array(payload).to_string())]).await?;
+        if js::truthy(options.get("returnId")) && !rows.is_empty() {
+            Ok(Some(rows))
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// `fetch(name, options)`: claimed jobs as a JSON array text.
+    pub async fn fetch(&self, name: Option<&Value>, options: &Object, db: Option<SharedExecutor>) -> Result<String> {
+        ensure(js::truthy(name), "missing queue name")?;
+        validate::fetch_options(options)?;
+        let name = js::display(name);
+        let db = self.db(db)?;
+        let q = self.queue_info(&name).await?;
+        let batch_size = js::as_i64(options.get("batchSize")).unwrap_or(1).max(1);
+        let min = options.get("minPriority").filter(|v| !v.is_null());
+        let max = options.get("maxPriority").filter(|v| !v.is_null());
+        let ignore_groups = options.get("ignoreGroups").and_then(Value::as_array).filter(|a| !a.is_empty());
+        let plan = FetchPlan {
+            policy: q.policy.clone(),
+            include_metadata: options.get("includeMetadata") == Some(&Value::Bool(true)),
+            ignore_start_after: options.get("ignoreStartAfter") == Some(&Value::Bool(true)),
+            has_min_priority: min.is_some(),
+            has_max_priority: max.is_some(),
+            has_ignore_groups: ignore_groups.is_some(),
+        };
+        let mut params = vec![Some(name), Some(batch_size.to_string())];
+        if let Some(v) = min {
+            params.push(Some(js::display(Some(v))));
+        }
+        if let Some(v) = max {
+            params.push(Some(js::display(Some(v))));
+        }
+        if let Some(g) = ignore_groups {
+            params.push(Some(Value::Array(g.clone()).to_string()));
+        }
+        let sql = plans::jobs::fetch_jobs(&self.config.schema, &q.table, &plan);
+        match self.query(&db, &sql, &params).await {
+            Ok(rows) => Ok(format!("[{}]", rows.join(","))),
+            // a policy index collision with a concurrent claimer reads as an empty fetch
+            Err(e) if e.sqlstate() == Some("23505") => Ok("[]".into()),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn complete(&self, name: Option<&Value>, id: Option<&Value>, data: Option<&Value>, options: &Object, db: Option<SharedExecutor>) -> Result<String> {
+        let name = assert_queue_name(name)?;
+        let db = self.db(db)?;
+        let args = attempt_args(id, "complete")?;
+        let q = self.queue_info(&name).await?;
+        let include_queued = js::truthy(options.get("includeQueued"));
+        let sql = plans::jobs::complete_jobs(&self.config.schema, &q.table, include_queued, args.attempts.is_some());
+        let mut params = vec![Some(name), Some(json!(args.ids).to_string()), completion_output(data)];
+        if let Some(a) = &args.attempts {
+            params.push(Some(json!(a).to_string()));
+        }
+        let rows = self.query(&db, &sql, &params).await?;
+        Ok(command_response(&args.ids, count(&rows)))
+    }
+
+    pub async fn fail(&self, name: Option<&Value>, id: Option<&Value>, data: Option<&Value>, db: Option<SharedExecutor>) -> Result<String> {
+        let name = assert_queue_name(name)?;
+        let db = self.db(db)?;
+        let args = attempt_args(id, "fail")?;
+        let q = self.queue_info(&name).await?;
+        let sql = plans::jobs::fail_jobs(&self.config.schema, &q.table, args.attempts.is_some());
+        let mut params = vec![Some(name), Some(json!(args.ids).to_string()), completion_output(data)];
+        if let Some(a) = &args.attempts {
+            params.push(Some(json!(a).to_string()));
+        }
+        let rows = self.query(&db, &sql, &params).await?;
+        Ok(command_response(&args.ids, count(&rows)))
+    }
+
+    /// cancel / touch / deleteJob: fenced when given attempts.
+    pub async fn manage_fenced(&self, func: &str, name: Option<&Value>, id: Option<&Value>, db: Option<SharedExecutor>) -> Result<String> {
+        let name = assert_queue_name(name)?;
+        let db = self.db(db)?;
+        let args = attempt_args(id, func)?;
+        let q = self.queue_info(&name).await?;
+        let s = &self.config.schema;
+        let fenced = args.attempts.is_some();
+        let sql = match func {
+            "cancel" => plans::jobs::cancel_jobs(s, &q.table, fenced),
+            "touch" => plans::jobs::touch_jobs(s, &q.table, fenced),
+            "deleteJob" => plans::jobs::delete_jobs(s, &q.table, fenced),
+            other => return Err(BossError::operational(format!("unknown job command {other}"))),
+        };
+        let mut params = vec![Some(name), Some(json!(args.ids).to_string())];
+        if let Some(a) = &args.attempts {
+            params.push(Some(json!(a).to_string()));
+        }
+        let rows = self.query(&db, &sql, &params).await?;
+        Ok(command_response(&args.ids, count(&rows)))
+    }
+
+    /// resume / retry / restore: plain ids only.
+    pub async fn manage(&self, func: &str, name: Option<&Value>, id: Option<&Value>, db: Option<SharedExecutor>) -> Result<String> {
+        let name = assert_queue_name(name)?;
+        let db = self.db(db)?;
+        let ids = plain_ids(id, func)?;
+        let q = self.queue_info(&name).await?;
+        let s = &self.config.schema;
+        let sql = match func {
+            "resume" => plans::jobs::resume_jobs(s, &q.table),
+            "retry" => plans::jobs::retry_jobs(s, &q.table),
+            "restore" => plans::jobs::restore_jobs(s, &q.table),
+            other => return Err(BossError::operational(format!("unknown job command {other}"))),
+        };
+        let rows = self.query(&db, &sql, &[Some(name), Some(json!(ids).to_string())]).await?;
+        Ok(command_response(&ids, count(&rows)))
+    }
+
+    /// `findJobs(name, { id, key, data, queued, limit, after })` as a JSON array text.
+    pub async fn find_jobs(&self, name: Option<&Value>, options: &Object, db: Option<SharedExecutor>) -> Result<String> {
+        let name = assert_queue_name(name)?;
+        let limit = crate::queues::list_limit("findJobs", options.get("limit"))?;
+        let after = crate::queues::list_after("findJobs", options.get("after"))?;
+        if let Some(a) = &after {
+            ensure(is_uuid(a), "findJobs: after must be a uuid")?;
+        }
+        let db = self.db(db)?;
+        let q = self.queue_info(&name).await?;
+        let s = &self.config.schema;
+        let present = |k: &str| options.get(k).is_some();
+        let plan = FindPlan {
+            by_id: present("id"),
+            by_key: present("key"),
+            by_data: present("data"),
+            queued: js::truthy(options.get("queued")),
+            after: after.is_some(),
+        };
+        let mut params = vec![Some(name.clone())];
+        if plan.by_id {
+            params.push(options.get("id").filter(|v| !v.is_null()).map(|v| js::display(Some(v))));
+        }
+        if plan.by_key {
+            params.push(options.get("key").filter(|v| !v.is_null()).map(|v| js::display(Some(v))));
+        }
+        if plan.by_data {
+            params.push(options.get("data").map(|v| v.to_string()));
+        }
+        if let Some(a) = &after {
+            let anchor = self.query(&db, &plans::jobs::job_exists(s, &q.table), &[Some(name.clone()), Some(a.clone())]).await?;
+            ensure(!anchor.is_empty(), "findJobs: after names a row that no longer exists")?;
+            params.push(Some(a.clone()));
+        }
+        params.push(Some(limit.to_string()));
+        let rows = self.query(&db, &plans::jobs::find_jobs(s, &q.table, &plan), &params).await?;
+        Ok(format!("[{}]", rows.join(",")))
+    }
+
+    /// `getJobById(name, id)`: the job as JSON text, or `null`.
+    pub async fn get_job_by_id(&self, name: Option<&Value>, id: Option<&Value>, db: Option<SharedExecutor>) -> Result<String> {
+        let name = assert_queue_name(name)?;
+        let db = self.db(db)?;
+        let q = self.queue_info(&name).await?;
+        let id = id.filter(|v| !v.is_null()).map(|v| js::display(Some(v)));
+        let rows = self.query(&db, &plans::jobs::get_job_by_id(&self.config.schema, &q.table), &[Some(name), id]).await?;
+        Ok(if rows.len() == 1 { rows.into_iter().next().unwrap_or_else(|| "null".into()) } else { "null".into() })
+    }
+}
+
+/// Any spelling the uuid type accepts.
+pub fn is_uuid(value: &str) -> bool {
+    let inner = value.strip_prefix('{').and_then(|v| v.strip_suffix('}')).unwrap_or(value);
+    let hex: Vec<char> = inner.chars().filter(|c| *c != '-').collect();
+    hex.len() == 32 && hex.iter().all(char::is_ascii_hexdigit) && !inner.starts_with('-') && !inner.ends_with('-') && !inner.contains("--")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn send_args_accept_both_call_forms() {
+        let r = check_send_args(&[json!("q"), json!({"a": 1}), json!({"priority": 3})]).unwrap();
+        assert_eq!(r.name, "q");
+        assert_eq!(r.options["priority"], json!(3));
+        let r = check_send_args(&[json!({"name": "q", "data": {"b": 2}})]).unwrap();
+        assert_eq!(r.data, json!({"b": 2}));
+        assert_eq!(r.options["priority"], json!(0));
+    }
+
+    #[test]
+    fn send_args_reject_bad_input_with_pg_boss_messages() {
+        let m = |args: &[Value]| check_send_args(args).unwrap_err().message;
+        assert_eq!(m(&[json!({"name": "q"}), json!(1)]), "send object API only accepts 1 argument");
+        assert_eq!(m(&[json!(null)]), "boss requires all jobs to have a name");
+        assert_eq!(m(&[json!({"data": 1})]), "boss requires all jobs to have a queue name");
+        assert_eq!(m(&[json!("q"), json!(null), json!("x")]), "options should be an object");
+        assert_eq!(m(&[json!("q"), json!(null), json!({"priority": 1.5})]), "priority must be an integer");
+    }
+
+    #[test]
+    fn attempts_fence_with_canonical_ids() {
+        let a = attempt_args(Some(&json!([{"id": "ABCDEF00-0000-0000-0000-000000000001", "retryCount": 2}])), "complete").unwrap();
+        assert_eq!(a.attempts.unwrap()[0], "abcdef00-0000-0000-0000-000000000001:2");
+        let e = attempt_args(Some(&json!(["a", {"id": "b", "retryCount": 0}])), "complete").err().unwrap();
+        assert_eq!(e.message, "complete() requires either ids or jobs with an id and an integer retryCount, not a mix");
+        assert_eq!(attempt_args(Some(&json!([])), "fail").err().unwrap().message, "fail() requires an id");
+    }
+
+    #[test]
+    fn completion_output_keeps_null_as_sql_null() {
+        assert_eq!(completion_output(Some(&json!({"a": 1}))), Some("{\"a\":1}".into()));
+        assert_eq!(completion_output(Some(&Value::Null)), None);
+    }
+
+    #[test]
+    fn debounce_waits_for_the_next_slot() {
+        let s = debounce_start_after(60.0, 0.0);
+        assert!((1..=61).contains(&s));
+    }
+}

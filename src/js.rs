@@ -1,0 +1,116 @@
+//! JavaScript value semantics over `serde_json::Value`.
+//!
+//! pg-boss validates with JS operators (`in`, `Number.isInteger`, `>=` with coercion, truthiness).
+//! Options reach the engine as JSON, so these helpers reproduce those operators on JSON values to
+//! keep pg-boss's accept/reject decisions, and its messages, in one Rust place.
+
+use serde_json::{Map, Value};
+
+pub type Object = Map<String, Value>;
+
+/// `key in obj` (JSON drops `undefined`, so a key present with `undefined` reads as absent).
+pub fn has(obj: &Object, key: &str) -> bool {
+    obj.contains_key(key)
+}
+
+/// JS truthiness.
+pub fn truthy(v: Option<&Value>) -> bool {
+    match v {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(Value::Number(n)) => n.as_f64().map(|f| f != 0.0 && !f.is_nan()).unwrap_or(false),
+        Some(Value::String(s)) => !s.is_empty(),
+        Some(_) => true,
+    }
+}
+
+/// `ToNumber(v)` for the relational operators.
+pub fn to_number(v: &Value) -> f64 {
+    match v {
+        Value::Null => 0.0,
+        Value::Bool(b) => f64::from(u8::from(*b)),
+        Value::Number(n) => n.as_f64().unwrap_or(f64::NAN),
+        Value::String(s) => {
+            let t = s.trim();
+            if t.is_empty() {
+                0.0
+            } else {
+                t.parse::<f64>().unwrap_or(f64::NAN)
+            }
+        }
+        Value::Array(a) if a.is_empty() => 0.0,
+        Value::Array(a) if a.len() == 1 => to_number(&a[0]),
+        _ => f64::NAN,
+    }
+}
+
+/// `v >= n` in JS.
+pub fn ge(v: Option<&Value>, n: f64) -> bool {
+    match v {
+        None => false,
+        Some(v) => to_number(v) >= n,
+    }
+}
+
+/// `Number.isInteger(v)`.
+pub fn is_integer(v: Option<&Value>) -> bool {
+    match v {
+        Some(Value::Number(n)) => n.is_i64() || n.is_u64() || n.as_f64().map(|f| f.fract() == 0.0 && f.is_finite()).unwrap_or(false),
+        _ => false,
+    }
+}
+
+pub fn as_i64(v: Option<&Value>) -> Option<i64> {
+    match v {
+        Some(Value::Number(n)) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
+        _ => None,
+    }
+}
+
+pub fn as_str(v: Option<&Value>) -> Option<&str> {
+    match v {
+        Some(Value::String(s)) => Some(s.as_str()),
+        _ => None,
+    }
+}
+
+/// `typeof v === 'object'` (null included, as in JS).
+pub fn is_object_like(v: Option<&Value>) -> bool {
+    matches!(v, Some(Value::Object(_)) | Some(Value::Array(_)) | Some(Value::Null))
+}
+
+/// `String(v)` for message interpolation.
+pub fn display(v: Option<&Value>) -> String {
+    match v {
+        None => "undefined".into(),
+        Some(Value::Null) => "null".into(),
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        Some(Value::Bool(b)) => b.to_string(),
+        Some(Value::Array(a)) => a.iter().map(|x| display(Some(x))).collect::<Vec<_>>().join(","),
+        Some(Value::Object(_)) => "[object Object]".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn relational_coercion_matches_js() {
+        assert!(ge(Some(&json!("5")), 1.0));
+        assert!(!ge(Some(&json!("abc")), 1.0));
+        assert!(!ge(None, 1.0));
+        assert!(ge(Some(&json!(true)), 1.0));
+        assert!(!ge(Some(&json!(null)), 1.0));
+    }
+
+    #[test]
+    fn integers_follow_number_is_integer() {
+        assert!(is_integer(Some(&json!(3))));
+        assert!(is_integer(Some(&json!(3.0))));
+        assert!(!is_integer(Some(&json!(3.5))));
+        assert!(!is_integer(Some(&json!("3"))));
+    }
+}

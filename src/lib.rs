@@ -1,0 +1,18 @@
+//! pg-boss-native: a Rust engine for pg-boss's API and schema, exposed to Node through napi.
+//!
+//! The engine modules know nothing of napi; `binding` is the only napi-aware module.
+
+pub mod api;
+pub mod config;
+pub mod db;
+pub mod engine;
+pub mod error;
+pub mod jobs;
+pub mod js;
+pub mod names;
+pub mod plans;
+pub mod queue_cache;
+pub mod queues;
+pub mod validate;
+
+mod binding;

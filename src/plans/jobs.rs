@@ -1,0 +1,505 @@
+//! Job statements: insert, claim, settle (complete / fail with retry, backoff and dead letter),
+//! cancel, resume, retry, touch, delete, and reads.
+//!
+//! Ids travel as one JSON array parameter, attempt fences as a JSON array of `id:retry_count`
+//! strings: a settle of any batch size is one statement with a fixed parameter count.
+
+use crate::names::SchemaName;
+
+/// The fields of `Job<T>` as pg-boss 12.38 returns them, in its key order.
+pub const JOB_FIELDS_MIN: &str = r#"id, name, data, retry_count AS "retryCount", expire_seconds AS "expireInSeconds",
+  heartbeat_seconds AS "heartbeatSeconds", group_id AS "groupId", group_tier AS "groupTier""#;
+
+/// The extra fields of `JobWithMetadata<T>`.
+pub const JOB_FIELDS_META: &str = r#"policy, state, priority, retry_limit AS "retryLimit", retry_delay AS "retryDelay",
+  retry_backoff AS "retryBackoff", retry_delay_max AS "retryDelayMax", start_after AS "startAfter",
+  started_on AS "startedOn", singleton_key AS "singletonKey", singleton_on AS "singletonOn",
+  deletion_seconds AS "deleteAfterSeconds", heartbeat_on AS "heartbeatOn", created_on AS "createdOn",
+  completed_on AS "completedOn", keep_until AS "keepUntil", dead_letter AS "deadLetter", blocked, blocking,
+  pending_dependencies AS "pendingDependencies", output, source_name AS "sourceName", source_id AS "sourceId",
+  source_created_on AS "sourceCreatedOn", source_retry_count AS "sourceRetryCount",
+  source_output AS "sourceOutput", source_root_id AS "sourceRootId""#;
+
+pub fn job_fields(include_metadata: bool) -> String {
+    if include_metadata {
+        format!("{JOB_FIELDS_MIN},\n  {JOB_FIELDS_META}")
+    } else {
+        JOB_FIELDS_MIN.to_string()
+    }
+}
+
+/// Every column a failed job keeps when it is written back as `retry` or `failed`.
+const CARRIED_COLUMNS: &[&str] = &[
+    "id", "name", "priority", "data", "retry_limit", "retry_count", "retry_delay", "retry_backoff",
+    "retry_delay_max", "started_on", "singleton_key", "singleton_on", "group_id", "group_tier",
+    "expire_seconds", "deletion_seconds", "created_on", "keep_until", "policy", "dead_letter",
+    "heartbeat_seconds", "blocked", "blocking", "pending_dependencies", "source_name", "source_id",
+    "source_created_on", "source_retry_count", "source_output", "source_root_id", "trace_context",
+];
+
+/// `$n` = JSON array of ids, as a uuid set.
+fn ids_param(n: usize) -> String {
+    format!("(SELECT json_array_elements_text(${n}::text::json)::uuid)")
+}
+
+/// `$n` = JSON array of `id:retry_count`: only the attempt that was fetched may settle.
+fn fence(n: usize) -> String {
+    format!(
+        "AND state = 'active' AND (id::text || ':' || retry_count::text) IN (SELECT json_array_elements_text(${n}::text::json))"
+    )
+}
+
+/// Insert jobs from a JSON array ($2) into queue $1, inheriting the queue's defaults. Skipped rows
+/// (policy indexes, throttle slots, duplicate ids) produce no id. With `notify`, one transactional
+/// NOTIFY tells listeners when at least one job is runnable now.
+pub fn insert_jobs(s: &SchemaName, t: &str, notify: bool) -> String {
+    let s_ = &s.ident;
+    let insert = format!(
+        r#"WITH input AS (
+  SELECT r.*,
+    CASE
+      WHEN right(r."startAfter", 1) = 'Z' OR r."startAfter" ~ '^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}'
+        THEN r."startAfter"::timestamptz
+      ELSE {s_}.job_now() + COALESCE(r."startAfter", '0')::interval
+    END AS run_at
+  FROM json_to_recordset($2::text::json) AS r (
+    id uuid, data jsonb, priority int, "startAfter" text, "singletonKey" text, "singletonSeconds" int,
+    "singletonOffset" int, "groupId" text, "groupTier" text, "expireInSeconds" int,
+    "deleteAfterSeconds" int, "retentionSeconds" int, "retryLimit" int, "retryDelay" int,
+    "retryBackoff" boolean, "retryDelayMax" int, "heartbeatSeconds" int, "deadLetter" text
+  )
+), inserted AS (
+  INSERT INTO {s_}.{t} (
+    id, name, data, priority, start_after, created_on, singleton_key, singleton_on, group_id, group_tier,
+    expire_seconds, deletion_seconds, keep_until, retry_limit, retry_delay, retry_backoff,
+    retry_delay_max, policy, dead_letter, heartbeat_seconds
+  )
+  SELECT
+    COALESCE(i.id, gen_random_uuid()),
+    $1::text,
+    i.data,
+    COALESCE(i.priority, 0),
+    i.run_at,
+    {s_}.job_now(),
+    i."singletonKey",
+    -- throttle slot: the start of the epoch-aligned window of singletonSeconds (or the next one)
+    CASE WHEN i."singletonSeconds" IS NULL THEN NULL
+      ELSE 'epoch'::timestamp + make_interval(secs => (i."singletonSeconds" * floor(
+        (date_part('epoch', {s_}.job_now()) + COALESCE(i."singletonOffset", 0)) / i."singletonSeconds"))::float8)
+    END,
+    i."groupId",
+    i."groupTier",
+    -- a queue deleted after it was cached still reaches the foreign key and fails loudly
+    COALESCE(i."expireInSeconds", q.expire_seconds, 900),
+    COALESCE(i."deleteAfterSeconds", q.deletion_seconds, 604800),
+    i.run_at + COALESCE(i."retentionSeconds", q.retention_seconds, 1209600) * interval '1 second',
+    COALESCE(i."retryLimit", q.retry_limit, 2),
+    COALESCE(i."retryDelay", q.retry_delay, 0),
+    COALESCE(i."retryBackoff", q.retry_backoff, false),
+    COALESCE(i."retryDelayMax", q.retry_delay_max),
+    q.policy,
+    COALESCE(i."deadLetter", q.dead_letter),
+    COALESCE(i."heartbeatSeconds", q.heartbeat_seconds)
+  FROM input i
+  LEFT JOIN {s_}.queue q ON q.name = $1::text
+  ON CONFLICT DO NOTHING
+  RETURNING id, start_after
+)"#
+    );
+    if notify {
+        format!(
+            "{insert},
+woken AS (
+  SELECT pg_notify('{channel}', $1::text) FROM inserted WHERE start_after <= {s_}.job_now() LIMIT 1
+)
+SELECT id::text FROM inserted WHERE (SELECT count(*) FROM woken) >= 0",
+            channel = s.notify_channel()
+        )
+    } else {
+        format!("{insert}\nSELECT id::text FROM inserted")
+    }
+}
+
+/// What a claim filters on besides the queue.
+#[derive(Debug, Clone, Default)]
+pub struct FetchPlan {
+    pub policy: String,
+    pub include_metadata: bool,
+    pub ignore_start_after: bool,
+    pub has_min_priority: bool,
+    pub has_max_priority: bool,
+    pub has_ignore_groups: bool,
+}
+
+/// Claim up to $2 jobs of queue $1 in priority then creation order. Optional parameters follow
+/// in order: min priority, max priority, JSON array of group ids to skip.
+///
+/// Policies are honoured before the claim rather than by tripping a unique index: a singleton or
+/// stately key with an active job is skipped (and only one job per key is claimed per batch), and
+/// a key_strict_fifo key is offered only its head job and only while nothing of it is active,
+/// waiting to retry or failed.
+pub fn fetch_jobs(s: &SchemaName, t: &str, plan: &FetchPlan) -> String {
+    let s_ = &s.ident;
+    let mut conditions = vec![
+        "j.name = $1::text".to_string(),
+        "j.state < 'active'".to_string(),
+        "NOT j.blocked".to_string(),
+    ];
+    if !plan.ignore_start_after {
+        conditions.push(format!("j.start_after <= {s_}.job_now()"));
+    }
+    let mut next_param = 3;
+    if plan.has_min_priority {
+        conditions.push(format!("j.priority >= ${next_param}::text::int"));
+        next_param += 1;
+    }
+    if plan.has_max_priority {
+        conditions.push(format!("j.priority <= ${next_param}::text::int"));
+        next_param += 1;
+    }
+    if plan.has_ignore_groups {
+        conditions.push(format!(
+            "(j.group_id IS NULL OR j.group_id NOT IN (SELECT json_array_elements_text(${next_param}::text::json)))"
+        ));
+    }
+    let one_per_key = plan.policy == "singleton" || plan.policy == "stately";
+    let strict_fifo = plan.policy == "key_strict_fifo";
+    let mut prelude = String::new();
+    if one_per_key {
+        conditions.push(format!(
+            "NOT EXISTS (SELECT 1 FROM {s_}.{t} busy WHERE busy.name = j.name AND busy.state = 'active'
+               AND busy.policy = j.policy AND COALESCE(busy.singleton_key, '') = COALESCE(j.singleton_key, ''))"
+        ));
+    }
+    if strict_fifo {
+        // retry sorts after created in the enum, so `state DESC` makes a waiting retry its key's head
+        prelude = format!(
+            "heads AS MATERIALIZED (
+               SELECT DISTINCT ON (h.singleton_key) h.id FROM {s_}.{t} h
+               WHERE h.name = $1::text AND h.state < 'active' AND NOT h.blocked AND h.policy = 'key_strict_fifo'
+               {start}
+               ORDER BY h.singleton_key, h.state DESC, h.created_on, h.id
+             ),\n",
+            start = if plan.ignore_start_after { String::new() } else { format!("AND h.start_after <= {s_}.job_now()") }
+        );
+        conditions.push("j.id IN (SELECT id FROM heads)".into());
+        conditions.push(format!(
+            "NOT EXISTS (SELECT 1 FROM {s_}.{t} b WHERE b.name = j.name AND b.singleton_key = j.singleton_key
+               AND b.state IN ('active', 'retry', 'failed') AND b.policy = 'key_strict_fifo' AND b.id <> j.id)"
+        ));
+    }
+    let key_col = if one_per_key { ", j.singleton_key" } else { "" };
+    let picked = if one_per_key {
+        "picked AS (SELECT id FROM (SELECT id, row_number() OVER (PARTITION BY singleton_key) AS nth FROM candidates) c WHERE nth = 1),\n"
+    } else {
+        "picked AS (SELECT id FROM candidates),\n"
+    };
+    format!(
+        "WITH {prelude}candidates AS (
+  SELECT j.id{key_col} FROM {s_}.{t} j
+  WHERE {where_}
+  ORDER BY j.priority DESC, j.created_on
+  LIMIT $2::text::int
+  FOR UPDATE OF j SKIP LOCKED
+),
+{picked}claimed AS (
+  UPDATE {s_}.{t} j SET
+    state = 'active',
+    started_on = {s_}.job_now(),
+    heartbeat_on = {s_}.job_now(),
+    -- every claim after the first is a new attempt; the count fences settles to their attempt
+    retry_count = j.retry_count + CASE WHEN j.started_on IS NULL THEN 0 ELSE 1 END
+  FROM picked p
+  WHERE j.name = $1::text AND j.id = p.id
+  RETURNING j.*
+)
+SELECT row_to_json(r)::text FROM (SELECT {fields} FROM claimed) r",
+        where_ = conditions.join("\n    AND "),
+        fields = job_fields(plan.include_metadata)
+    )
+}
+
+/// Complete jobs $2 of queue $1 with output $3. `include_queued` also completes jobs that were
+/// never claimed (and releases flow blocks); `fenced` takes $4 attempt pairs.
+pub fn complete_jobs(s: &SchemaName, t: &str, include_queued: bool, fenced: bool) -> String {
+    let s_ = &s.ident;
+    let (state_cond, unblock) = if include_queued {
+        ("state < 'completed'", ", blocked = false, pending_dependencies = 0")
+    } else {
+        ("state = 'active'", "")
+    };
+    format!(
+        "WITH results AS (
+  UPDATE {s_}.{t} SET completed_on = {s_}.job_now(), state = 'completed', output = $3::text::jsonb{unblock}
+  WHERE name = $1::text AND id IN {ids} AND {state_cond} {fence}
+  RETURNING id
+)
+SELECT count(*)::text FROM results",
+        ids = ids_param(2),
+        fence = if fenced { fence(4) } else { String::new() }
+    )
+}
+
+/// Complete jobs of queue $1 each with its own output: $2 = JSON array of
+/// `{ id, retry_count, output }` (the attempt each was claimed at).
+pub fn complete_jobs_with_outputs(s: &SchemaName, t: &str) -> String {
+    let s_ = &s.ident;
+    format!(
+        "WITH outcome AS (
+  SELECT * FROM json_to_recordset($2::text::json) AS x (id uuid, retry_count int, output jsonb)
+), results AS (
+  UPDATE {s_}.{t} j SET completed_on = {s_}.job_now(), state = 'completed', output = o.output
+  FROM outcome o
+  WHERE j.name = $1::text AND j.id = o.id AND j.retry_count = o.retry_count AND j.state = 'active'
+  RETURNING j.id
+)
+SELECT count(*)::text FROM results"
+    )
+}
+
+/// The fail chain shared by `fail()`, per-job failures and expiry: delete the selected jobs, write
+/// them back as `retry` (attempts left, with the retry delay or jittered exponential backoff) or
+/// `failed`, and copy each newly failed job into its dead letter queue as a fresh job. A write-back
+/// refused by a policy index (e.g. stately already holds a retry for the key) lands as `failed`.
+/// `extra_ctes` may define names `selector` and `output` use; the statement returns the count.
+pub fn fail_chain(s: &SchemaName, t: &str, extra_ctes: &str, selector: &str, output: &str, terminal: bool) -> String {
+    let s_ = &s.ident;
+    let carried = CARRIED_COLUMNS.join(", ");
+    let carried_from_d = CARRIED_COLUMNS.iter().map(|c| format!("d.{c}")).collect::<Vec<_>>().join(", ");
+    let retrying = if terminal { "false".to_string() } else { "d.retry_count < d.retry_limit".to_string() };
+    format!(
+        "WITH {extra_ctes}doomed AS (
+  DELETE FROM {s_}.{t} WHERE {selector} RETURNING *
+), written_back AS (
+  INSERT INTO {s_}.{t} ({carried}, state, completed_on, start_after, output, heartbeat_on)
+  SELECT {carried_from_d},
+    CASE WHEN {retrying} THEN 'retry' ELSE 'failed' END::{s_}.job_state,
+    CASE WHEN {retrying} THEN NULL ELSE {s_}.job_now() END,
+    CASE
+      WHEN NOT ({retrying}) THEN d.start_after
+      WHEN NOT d.retry_backoff THEN {s_}.job_now() + d.retry_delay * interval '1 second'
+      ELSE {s_}.job_now() + LEAST(
+        d.retry_delay_max,
+        GREATEST(d.retry_delay, 1) * (2 ^ LEAST(16, d.retry_count + 1) / 2) * (1 + random())
+      ) * interval '1 second'
+    END,
+    {output},
+    NULL
+  FROM doomed d
+  ON CONFLICT DO NOTHING
+  RETURNING *
+), refused AS (
+  INSERT INTO {s_}.{t} ({carried}, state, completed_on, start_after, output, heartbeat_on)
+  SELECT {carried_from_d}, 'failed'::{s_}.job_state, {s_}.job_now(), d.start_after, {output}, NULL
+  FROM doomed d
+  WHERE d.id NOT IN (SELECT id FROM written_back)
+  RETURNING *
+), settled AS (
+  SELECT * FROM written_back UNION ALL SELECT * FROM refused
+), dead_lettered AS (
+  INSERT INTO {s_}.job (
+    name, priority, data, retry_limit, retry_backoff, retry_delay, start_after, created_on, keep_until,
+    deletion_seconds, expire_seconds, singleton_key, group_id, group_tier, heartbeat_seconds,
+    source_name, source_id, source_created_on, source_retry_count, source_output, source_root_id, trace_context
+  )
+  SELECT f.dead_letter, f.priority, f.data, q.retry_limit, q.retry_backoff, q.retry_delay,
+    {s_}.job_now(), {s_}.job_now(), {s_}.job_now() + q.retention_seconds * interval '1 second',
+    q.deletion_seconds, q.expire_seconds, f.singleton_key, f.group_id, f.group_tier, q.heartbeat_seconds,
+    f.name, f.id, f.created_on, f.retry_count, f.output, COALESCE(f.source_root_id, f.id), f.trace_context
+  FROM settled f JOIN {s_}.queue q ON q.name = f.dead_letter
+  WHERE f.state = 'failed'
+)
+SELECT count(*)::text FROM settled"
+    )
+}
+
+/// `fail()`: jobs $2 of queue $1 not yet finished, with output $3; `fenced` takes $4.
+pub fn fail_jobs(s: &SchemaName, t: &str, fenced: bool) -> String {
+    let selector = format!(
+        "name = $1::text AND id IN {ids} AND state < 'completed' {fence}",
+        ids = ids_param(2),
+        fence = if fenced { fence(4) } else { String::new() }
+    );
+    fail_chain(s, t, "", &selector, "$3::text::jsonb", false)
+}
+
+/// Fail active jobs of queue $1 each with its own output: $2 = JSON array of
+/// `{ id, retry_count, output }`. `terminal` skips remaining retries (dead letter now).
+pub fn fail_jobs_with_outputs(s: &SchemaName, t: &str, terminal: bool) -> String {
+    let extra = "outcome AS (SELECT * FROM json_to_recordset($2::text::json) AS x (id uuid, retry_count int, output jsonb)),\n";
+    let selector = "name = $1::text AND state = 'active' AND (id, retry_count) IN (SELECT id, retry_count FROM outcome)";
+    let output = "(SELECT o.output FROM outcome o WHERE o.id = d.id)";
+    fail_chain(s, t, extra, selector, output, terminal)
+}
+
+fn simple_update(s: &SchemaName, t: &str, set: &str, cond: &str, fenced: bool, fence_param: usize) -> String {
+    let s_ = &s.ident;
+    format!(
+        "WITH results AS (
+  UPDATE {s_}.{t} SET {set}
+  WHERE name = $1::text AND id IN {ids} AND {cond} {fence}
+  RETURNING id
+)
+SELECT count(*)::text FROM results",
+        ids = ids_param(2),
+        fence = if fenced { fence(fence_param) } else { String::new() }
+    )
+}
+
+pub fn cancel_jobs(s: &SchemaName, t: &str, fenced: bool) -> String {
+    simple_update(s, t, &format!("completed_on = {}.job_now(), state = 'cancelled'", s.ident), "state < 'completed'", fenced, 3)
+}
+
+pub fn resume_jobs(s: &SchemaName, t: &str) -> String {
+    simple_update(s, t, "completed_on = NULL, state = 'created'", "state = 'cancelled'", false, 0)
+}
+
+/// Put failed jobs back in line with one more attempt allowed.
+pub fn retry_jobs(s: &SchemaName, t: &str) -> String {
+    simple_update(s, t, "completed_on = NULL, state = 'retry', retry_limit = retry_limit + 1", "state = 'failed'", false, 0)
+}
+
+pub fn touch_jobs(s: &SchemaName, t: &str, fenced: bool) -> String {
+    simple_update(s, t, &format!("heartbeat_on = {}.job_now()", s.ident), "state = 'active'", fenced, 3)
+}
+
+/// Return claimed jobs to the queue unstarted (used to hand back jobs over a local group limit).
+pub fn restore_jobs(s: &SchemaName, t: &str) -> String {
+    simple_update(s, t, "state = 'created', started_on = NULL, heartbeat_on = NULL", "state = 'active'", false, 0)
+}
+
+pub fn delete_jobs(s: &SchemaName, t: &str, fenced: bool) -> String {
+    let s_ = &s.ident;
+    format!(
+        "WITH results AS (
+  DELETE FROM {s_}.{t} WHERE name = $1::text AND id IN {ids} {fence} RETURNING id
+)
+SELECT count(*)::text FROM results",
+        ids = ids_param(2),
+        fence = if fenced { fence(3) } else { String::new() }
+    )
+}
+
+/// Delete the jobs of queue $1 matching `cond`; returns the count.
+pub fn delete_where(s: &SchemaName, t: &str, cond: &str) -> String {
+    let s_ = &s.ident;
+    format!(
+        "WITH results AS (DELETE FROM {s_}.{t} WHERE name = $1::text {cond} RETURNING 1)
+SELECT count(*)::text FROM results"
+    )
+}
+
+pub fn truncate(s: &SchemaName, t: &str) -> String {
+    format!("TRUNCATE {}.{}", s.ident, t)
+}
+
+/// Zero the cached counts of one queue ($1) or, with `all`, every queue, after a truncate.
+pub fn zero_queue_counts(s: &SchemaName, all: bool) -> String {
+    format!(
+        "UPDATE {}.queue SET deferred_count = 0, blocked_count = 0, queued_count = 0, ready_count = 0,
+           active_count = 0, failed_count = 0, total_count = 0 {}",
+        s.ident,
+        if all { "" } else { "WHERE name = $1::text" }
+    )
+}
+
+/// What `findJobs` filters on; parameters follow $1 = queue in this order.
+#[derive(Debug, Clone, Default)]
+pub struct FindPlan {
+    pub by_id: bool,
+    pub by_key: bool,
+    pub by_data: bool,
+    pub queued: bool,
+    pub after: bool,
+}
+
+/// `findJobs`: oldest first; `after` pages by the (created_on, id) of the anchor job id.
+pub fn find_jobs(s: &SchemaName, t: &str, plan: &FindPlan) -> String {
+    let s_ = &s.ident;
+    let mut conds = vec!["name = $1::text".to_string()];
+    let mut n = 2;
+    if plan.by_id {
+        conds.push(format!("id = ${n}::text::uuid"));
+        n += 1;
+    }
+    if plan.by_key {
+        conds.push(format!("singleton_key = ${n}::text"));
+        n += 1;
+    }
+    if plan.by_data {
+        conds.push(format!("data @> ${n}::text::jsonb"));
+        n += 1;
+    }
+    if plan.queued {
+        conds.push("state < 'active'".into());
+    }
+    if plan.after {
+        conds.push(format!(
+            "(created_on, id) > (SELECT a.created_on, a.id FROM {s_}.{t} a WHERE a.name = $1::text AND a.id = ${n}::text::uuid)"
+        ));
+        n += 1;
+    }
+    format!(
+        "SELECT row_to_json(r)::text FROM (
+  SELECT {fields} FROM {s_}.{t}
+  WHERE {where_}
+  ORDER BY created_on, id
+  LIMIT ${n}::text::int
+) r",
+        fields = job_fields(true),
+        where_ = conds.join(" AND ")
+    )
+}
+
+/// Whether the anchor of a `findJobs` page still exists. $1 = queue, $2 = id.
+pub fn job_exists(s: &SchemaName, t: &str) -> String {
+    format!("SELECT id::text FROM {}.{} WHERE name = $1::text AND id = $2::text::uuid", s.ident, t)
+}
+
+/// `getJobById`. $1 = queue, $2 = id.
+pub fn get_job_by_id(s: &SchemaName, t: &str) -> String {
+    format!(
+        "SELECT row_to_json(r)::text FROM (SELECT {fields} FROM {s_}.{t} WHERE name = $1::text AND id = $2::text::uuid) r",
+        fields = job_fields(true),
+        s_ = s.ident
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schema() -> SchemaName {
+        SchemaName::parse("pgboss").unwrap()
+    }
+
+    #[test]
+    fn fetch_numbers_optional_parameters_in_order() {
+        let plan = FetchPlan { policy: "standard".into(), has_min_priority: true, has_max_priority: true, has_ignore_groups: true, ..Default::default() };
+        let sql = fetch_jobs(&schema(), "job_common", &plan);
+        assert!(sql.contains("j.priority >= $3::text::int"));
+        assert!(sql.contains("j.priority <= $4::text::int"));
+        assert!(sql.contains("$5::text::json"));
+        assert!(sql.contains("FOR UPDATE OF j SKIP LOCKED"));
+    }
+
+    #[test]
+    fn singleton_fetch_claims_one_job_per_key() {
+        let plan = FetchPlan { policy: "singleton".into(), ..Default::default() };
+        let sql = fetch_jobs(&schema(), "job_common", &plan);
+        assert!(sql.contains("PARTITION BY singleton_key"));
+        assert!(sql.contains("busy.state = 'active'"));
+    }
+
+    #[test]
+    fn notify_insert_uses_the_shared_channel() {
+        let sql = insert_jobs(&schema(), "job_common", true);
+        assert!(sql.contains(&schema().notify_channel()));
+    }
+
+    #[test]
+    fn fenced_settles_take_attempt_pairs() {
+        assert!(complete_jobs(&schema(), "job_common", false, true).contains("$4::text::json"));
+        assert!(cancel_jobs(&schema(), "job_common", true).contains("$3::text::json"));
+    }
+}

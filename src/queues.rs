@@ -1,0 +1,220 @@
+//! Queue operations: create, update, delete, read, stats and bulk deletes.
+
+use crate::engine::Engine;
+use crate::error::{ensure, BossError, Result};
+use crate::js::{self, Object};
+use crate::names::assert_queue_name;
+use crate::plans;
+use crate::validate;
+use serde_json::Value;
+
+const LIST_LIMIT_MAX: i64 = 100_000;
+
+/// `assertListLimit(method, limit)`.
+pub fn list_limit(method: &str, limit: Option<&Value>) -> Result<i64> {
+    match limit {
+        None | Some(Value::Null) => Ok(1000),
+        Some(v) => {
+            let n = js::as_i64(Some(v)).unwrap_or(0);
+            ensure(
+                js::is_integer(Some(v)) && n >= 1 && n <= LIST_LIMIT_MAX,
+                format!("{method}: limit must be an integer between 1 and {LIST_LIMIT_MAX}"),
+            )?;
+            Ok(n)
+        }
+    }
+}
+
+/// `assertListAfter(method, after)`.
+pub fn list_after(method: &str, after: Option<&Value>) -> Result<Option<String>> {
+    match after {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if !s.is_empty() => Ok(Some(s.clone())),
+        _ => Err(BossError::assertion(format!("{method}: after must be a non-empty string"))),
+    }
+}
+
+impl Engine {
+    /// `createQueue(name, options)`.
+    pub async fn create_queue(&self, name: Option<&Value>, options: &Object) -> Result<()> {
+        let name_value = if js::truthy(name) { name.cloned() } else { options.get("name").cloned() };
+        let name = assert_queue_name(name_value.as_ref())?;
+        let policy = match options.get("policy") {
+            Some(v) if js::truthy(Some(v)) => js::display(Some(v)),
+            _ => "standard".to_string(),
+        };
+        ensure(validate::POLICIES.contains(&policy.as_str()), format!("{policy} is not a valid queue policy"))?;
+        validate::queue_args(options)?;
+        if let Some(dl) = options.get("deadLetter").filter(|v| js::truthy(Some(v))) {
+            let dl = assert_queue_name(Some(dl))?;
+            ensure(dl != name, "deadLetter cannot be itself")?;
+            self.queue_info(&dl).await?;
+        }
+        let mut opts = options.clone();
+        opts.insert("policy".into(), Value::String(policy));
+        opts.remove("name");
+        self.create_queue_internal(&name, &opts).await
+    }
+
+    pub async fn create_queue_internal(&self, name: &str, options: &Object) -> Result<()> {
+        let db = self.instance_db()?;
+        let json = serde_json::to_string(options)?;
+        db.batch(&plans::queues::create_queue(&self.config.schema, name, &json)).await?;
+        self.reload_queue(name).await
+    }
+
+    async fn reload_queue(&self, name: &str) -> Result<()> {
+        self.queues.evict(name);
+        match self.queue_info(name).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.message.ends_with("does not exist") => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `updateQueue(name, options)`.
+    pub async fn update_queue(&self, name: Option<&Value>, options: &Object) -> Result<()> {
+        let name = assert_queue_name(name)?;
+        ensure(!options.is_empty(), "no properties found to update")?;
+        if options.contains_key("policy") {
+            return Err(BossError::operational("queue policy cannot be changed after creation"));
+        }
+        if options.contains_key("partition") {
+            return Err(BossError::operational("queue partitioning cannot be changed after creation"));
+        }
+        validate::queue_args(options)?;
+        if let Some(dl) = options.get("deadLetter").filter(|v| !v.is_null()) {
+            let dl = assert_queue_name(Some(dl))?;
+            ensure(dl != name, "deadLetter cannot be itself")?;
+        }
+        let db = self.instance_db()?;
+        let params = vec![Some(name.clone()), Some(serde_json::to_string(options)?)];
+        self.query(&db, &plans::queues::update_queue(&self.config.schema), &params).await?;
+        self.reload_queue(&name).await
+    }
+
+    /// `deleteQueue(name)`: a missing queue is a no-op.
+    pub async fn delete_queue(&self, name: Option<&Value>) -> Result<()> {
+        let name = assert_queue_name(name)?;
+        if self.queue_info(&name).await.is_err() {
+            return Ok(());
+        }
+        let db = self.instance_db()?;
+        db.batch(&plans::queues::delete_queue(&self.config.schema, &name)).await?;
+        self.queues.evict(&name);
+        Ok(())
+    }
+
+    /// `getQueues(names?, { limit, after })` as a JSON array text.
+    pub async fn get_queues(&self, names: Option<&Value>, options: &Object) -> Result<String> {
+        let limit = list_limit("getQueues", options.get("limit"))?;
+        let after = list_after("getQueues", options.get("after"))?;
+        let names = match names {
+            Some(Value::Array(a)) => Some(a.clone()),
+            Some(v @ Value::String(_)) => Some(vec![v.clone()]),
+            _ => None,
+        };
+        let names = match names {
+            Some(list) => {
+                let mut out = Vec::with_capacity(list.len());
+                for n in &list {
+                    out.push(assert_queue_name(Some(n))?);
+                }
+                Some(out)
+            }
+            None => None,
+        };
+        let rows = self.get_queues_raw(names, after, Some(limit)).await?;
+        Ok(format!("[{}]", rows.join(",")))
+    }
+
+    /// `getQueue(name)`: the row as JSON text, or `null`.
+    pub async fn get_queue(&self, name: Option<&Value>) -> Result<String> {
+        let name = assert_queue_name(name)?;
+        let rows = self.get_queues_raw(Some(vec![name]), None, None).await?;
+        Ok(rows.into_iter().next().unwrap_or_else(|| "null".into()))
+    }
+
+    /// `getQueueStats(name, options)` without persisted history: the monitor's cached counts while
+    /// fresh, else counted now and cached. Returns a JSON array text of one snapshot.
+    pub async fn get_queue_stats(&self, name: Option<&Value>, options: &Object) -> Result<String> {
+        let name = assert_queue_name(name)?;
+        let db = self.instance_db()?;
+        let s = &self.config.schema;
+        let cached = self.query(&db, &plans::queues::queue_stats_cache(s), &[Some(name.clone())]).await?;
+        let cached: Value = match cached.first() {
+            Some(text) => serde_json::from_str(text)?,
+            None => return Err(BossError::operational(format!("Queue {name} does not exist"))),
+        };
+        let budget_ms = if js::truthy(options.get("force")) {
+            60_000.0
+        } else {
+            3600f64.max(self.config.monitor_interval_seconds).max(self.config.supervise_interval_seconds) * 1000.0
+        };
+        let age = cached.get("cacheAgeMs").and_then(Value::as_f64);
+        let row = match age {
+            Some(age) if age <= budget_ms => cached,
+            _ => {
+                let table = cached.get("table").and_then(Value::as_str).unwrap_or("job_common").to_string();
+                crate::names::assert_table_name(&table)?;
+                let fresh = self.query(&db, &plans::queues::refresh_queue_stats(s, &table), &[Some(name.clone())]).await?;
+                match fresh.first() {
+                    Some(text) => serde_json::from_str(text)?,
+                    None => cached,
+                }
+            }
+        };
+        let field = |k: &str| row.get(k).cloned().unwrap_or(Value::from(0));
+        let snapshot = serde_json::json!({
+            "name": name,
+            "deferredCount": field("deferredCount"),
+            "queuedCount": field("queuedCount"),
+            "readyCount": field("readyCount"),
+            "activeCount": field("activeCount"),
+            "failedCount": field("failedCount"),
+            "totalCount": field("totalCount"),
+            "completedDelta": null, "failedDelta": null, "createdDelta": null,
+            "deltaSeconds": null, "deltaOn": null, "waitBins": null, "runBins": null,
+            "readyOldestSeconds": null,
+            "capturedOn": row.get("capturedOn").cloned().unwrap_or(Value::Null),
+        });
+        Ok(format!("[{snapshot}]"))
+    }
+
+    async fn delete_jobs_where(&self, name: Option<&Value>, cond: &str) -> Result<i64> {
+        let name = assert_queue_name(name)?;
+        let q = self.queue_info(&name).await?;
+        let db = self.instance_db()?;
+        let rows = self
+            .query(&db, &plans::jobs::delete_where(&self.config.schema, &q.table, cond), &[Some(name)])
+            .await?;
+        Ok(rows.first().and_then(|c| c.parse().ok()).unwrap_or(0))
+    }
+
+    pub async fn delete_queued_jobs(&self, name: Option<&Value>) -> Result<i64> {
+        self.delete_jobs_where(name, "AND state < 'active'").await
+    }
+
+    pub async fn delete_stored_jobs(&self, name: Option<&Value>) -> Result<i64> {
+        self.delete_jobs_where(name, "AND state > 'active'").await
+    }
+
+    /// `deleteAllJobs(name?)`: a count for a queue in the shared table, `None` after a truncate.
+    pub async fn delete_all_jobs(&self, name: Option<&Value>) -> Result<Option<i64>> {
+        let s = &self.config.schema;
+        let db = self.instance_db()?;
+        if !js::truthy(name) {
+            db.batch(&plans::jobs::truncate(s, "job")).await?;
+            self.query(&db, &plans::jobs::zero_queue_counts(s, true), &[]).await?;
+            return Ok(None);
+        }
+        let queue = assert_queue_name(name)?;
+        let q = self.queue_info(&queue).await?;
+        if q.partition {
+            db.batch(&plans::jobs::truncate(s, &q.table)).await?;
+            self.query(&db, &plans::jobs::zero_queue_counts(s, false), &[Some(queue)]).await?;
+            return Ok(None);
+        }
+        self.delete_jobs_where(name, "").await.map(Some)
+    }
+}
