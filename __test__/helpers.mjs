@@ -1,11 +1,15 @@
 // Shared test plumbing: the database, a schema per test file, and both queue implementations.
 import { createRequire } from 'node:module'
+import { userInfo } from 'node:os'
 import { PgBoss } from '../index.mjs'
 
 const require = createRequire(import.meta.url)
 export const pg = require('pg')
 
 export const connectionString = process.env.DATABASE_URL || 'postgres://localhost:5432'
+// node-postgres and the native pool both fall back to PGUSER, then USER; a shell without USER
+// (containers, CI) would otherwise send no user name at all.
+process.env.PGUSER ||= process.env.USER || userInfo().username
 
 /** A pg pool for assertions against the database itself. */
 export function pool () {
