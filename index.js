@@ -35,6 +35,19 @@ const events = Object.freeze({
   flow: 'flow'
 })
 
+/** An error that fails its job at once: no retries left are used, a dead letter queue gets it. */
+class UnrecoverableError extends Error {
+  constructor (message, options) {
+    super(message, options)
+    this.name = 'UnrecoverableError'
+    this.retryable = false
+  }
+}
+
+function isTerminal (err) {
+  return err instanceof UnrecoverableError || (err !== null && typeof err === 'object' && err.retryable === false)
+}
+
 function assertion (message) {
   return new AssertionError({ message, actual: false, expected: true, operator: '==' })
 }
@@ -52,6 +65,30 @@ async function completionData (data) {
   const value = (typeof data === 'object' && !Array.isArray(data)) ? data : { value: data }
   return serializeError(value)
 }
+
+// An own property set to `undefined` still counts for pg-boss's `key in options` checks, but
+// JSON drops it; the engine reads this marker as that property (see js::UNDEFINED).
+const UNDEFINED = '\u0000undefined'
+
+/** `options` with its `undefined` properties (all, or only `keys`) marked so they reach the engine. */
+function markUndefined (options, keys) {
+  if (!options || typeof options !== 'object' || Array.isArray(options)) return options
+  let marked = null
+  for (const key of keys ?? Object.keys(options)) {
+    if (Object.hasOwn(options, key) && options[key] === undefined) {
+      marked ??= { ...options }
+      marked[key] = UNDEFINED
+    }
+  }
+  const group = (marked ?? options).group
+  if (!keys && group && typeof group === 'object' && Object.hasOwn(group, 'tier') && group.tier === undefined) {
+    marked ??= { ...options }
+    marked.group = { ...group, tier: UNDEFINED }
+  }
+  return marked ?? options
+}
+
+const FETCH_CHECKED = ['batchSize', 'includeMetadata', 'priority', 'ignoreStartAfter']
 
 /** `{ db, ...rest }` → [rest, db]: a caller's db cannot cross as JSON. */
 function splitDb (options) {
@@ -90,7 +127,19 @@ class PgBoss extends EventEmitter {
 
   #onEvent (text) {
     const event = JSON.parse(text)
-    if (event.event === 'error') {
+    if (event.event === 'error' && event.worker) {
+      // pg-boss emits worker failures as a plain object naming the queue and worker
+      const error = toError(event.error.err)
+      this.emit(events.error, {
+        ...error,
+        message: `${error.message} (Queue: ${event.queue}, Worker: ${event.worker})`,
+        stack: error.stack,
+        queue: event.queue,
+        worker: event.worker
+      })
+    } else if (event.event === 'wip') {
+      this.emit(events.wip, event.data)
+    } else if (event.event === 'error') {
       this.emit(events.error, toError(event.error.err))
     } else if (event.event === 'warning') {
       this.emit(events.warning, { message: event.message, data: event.data })
@@ -143,6 +192,8 @@ class PgBoss extends EventEmitter {
   }
 
   isInstalled () { return this.#call('isInstalled', []) }
+  /** One monitor (counts, expiry) and maintenance (retention) pass now, for every queue or one. */
+  supervise (name) { return this.#call('supervise', [name ?? null]) }
   schemaVersion () { return this.#call('schemaVersion', []) }
 
   getDb () {
@@ -154,9 +205,9 @@ class PgBoss extends EventEmitter {
 
   // ---- queues ----
 
-  createQueue (name, options) { return this.#call('createQueue', [name ?? null, options ?? {}]) }
-  updateQueue (name, options) { return this.#call('updateQueue', [name ?? null, options ?? {}]) }
-  deleteQueue (name) { return this.#call('deleteQueue', [name ?? null]) }
+  async createQueue (name, options) { await this.#call('createQueue', [name ?? null, markUndefined(options) ?? {}]) }
+  async updateQueue (name, options) { await this.#call('updateQueue', [name ?? null, markUndefined(options) ?? {}]) }
+  async deleteQueue (name) { await this.#call('deleteQueue', [name ?? null]) }
   async getQueue (name) { return revive.queue(await this.#call('getQueue', [name ?? null])) }
   async getQueues (names, options) { return revive.queues(await this.#call('getQueues', [names ?? null, options ?? {}])) }
   async getQueueStats (name, options) { return revive.queues(await this.#call('getQueueStats', [name ?? null, options ?? {}])) }
@@ -174,11 +225,11 @@ class PgBoss extends EventEmitter {
       }
       const [options, optionsDb] = splitDb(args[2])
       db = optionsDb
-      args = [args[0], args[1] ?? null, options ?? null, ...args.slice(3)]
+      args = [args[0], args[1] ?? null, markUndefined(options) ?? null, ...args.slice(3)]
     } else if (args[0] && typeof args[0] === 'object' && args[0].options) {
       const [options, optionsDb] = splitDb(args[0].options)
       db = optionsDb
-      args = [{ ...args[0], options }, ...args.slice(1)]
+      args = [{ ...args[0], options: markUndefined(options) }, ...args.slice(1)]
     }
     return this.#call(method, args, db)
   }
@@ -195,7 +246,7 @@ class PgBoss extends EventEmitter {
 
   async fetch (name, options = {}) {
     const [rest, db] = splitDb(options)
-    return revive.jobs(await this.#call('fetch', [name ?? null, rest ?? {}], db))
+    return revive.jobs(await this.#call('fetch', [name ?? null, markUndefined(rest, FETCH_CHECKED) ?? {}], db))
   }
 
   async complete (name, id, data, options) {
@@ -214,8 +265,9 @@ class PgBoss extends EventEmitter {
   }
 
   cancel (name, id, options) { return this.#idCall('cancel', name, id, options) }
-  resume (name, id, options) { return this.#idCall('resume', name, id, options) }
-  retry (name, id, options) { return this.#idCall('retry', name, id, options) }
+  // pg-boss reports which ids a settle touched; resume and retry leave `settled` unset
+  async resume (name, id, options) { return { ...await this.#idCall('resume', name, id, options), settled: undefined } }
+  async retry (name, id, options) { return { ...await this.#idCall('retry', name, id, options), settled: undefined } }
   deleteJob (name, id, options) { return this.#idCall('deleteJob', name, id, options) }
   touch (name, id, options) { return this.#idCall('touch', name, id, options) }
 
@@ -230,12 +282,126 @@ class PgBoss extends EventEmitter {
     return revive.jobs(await this.#call('findJobs', [name ?? null, rest ?? {}], db))
   }
 
-  // ---- workers (next: issue 3) ----
+  // ---- workers ----
 
-  async work () {
-    if (this.#stopped) throw new Error('Workers are disabled. pg-boss is stopped')
-    throw new Error('pg-boss-native: work() is not implemented yet')
+  /** `work(name, handler)` / `work(name, options, handler)`: resolves the work id. */
+  async work (name, ...args) {
+    return this.#startWork(name, args, false)
   }
+
+  /**
+   * `workEach(name, handler)` / `workEach(name, options, handler)`: the handler takes ONE job and
+   * returns its output (or throws). Jobs are claimed in batches of `batchSize`, at most
+   * `concurrency` handlers run at once, slots refill as jobs finish, and outcomes are settled in
+   * coalesced batches.
+   */
+  async workEach (name, ...args) {
+    return this.#startWork(name, args, true)
+  }
+
+  async #startWork (name, args, each) {
+    if (this.#stopped) throw new Error('Workers are disabled. pg-boss is stopped')
+    if (!name) throw assertion('queue name is required')
+    let options, handler
+    if (args.length === 1) {
+      handler = args[0]
+      options = {}
+    } else {
+      options = args[0] || {}
+      handler = args[1]
+    }
+    if (typeof handler !== 'function') throw assertion('expected callback to be a function')
+    if (typeof options !== 'object') throw assertion('expected config to be an object')
+    const perJobResults = options.perJobResults === true
+    const controllers = new Map()
+
+    const run = async (message) => {
+      const { batch, jobs } = JSON.parse(message)
+      const controller = new AbortController()
+      controllers.set(batch, controller)
+      revive.jobs(jobs)
+      for (const job of jobs) job.signal = controller.signal
+      let value
+      try {
+        value = await (each ? handler(jobs[0]) : handler(jobs))
+      } catch (err) {
+        return encodeRejected(err)
+      }
+      return (perJobResults && !each) ? encodeResults(value) : encodeResolved(value)
+    }
+    const abort = (message) => {
+      const { batch, reason } = JSON.parse(message)
+      const controller = controllers.get(batch)
+      controllers.delete(batch)
+      controller?.abort(new Error(reason))
+    }
+    const text = await this.#native.work(JSON.stringify([name, options]), each, run, abort)
+    return unwrap(text)
+  }
+
+  offWork (name, options) { return this.#call('offWork', [name ?? null, options ?? null]) }
+
+  notifyWorker (workerId) {
+    this.#syncCall('notifyWorker', [workerId ?? null])
+  }
+
+  getWipData (options) {
+    return this.#syncCall('getWipData', [options ?? {}])
+  }
+
+  /** Batch metrics per queue and worker; `{ format: 'prometheus' }` for the text format. */
+  getMetrics (options) {
+    return this.#syncCall('getMetrics', [options ?? {}])
+  }
+
+  #syncCall (method, args) {
+    return unwrap(this.#native.callSync(method, JSON.stringify(args)))
+  }
+}
+
+async function encodeResolved (value) {
+  try {
+    return JSON.stringify({ kind: 'resolved', output: await completionData(value) })
+  } catch (err) {
+    return encodeUnserializable(err)
+  }
+}
+
+async function encodeRejected (err) {
+  try {
+    return JSON.stringify({ kind: 'rejected', error: await completionData(err), terminal: isTerminal(err) })
+  } catch (inner) {
+    return encodeUnserializable(inner)
+  }
+}
+
+async function encodeUnserializable (err) {
+  const error = new Error(`handler output could not be serialized: ${err?.message ?? err}`)
+  return JSON.stringify({ kind: 'rejected', error: await serializeError(error), terminal: false })
+}
+
+/** `perJobResults`: `JobResult[]`, or `Promise.allSettled` output (index-aligned). */
+async function encodeResults (value) {
+  if (!Array.isArray(value)) return JSON.stringify({ kind: 'notArray' })
+  const results = await Promise.all(value.map(async (item) => {
+    let entry
+    if (item && (item.status === 'fulfilled' || item.status === 'rejected') && !('id' in item)) {
+      entry = item.status === 'fulfilled'
+        ? { settled: 'fulfilled', output: await completionData(item.value) }
+        : { settled: 'rejected', output: await completionData(item.reason), terminal: isTerminal(item.reason) }
+    } else {
+      entry = { id: item?.id, status: item?.status, output: await completionData(item?.output), terminal: isTerminal(item?.output) }
+    }
+    try {
+      JSON.stringify(entry)
+      return entry
+    } catch (err) {
+      // only this job fails: its output cannot be stored
+      const error = await serializeError(new Error(`handler output could not be serialized: ${err?.message ?? err}`))
+      return 'id' in entry ? { id: entry.id, status: 'failed', output: error } : { settled: 'rejected', output: error }
+    }
+  }))
+  return JSON.stringify({ kind: 'results', results })
 }
 
 function getConstructionPlans (schema) {
@@ -255,6 +421,7 @@ module.exports = PgBoss
 Object.assign(module.exports, {
   PgBoss,
   default: PgBoss,
+  UnrecoverableError,
   states,
   policies,
   events,

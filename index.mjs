@@ -8,6 +8,7 @@ export const {
   events,
   getConstructionPlans,
   getMigrationPlans,
-  getRollbackPlans
+  getRollbackPlans,
+  UnrecoverableError
 } = PgBoss
 export { PgBoss }

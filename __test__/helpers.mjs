@@ -48,3 +48,25 @@ export async function jobRow (db, schema, id) {
   const { rows } = await db.query(`SELECT * FROM ${schema}.job WHERE id = $1`, [id])
   return rows[0]
 }
+
+/** What a call did, comparable across implementations: its value, or the error's class, code and message. */
+export async function outcome (fn) {
+  try {
+    return { ok: await fn() }
+  } catch (err) {
+    return { error: err?.constructor?.name, code: err?.code, message: err?.message }
+  }
+}
+
+/** Two started instances on one schema: ours and pg-boss 12.38. */
+export async function startBoth (schema, options = {}) {
+  await dropSchema(schema)
+  const ours = await startBoss(schema, options)
+  const ref = await startPgBoss(schema, { migrate: false, ...options })
+  return { ours, ref }
+}
+
+export async function stopBoth ({ ours, ref }) {
+  await ours?.stop()
+  await ref?.stop({ graceful: false })
+}

@@ -24,10 +24,26 @@ const revive = {
   queues: rows => { for (const row of rows) reviveDates(row, QUEUE_DATE_FIELDS); return rows }
 }
 
+/** What node-postgres throws for a statement PostgreSQL refused (pg-boss passes those through). */
+class DatabaseError extends Error {
+  constructor (message, code) {
+    super(message)
+    this.name = 'error'
+    this.severity = 'ERROR'
+    this.code = code
+  }
+}
+
+/** Coded errors of pg-boss's own that travel with the database ones. */
+const BOSS_CODES = new Set(['PGBOSS_QUEUE_NOT_FOUND'])
+
 /** The engine's error data as the error pg-boss would throw. */
 function toError (err) {
   if (err.kind === 'assertion') {
     return new AssertionError({ message: err.message, actual: false, expected: true, operator: '==' })
+  }
+  if (err.kind === 'database' && err.code && !BOSS_CODES.has(err.code)) {
+    return new DatabaseError(err.message, err.code)
   }
   const error = new Error(err.message)
   if (err.code) error.code = err.code
@@ -87,4 +103,4 @@ function toExecutor (db) {
   return fn
 }
 
-module.exports = { revive, toError, unwrap, toExecutor }
+module.exports = { revive, toError, unwrap, toExecutor, DatabaseError }

@@ -26,7 +26,7 @@ try { cli = require.resolve('@napi-rs/cli/package.json') } catch {}
 
 if (cli) {
   const bin = join(dirname(cli), 'dist', 'cli.js')
-  const args = [bin, 'build', '--platform', '--no-js', '--output-dir', '.']
+  const args = [bin, 'build', '--platform', '--no-js', '--dts', 'binding.d.ts', '--output-dir', '.']
   if (!debug) args.push('--release')
   run(process.execPath, args)
 } else {

@@ -5,7 +5,7 @@
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { createRequire } from 'node:module'
-import { tmpdir } from 'node:os'
+import { tmpdir, userInfo } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -75,7 +75,15 @@ function runStep (cmd, args, env) {
   })
 }
 
-let url = process.env.DATABASE_URL || 'postgres://localhost:5432'
+/** Without a user name node-postgres sends none (libpq would send the OS user): name it. */
+function withUser (url) {
+  const parsed = new URL(url)
+  if (!parsed.username && !process.env.PGUSER && !process.env.USER) parsed.username = userInfo().username
+  if (parsed.pathname === '/' || parsed.pathname === '') parsed.pathname = '/' + (parsed.username || process.env.PGUSER || process.env.USER)
+  return parsed.toString()
+}
+
+let url = withUser(process.env.DATABASE_URL || 'postgres://localhost:5432')
 let server = null
 if (!(await reachable(url))) {
   console.log(`pg-boss-native tests: nothing answers at ${url}; starting a throwaway PostgreSQL`)

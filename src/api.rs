@@ -48,7 +48,9 @@ pub async fn call(engine: &Arc<Engine>, method: &str, args: Vec<Value>, db: Opti
         "stop" => {
             let o = options(&args, 0);
             let close = o.get("close") != Some(&Value::Bool(false));
-            engine.stop(close).await.map(|stopped| stopped.to_string())
+            let graceful = o.get("graceful") != Some(&Value::Bool(false));
+            let timeout = o.get("timeout").and_then(Value::as_f64).unwrap_or(30000.0).max(1000.0) as u64;
+            engine.stop(close, graceful, timeout).await.map(|stopped| stopped.to_string())
         }
         "isInstalled" => engine.is_installed().await.map(|b| b.to_string()),
         "schemaVersion" => engine.schema_version().await.map(|v| v.map(|v| v.to_string()).unwrap_or_else(|| "null".into())),
@@ -98,6 +100,51 @@ pub async fn call(engine: &Arc<Engine>, method: &str, args: Vec<Value>, db: Opti
         "resume" | "retry" | "restore" => engine.manage(method, args.first(), args.get(1), db).await,
         "findJobs" => engine.find_jobs(args.first(), &options(&args, 1), db).await,
         "getJobById" => engine.get_job_by_id(args.first(), args.get(1), db).await,
+        "supervise" => {
+            let name = match arg(&args, 0) {
+                Some(v) => Some(crate::names::assert_queue_name(Some(v))?),
+                None => None,
+            };
+            engine.supervise(name.as_deref()).await.map(|_| "null".into())
+        }
+        "offWork" => {
+            let o = match args.get(1) {
+                // pg-boss: no options object means { wait: true }; an object without wait means no wait
+                None | Some(Value::Null) => {
+                    let mut o = Object::new();
+                    o.insert("wait".into(), Value::Bool(true));
+                    o
+                }
+                _ => options(&args, 1),
+            };
+            engine.off_work(args.first(), &o).await.map(|_| "null".into())
+        }
+        "notifyWorker" | "getWipData" | "getMetrics" => call_sync(engine, method, &args),
+        other => Err(BossError::operational(format!("pg-boss-native: {other}() is not implemented yet"))),
+    }
+}
+
+/// Members pg-boss exposes synchronously.
+pub fn call_sync(engine: &Arc<Engine>, method: &str, args: &[Value]) -> Result<String> {
+    match method {
+        "notifyWorker" => {
+            if let Some(Value::String(id)) = args.first() {
+                engine.notify_worker(id);
+            }
+            Ok("null".into())
+        }
+        "getWipData" => {
+            let include = options(args, 0).get("includeInternal") == Some(&Value::Bool(true));
+            Ok(engine.wip_data(include).to_string())
+        }
+        "getMetrics" => {
+            let o = options(args, 0);
+            if o.get("format").and_then(Value::as_str) == Some("prometheus") {
+                Ok(Value::String(engine.metrics.to_prometheus()).to_string())
+            } else {
+                Ok(engine.metrics.to_json().to_string())
+            }
+        }
         other => Err(BossError::operational(format!("pg-boss-native: {other}() is not implemented yet"))),
     }
 }

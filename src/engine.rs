@@ -6,7 +6,10 @@ use crate::config::Config;
 use crate::db::{first_column, NativePool, Param, SharedExecutor};
 use crate::error::{ensure, BossError, Result};
 use crate::plans;
+use crate::metrics::Metrics;
 use crate::queue_cache::{QueueCache, QueueInfo};
+use crate::worker::WorkerRegistry;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::task::JoinHandle;
 
@@ -14,7 +17,11 @@ use tokio::task::JoinHandle;
 #[derive(Debug, Clone)]
 pub enum EngineEvent {
     Error(BossError),
+    /// A worker's failure; pg-boss names the queue and worker in the message.
+    WorkerError { error: BossError, queue: String, worker: String },
     Warning { message: String, data: serde_json::Value },
+    /// `getWipData()` while workers hold jobs (at most every 2 s).
+    Wip(serde_json::Value),
 }
 
 pub type EventSink = Arc<dyn Fn(EngineEvent) + Send + Sync>;
@@ -37,6 +44,11 @@ pub struct Engine {
     transition: tokio::sync::Mutex<()>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     events: Mutex<Option<EventSink>>,
+    pub workers: WorkerRegistry,
+    pub metrics: Metrics,
+    /// The LISTEN connection is up, so notify queues poll at their relaxed interval.
+    listening: AtomicBool,
+    last_wip_ms: AtomicU64,
 }
 
 pub const SEND_IT_QUEUE: &str = "__pgboss__send-it";
@@ -52,6 +64,10 @@ impl Engine {
             transition: tokio::sync::Mutex::new(()),
             tasks: Mutex::new(Vec::new()),
             events: Mutex::new(None),
+            workers: WorkerRegistry::default(),
+            metrics: Metrics::default(),
+            listening: AtomicBool::new(false),
+            last_wip_ms: AtomicU64::new(0),
         })
     }
 
@@ -65,6 +81,27 @@ impl Engine {
         let sink = self.events.lock().ok().and_then(|e| e.clone());
         if let Some(sink) = sink {
             sink(event);
+        }
+    }
+
+    pub fn listening(&self) -> bool {
+        self.listening.load(Ordering::Relaxed)
+    }
+
+    pub fn set_listening(&self, on: bool) {
+        self.listening.store(on, Ordering::Relaxed)
+    }
+
+    /// Emit `wip` if a non-internal worker holds jobs and the last one was 2 s ago or more.
+    pub fn emit_wip_soon(&self) {
+        let now = crate::worker::now_ms();
+        let last = self.last_wip_ms.load(Ordering::Relaxed);
+        if now.saturating_sub(last) < 2000 {
+            return;
+        }
+        let busy = self.workers.all().iter().any(|w| !w.internal() && w.jobs_in_hand() > 0);
+        if busy && self.last_wip_ms.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
+            self.emit(EngineEvent::Wip(self.wip_data(false)));
         }
     }
 
@@ -234,23 +271,55 @@ impl Engine {
             return Err(err);
         }
         self.spawn_queue_cache_refresh();
+        self.spawn_wip_ticker();
+        if self.config.supervise {
+            self.spawn_supervisor();
+        }
         if let Ok(mut l) = self.lifecycle.lock() {
             *l = Lifecycle::Started;
         }
         Ok(())
     }
 
-    /// `stop()`: background tasks end, the pool closes when `close` (and the instance owns it).
-    pub async fn stop(&self, close: bool) -> Result<bool> {
+    /// `stop()`: workers stop polling; with `graceful` their handlers get up to `timeout_ms` to
+    /// finish; jobs still held then are failed (`pg-boss shut down while active`) and their signals
+    /// aborted; background tasks end; the pool closes when `close` (and the instance owns it).
+    pub async fn stop(&self, close: bool, graceful: bool, timeout_ms: u64) -> Result<bool> {
         let _guard = self.transition.lock().await;
         if self.lifecycle() != Lifecycle::Started {
+            if close && self.lifecycle() == Lifecycle::Stopped {
+                self.close_pool();
+            }
             return Ok(false);
+        }
+        let workers = self.workers.all();
+        for w in &workers {
+            w.request_stop();
+        }
+        if graceful {
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(timeout_ms.max(1000));
+            for w in &workers {
+                if let Some(mut task) = w.take_task() {
+                    if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
+                        // still running: put it back for the shutdown below
+                        w.set_task(task);
+                    }
+                }
+            }
+        }
+        self.fail_work_in_progress(&workers).await;
+        for w in &workers {
+            if let Some(task) = w.take_task() {
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(5), task).await;
+            }
+            self.workers.remove(&w.id);
         }
         if let Ok(mut tasks) = self.tasks.lock() {
             for t in tasks.drain(..) {
                 t.abort();
             }
         }
+        self.set_listening(false);
         if close {
             self.close_pool();
         }
@@ -258,6 +327,34 @@ impl Engine {
             *l = Lifecycle::Stopped;
         }
         Ok(true)
+    }
+
+    /// Fail every job a worker still holds, then release the workers' handler waits.
+    async fn fail_work_in_progress(&self, workers: &[Arc<crate::worker::Worker>]) {
+        let output = serde_json::json!({ "value": "pg-boss shut down while active" });
+        for w in workers {
+            let held: Vec<crate::worker::ClaimedJob> =
+                w.with_info(|i| i.in_hand.iter().flat_map(|(_, jobs)| jobs.clone()).collect()).unwrap_or_default();
+            if !held.is_empty() {
+                let rows = crate::worker::outcome::fail_all(&held, output.clone(), false)
+                    .into_iter()
+                    .map(|mut r| {
+                        r.status = "failed";
+                        r
+                    })
+                    .collect::<Vec<_>>();
+                match self.queue_info(&w.name).await {
+                    Ok(q) => {
+                        if let Err(err) = self.settle_rows(&w.name, &q.table, &rows).await {
+                            self.emit(EngineEvent::WorkerError { error: err, queue: w.name.clone(), worker: w.id.clone() });
+                        }
+                    }
+                    Err(err) => self.emit(EngineEvent::Error(err)),
+                }
+                w.with_info(|i| i.in_hand.clear());
+            }
+            w.mark_abandoned();
+        }
     }
 
     pub fn add_task(&self, task: JoinHandle<()>) {
@@ -283,6 +380,19 @@ impl Engine {
         self.add_task(task);
     }
 
+    fn spawn_wip_ticker(self: &Arc<Self>) {
+        let weak = Arc::downgrade(self);
+        let task = tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(std::time::Duration::from_secs(2));
+            loop {
+                ticker.tick().await;
+                let Some(engine) = weak.upgrade() else { break };
+                engine.emit_wip_soon();
+            }
+        });
+        self.add_task(task);
+    }
+
     pub async fn refresh_queue_cache(&self) -> Result<()> {
         let rows = self.get_queues_raw(None, None, None).await?;
         let infos = rows.iter().filter_map(|r| serde_json::from_str(r).ok()).filter_map(|v: serde_json::Value| QueueInfo::from_json(&v)).collect();
@@ -300,7 +410,7 @@ impl Engine {
             .first()
             .and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok())
             .and_then(|v| QueueInfo::from_json(&v))
-            .ok_or_else(|| BossError::operational(format!("Queue {name} does not exist")))?;
+            .ok_or_else(|| crate::queues::queue_not_found(name))?;
         crate::names::assert_table_name(&info.table)?;
         if self.queues.is_initialized() {
             self.queues.insert(info.clone());

@@ -43,12 +43,13 @@ pub fn check_send_args(args: &[Value]) -> Result<SendRequest> {
         Some(v) if js::truthy(Some(&v)) => v,
         _ => Value::Object(Object::new()),
     };
-    let mut options = match options {
+    let options = match options {
         Value::Object(o) => o,
         Value::Array(_) => Object::new(),
         _ => return Err(BossError::assertion("options should be an object")),
     };
     validate::send_options(&options)?;
+    let mut options = js::defined(&options);
     if !js::truthy(options.get("priority")) {
         options.insert("priority".into(), json!(0));
     }
@@ -104,9 +105,22 @@ fn debounce_start_after(singleton_seconds: f64, clock_skew_ms: f64) -> i64 {
     start
 }
 
-/// `{ jobs, requested, affected }`.
-fn command_response(ids: &[String], affected: i64) -> String {
-    json!({ "jobs": ids, "requested": ids.len(), "affected": affected }).to_string()
+/// `{ jobs, requested, affected, settled }`: `settled` (the ids the statement touched) only from the
+/// commands that report them, as in pg-boss; index.js keeps the key, undefined, on the others.
+fn command_response(ids: &[String], affected: i64, settled: Option<Value>) -> String {
+    let mut r = json!({ "jobs": ids, "requested": ids.len(), "affected": affected });
+    if let Some(settled) = settled {
+        r["settled"] = settled;
+    }
+    r.to_string()
+}
+
+/// The count and the settled ids (a JSON array in the second column) of a settle command.
+async fn settle_query(db: &SharedExecutor, sql: &str, params: &[Option<String>]) -> Result<(i64, Option<Value>)> {
+    let row = db.query(sql, params).await?.into_iter().next().unwrap_or_default();
+    let affected = row.first().cloned().flatten().and_then(|c| c.parse().ok()).unwrap_or(0);
+    let settled = row.get(1).cloned().flatten().map(|t| serde_json::from_str(&t)).transpose()?;
+    Ok((affected, settled))
 }
 
 /// Ids given to a settle call: plain ids, or `{ id, retryCount }` attempts that fence the call.
@@ -172,10 +186,6 @@ pub fn completion_output(data: Option<&Value>) -> Option<String> {
         None | Some(Value::Null) => None,
         Some(v) => Some(v.to_string()),
     }
-}
-
-fn count(rows: &[String]) -> i64 {
-    rows.first().and_then(|c| c.parse().ok()).unwrap_or(0)
 }
 
 impl Engine {
@@ -256,7 +266,14 @@ impl Engine {
     pub async fn fetch(&self, name: Option<&Value>, options: &Object, db: Option<SharedExecutor>) -> Result<String> {
         ensure(js::truthy(name), "missing queue name")?;
         validate::fetch_options(options)?;
-        let name = js::display(name);
+        let rows = self.fetch_rows(&js::display(name), options, db).await?;
+        Ok(format!("[{}]", rows.join(",")))
+    }
+
+    /// Claim jobs of queue `name` (options already validated): one JSON text per job. Shared by
+    /// `fetch()` and the workers.
+    pub async fn fetch_rows(&self, name: &str, options: &Object, db: Option<SharedExecutor>) -> Result<Vec<String>> {
+        let name = name.to_string();
         let db = self.db(db)?;
         let q = self.queue_info(&name).await?;
         let batch_size = js::as_i64(options.get("batchSize")).unwrap_or(1).max(1);
@@ -283,9 +300,9 @@ impl Engine {
         }
         let sql = plans::jobs::fetch_jobs(&self.config.schema, &q.table, &plan);
         match self.query(&db, &sql, &params).await {
-            Ok(rows) => Ok(format!("[{}]", rows.join(","))),
+            Ok(rows) => Ok(rows),
             // a policy index collision with a concurrent claimer reads as an empty fetch
-            Err(e) if e.sqlstate() == Some("23505") => Ok("[]".into()),
+            Err(e) if e.sqlstate() == Some("23505") => Ok(Vec::new()),
             Err(e) => Err(e),
         }
     }
@@ -301,8 +318,8 @@ impl Engine {
         if let Some(a) = &args.attempts {
             params.push(Some(json!(a).to_string()));
         }
-        let rows = self.query(&db, &sql, &params).await?;
-        Ok(command_response(&args.ids, count(&rows)))
+        let (affected, settled) = settle_query(&db, &sql, &params).await?;
+        Ok(command_response(&args.ids, affected, settled))
     }
 
     pub async fn fail(&self, name: Option<&Value>, id: Option<&Value>, data: Option<&Value>, db: Option<SharedExecutor>) -> Result<String> {
@@ -315,13 +332,14 @@ impl Engine {
         if let Some(a) = &args.attempts {
             params.push(Some(json!(a).to_string()));
         }
-        let rows = self.query(&db, &sql, &params).await?;
-        Ok(command_response(&args.ids, count(&rows)))
+        let (affected, settled) = settle_query(&db, &sql, &params).await?;
+        Ok(command_response(&args.ids, affected, settled))
     }
 
     /// cancel / touch / deleteJob: fenced when given attempts.
     pub async fn manage_fenced(&self, func: &str, name: Option<&Value>, id: Option<&Value>, db: Option<SharedExecutor>) -> Result<String> {
         let name = assert_queue_name(name)?;
+        let own_db = db.is_none();
         let db = self.db(db)?;
         let args = attempt_args(id, func)?;
         let q = self.queue_info(&name).await?;
@@ -330,32 +348,33 @@ impl Engine {
         let sql = match func {
             "cancel" => plans::jobs::cancel_jobs(s, &q.table, fenced),
             "touch" => plans::jobs::touch_jobs(s, &q.table, fenced),
-            "deleteJob" => plans::jobs::delete_jobs(s, &q.table, fenced),
+            "deleteJob" => plans::jobs::delete_jobs(s, &q.table, fenced, own_db),
             other => return Err(BossError::operational(format!("unknown job command {other}"))),
         };
         let mut params = vec![Some(name), Some(json!(args.ids).to_string())];
         if let Some(a) = &args.attempts {
             params.push(Some(json!(a).to_string()));
         }
-        let rows = self.query(&db, &sql, &params).await?;
-        Ok(command_response(&args.ids, count(&rows)))
+        let (affected, settled) = settle_query(&db, &sql, &params).await?;
+        Ok(command_response(&args.ids, affected, settled))
     }
 
     /// resume / retry / restore: plain ids only.
     pub async fn manage(&self, func: &str, name: Option<&Value>, id: Option<&Value>, db: Option<SharedExecutor>) -> Result<String> {
         let name = assert_queue_name(name)?;
+        let own_db = db.is_none();
         let db = self.db(db)?;
         let ids = plain_ids(id, func)?;
         let q = self.queue_info(&name).await?;
         let s = &self.config.schema;
         let sql = match func {
-            "resume" => plans::jobs::resume_jobs(s, &q.table),
+            "resume" => plans::jobs::resume_jobs(s, &q.table, own_db),
             "retry" => plans::jobs::retry_jobs(s, &q.table),
             "restore" => plans::jobs::restore_jobs(s, &q.table),
             other => return Err(BossError::operational(format!("unknown job command {other}"))),
         };
-        let rows = self.query(&db, &sql, &[Some(name), Some(json!(ids).to_string())]).await?;
-        Ok(command_response(&ids, count(&rows)))
+        let (affected, _) = settle_query(&db, &sql, &[Some(name), Some(json!(ids).to_string())]).await?;
+        Ok(command_response(&ids, affected, None))
     }
 
     /// `findJobs(name, { id, key, data, queued, limit, after })` as a JSON array text.

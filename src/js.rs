@@ -13,13 +13,27 @@ pub fn has(obj: &Object, key: &str) -> bool {
     obj.contains_key(key)
 }
 
+/// An own property whose value is `undefined` (`{ retryLimit: undefined }`): JSON would drop the
+/// key, but `key in obj` still holds in JS, so index.js sends this marker in its place.
+pub const UNDEFINED: &str = "\u{0}undefined";
+
+/// The value is the `undefined` marker.
+pub fn is_undefined(v: Option<&Value>) -> bool {
+    matches!(v, Some(Value::String(s)) if s == UNDEFINED)
+}
+
+/// The object without its `undefined` properties (what `JSON.stringify` would keep).
+pub fn defined(obj: &Object) -> Object {
+    obj.iter().filter(|(_, v)| !is_undefined(Some(v))).map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
 /// JS truthiness.
 pub fn truthy(v: Option<&Value>) -> bool {
     match v {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
         Some(Value::Number(n)) => n.as_f64().map(|f| f != 0.0 && !f.is_nan()).unwrap_or(false),
-        Some(Value::String(s)) => !s.is_empty(),
+        Some(Value::String(s)) => !s.is_empty() && s != UNDEFINED,
         Some(_) => true,
     }
 }
@@ -83,6 +97,7 @@ pub fn is_object_like(v: Option<&Value>) -> bool {
 pub fn display(v: Option<&Value>) -> String {
     match v {
         None => "undefined".into(),
+        Some(Value::String(s)) if s == UNDEFINED => "undefined".into(),
         Some(Value::Null) => "null".into(),
         Some(Value::String(s)) => s.clone(),
         Some(Value::Number(n)) => n.to_string(),

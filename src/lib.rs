@@ -13,6 +13,9 @@ pub mod names;
 pub mod plans;
 pub mod queue_cache;
 pub mod queues;
+pub mod supervise;
+pub mod metrics;
 pub mod validate;
+pub mod worker;
 
 mod binding;

@@ -14,6 +14,8 @@ pub struct QueueInfo {
     pub partition: bool,
     pub notify: bool,
     pub dead_letter: Option<String>,
+    /// The monitor's last ready count (burst decisions read it, as pg-boss does).
+    pub ready_count: i64,
 }
 
 impl QueueInfo {
@@ -27,6 +29,7 @@ impl QueueInfo {
             partition: o.get("partition").and_then(Value::as_bool).unwrap_or(false),
             notify: o.get("notify").and_then(Value::as_bool).unwrap_or(false),
             dead_letter: s("deadLetter"),
+            ready_count: o.get("readyCount").and_then(Value::as_i64).unwrap_or(0),
         })
     }
 }

@@ -12,8 +12,9 @@ const LIST_LIMIT_MAX: i64 = 100_000;
 
 /// `assertListLimit(method, limit)`.
 pub fn list_limit(method: &str, limit: Option<&Value>) -> Result<i64> {
+    // only an absent (undefined) limit takes the default; null is checked like any other value
     match limit {
-        None | Some(Value::Null) => Ok(1000),
+        None => Ok(1000),
         Some(v) => {
             let n = js::as_i64(Some(v)).unwrap_or(0);
             ensure(
@@ -28,10 +29,18 @@ pub fn list_limit(method: &str, limit: Option<&Value>) -> Result<i64> {
 /// `assertListAfter(method, after)`.
 pub fn list_after(method: &str, after: Option<&Value>) -> Result<Option<String>> {
     match after {
-        None | Some(Value::Null) => Ok(None),
+        None => Ok(None),
         Some(Value::String(s)) if !s.is_empty() => Ok(Some(s.clone())),
         _ => Err(BossError::assertion(format!("{method}: after must be a non-empty string"))),
     }
+}
+
+/// pg-boss's error for a queue that is not there (`code: 'PGBOSS_QUEUE_NOT_FOUND'`). It travels
+/// as a coded error; lib/convert.js rethrows it as a plain `Error` carrying the code.
+pub const QUEUE_NOT_FOUND: &str = "PGBOSS_QUEUE_NOT_FOUND";
+
+pub fn queue_not_found(name: &str) -> BossError {
+    BossError::database(Some(QUEUE_NOT_FOUND.to_string()), format!("Queue {name} does not exist"))
 }
 
 impl Engine {
@@ -50,7 +59,7 @@ impl Engine {
             ensure(dl != name, "deadLetter cannot be itself")?;
             self.queue_info(&dl).await?;
         }
-        let mut opts = options.clone();
+        let mut opts = js::defined(options);
         opts.insert("policy".into(), Value::String(policy));
         opts.remove("name");
         self.create_queue_internal(&name, &opts).await
@@ -88,7 +97,7 @@ impl Engine {
             ensure(dl != name, "deadLetter cannot be itself")?;
         }
         let db = self.instance_db()?;
-        let params = vec![Some(name.clone()), Some(serde_json::to_string(options)?)];
+        let params = vec![Some(name.clone()), Some(serde_json::to_string(&js::defined(options))?)];
         self.query(&db, &plans::queues::update_queue(&self.config.schema), &params).await?;
         self.reload_queue(&name).await
     }
@@ -96,10 +105,24 @@ impl Engine {
     /// `deleteQueue(name)`: a missing queue is a no-op.
     pub async fn delete_queue(&self, name: Option<&Value>) -> Result<()> {
         let name = assert_queue_name(name)?;
-        if self.queue_info(&name).await.is_err() {
-            return Ok(());
-        }
+        let queue = match self.queue_info(&name).await {
+            Ok(q) => q,
+            Err(_) => return Ok(()),
+        };
         let db = self.instance_db()?;
+        if !queue.partition {
+            // a dead letter queue still in use is refused before any of its jobs are deleted
+            let referrer = self.query(&db, &plans::queues::dead_letter_referrer(&self.config.schema), &[Some(name.clone())]).await?;
+            if let Some(text) = referrer.first() {
+                let r: Value = serde_json::from_str(text)?;
+                let other = r.get("name").and_then(Value::as_str).unwrap_or_default();
+                return Err(BossError::operational(if r.get("kind").and_then(Value::as_str) == Some("queue") {
+                    format!("Queue {name} was not deleted: queue {other} uses it as its dead letter queue")
+                } else {
+                    format!("Queue {name} was not deleted: jobs in queue {other} name it as their dead letter queue")
+                }));
+            }
+        }
         db.batch(&plans::queues::delete_queue(&self.config.schema, &name)).await?;
         self.queues.evict(&name);
         Ok(())
@@ -124,6 +147,8 @@ impl Engine {
             }
             None => None,
         };
+        // an empty list filters nothing, as in pg-boss
+        let names = names.filter(|n| !n.is_empty());
         let rows = self.get_queues_raw(names, after, Some(limit)).await?;
         Ok(format!("[{}]", rows.join(",")))
     }

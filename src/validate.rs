@@ -67,14 +67,17 @@ pub fn heartbeat_config(c: &Object) -> Result<()> {
 pub fn group_config(c: &Object) -> Result<()> {
     let group = match c.get("group") {
         None | Some(Value::Null) => return Ok(()),
+        g if js::is_undefined(g) => return Ok(()),
         Some(g) => g,
     };
     ensure(js::is_object_like(Some(group)), "group must be an object")?;
     let g = group.as_object();
     let id = g.and_then(|g| g.get("id"));
-    ensure(matches!(id, Some(Value::String(s)) if !s.is_empty()), "group.id must be a non-empty string")?;
-    let tier_ok = match g.and_then(|g| g.get("tier")) {
+    ensure(matches!(id, Some(Value::String(_))) && js::truthy(id), "group.id must be a non-empty string")?;
+    let tier = g.and_then(|g| g.get("tier"));
+    let tier_ok = match tier {
         None => true,
+        t if js::is_undefined(t) => false,
         Some(Value::String(s)) => !s.is_empty(),
         Some(_) => false,
     };
@@ -85,7 +88,7 @@ pub fn group_config(c: &Object) -> Result<()> {
 pub fn queue_args(c: &Object) -> Result<()> {
     let dl = c.get("deadLetter");
     ensure(
-        !js::has(c, "deadLetter") || matches!(dl, Some(Value::Null) | Some(Value::String(_))),
+        !js::has(c, "deadLetter") || (matches!(dl, Some(Value::Null) | Some(Value::String(_))) && !js::is_undefined(dl)),
         "deadLetter must be a string",
     )?;
     ensure(
@@ -93,7 +96,7 @@ pub fn queue_args(c: &Object) -> Result<()> {
         "notify must be a boolean",
     )?;
     if let Some(Value::String(d)) = dl {
-        if !d.is_empty() {
+        if js::truthy(dl) {
             names::assert_object_name(d, "deadLetter")?;
         }
     }
@@ -135,8 +138,9 @@ pub fn fetch_options(c: &Object) -> Result<()> {
 }
 
 pub fn priority_range(c: &Object) -> Result<()> {
-    let min = c.get("minPriority").filter(|v| !v.is_null());
-    let max = c.get("maxPriority").filter(|v| !v.is_null());
+    // `!== undefined`: null is checked (and refused) like any other value
+    let min = c.get("minPriority").filter(|v| !js::is_undefined(Some(v)));
+    let max = c.get("maxPriority").filter(|v| !js::is_undefined(Some(v)));
     if min.is_some() {
         ensure(js::is_integer(min), "minPriority must be an integer")?;
     }
@@ -161,6 +165,7 @@ pub fn normalize_start_after(v: Option<&Value>) -> Option<String> {
                 None
             }
         }
+        u if js::is_undefined(u) => None,
         Some(Value::String(s)) => {
             let n = js::to_number(&Value::String(s.clone()));
             if n > 0.0 {

@@ -2,12 +2,14 @@
 //! logic lives here.
 
 mod executor;
+mod handler;
 
 use crate::api;
 use crate::config::Config;
 use crate::engine::{Engine, EngineEvent};
 use crate::error::{BossError, ErrorKind};
 use executor::{ExecuteSqlFn, JsExecutor};
+use handler::{AbortFn, JsHandler, RunFn};
 use futures_util::FutureExt;
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
@@ -58,6 +60,15 @@ impl NativeBoss {
                     EngineEvent::Error(err) => {
                         serde_json::json!({ "event": "error", "error": serde_json::from_str::<serde_json::Value>(&error_envelope(&err)).ok() })
                     }
+                    EngineEvent::WorkerError { error, queue, worker } => {
+                        serde_json::json!({
+                            "event": "error",
+                            "error": serde_json::from_str::<serde_json::Value>(&error_envelope(&error)).ok(),
+                            "queue": queue,
+                            "worker": worker,
+                        })
+                    }
+                    EngineEvent::Wip(data) => serde_json::json!({ "event": "wip", "data": data }),
                     EngineEvent::Warning { message, data } => {
                         serde_json::json!({ "event": "warning", "message": message, "data": data })
                     }
@@ -72,6 +83,40 @@ impl NativeBoss {
     #[napi(getter)]
     pub fn schema(&self) -> String {
         self.engine.config.schema.ident.clone()
+    }
+
+    /// `work()` (or `workEach()` when `each`): `run` calls the user's handler and resolves with
+    /// its outcome as JSON, `abort` aborts job signals. Resolves with the work id envelope.
+    #[napi]
+    pub async fn work(&self, args: String, each: bool, run: RunFn, abort: AbortFn) -> String {
+        let engine = self.engine.clone();
+        let work = async move {
+            let args: Vec<serde_json::Value> = serde_json::from_str(&args).unwrap_or_default();
+            let name = args.first().cloned();
+            let options = match args.get(1) {
+                Some(serde_json::Value::Object(o)) => o.clone(),
+                _ => serde_json::Map::new(),
+            };
+            let handler = Arc::new(JsHandler::new(run, abort));
+            engine.work(name.as_ref(), &options, handler, each).await.map(|id| serde_json::Value::String(id).to_string())
+        };
+        match AssertUnwindSafe(work).catch_unwind().await {
+            Ok(Ok(payload)) => ok_envelope(&payload),
+            Ok(Err(err)) => error_envelope(&err),
+            Err(_) => error_envelope(&BossError::operational("pg-boss-native internal error in work()")),
+        }
+    }
+
+    /// The synchronous members (`getWipData`, `getMetrics`): same envelope, no Promise.
+    #[napi]
+    pub fn call_sync(&self, method: String, args: String) -> String {
+        let args: Vec<serde_json::Value> = serde_json::from_str(&args).unwrap_or_default();
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| api::call_sync(&self.engine, &method, &args)));
+        match result {
+            Ok(Ok(payload)) => ok_envelope(&payload),
+            Ok(Err(err)) => error_envelope(&err),
+            Err(_) => error_envelope(&BossError::operational("pg-boss-native internal error")),
+        }
     }
 
     /// Run one public method: `args` is the JSON array of its arguments, `execute_sql` the per-call

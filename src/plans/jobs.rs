@@ -234,7 +234,7 @@ pub fn complete_jobs(s: &SchemaName, t: &str, include_queued: bool, fenced: bool
   WHERE name = $1::text AND id IN {ids} AND {state_cond} {fence}
   RETURNING id
 )
-SELECT count(*)::text FROM results",
+{SETTLED}",
         ids = ids_param(2),
         fence = if fenced { fence(4) } else { String::new() }
     )
@@ -263,10 +263,24 @@ SELECT count(*)::text FROM results"
 /// refused by a policy index (e.g. stately already holds a retry for the key) lands as `failed`.
 /// `extra_ctes` may define names `selector` and `output` use; the statement returns the count.
 pub fn fail_chain(s: &SchemaName, t: &str, extra_ctes: &str, selector: &str, output: &str, terminal: bool) -> String {
+    let retrying = if terminal { "false" } else { "d.retry_count < d.retry_limit" };
+    fail_chain_with(s, t, extra_ctes, selector, output, retrying, "SELECT count(*)::text FROM settled")
+}
+
+/// `fail_chain` with the retry decision (`retrying`, over the deleted row `d`) and the final
+/// SELECT (`tail`, which may read `settled` and `dead_lettered`) supplied by the caller.
+pub fn fail_chain_with(
+    s: &SchemaName,
+    t: &str,
+    extra_ctes: &str,
+    selector: &str,
+    output: &str,
+    retrying: &str,
+    tail: &str,
+) -> String {
     let s_ = &s.ident;
     let carried = CARRIED_COLUMNS.join(", ");
     let carried_from_d = CARRIED_COLUMNS.iter().map(|c| format!("d.{c}")).collect::<Vec<_>>().join(", ");
-    let retrying = if terminal { "false".to_string() } else { "d.retry_count < d.retry_limit".to_string() };
     format!(
         "WITH {extra_ctes}doomed AS (
   DELETE FROM {s_}.{t} WHERE {selector} RETURNING *
@@ -308,19 +322,24 @@ pub fn fail_chain(s: &SchemaName, t: &str, extra_ctes: &str, selector: &str, out
     f.name, f.id, f.created_on, f.retry_count, f.output, COALESCE(f.source_root_id, f.id), f.trace_context
   FROM settled f JOIN {s_}.queue q ON q.name = f.dead_letter
   WHERE f.state = 'failed'
+  RETURNING 1
 )
-SELECT count(*)::text FROM settled"
+{tail}"
     )
 }
 
-/// `fail()`: jobs $2 of queue $1 not yet finished, with output $3; `fenced` takes $4.
+/// `fail()`: jobs $2 of queue $1 not yet finished, with output $3; `fenced` takes $4. Returns the
+/// count and the ids settled, as the other commands do.
 pub fn fail_jobs(s: &SchemaName, t: &str, fenced: bool) -> String {
     let selector = format!(
         "name = $1::text AND id IN {ids} AND state < 'completed' {fence}",
         ids = ids_param(2),
         fence = if fenced { fence(4) } else { String::new() }
     );
-    fail_chain(s, t, "", &selector, "$3::text::jsonb", false)
+    let chain = fail_chain(s, t, "", &selector, "$3::text::jsonb", false);
+    let tail = "SELECT count(*)::text FROM settled";
+    debug_assert!(chain.ends_with(tail));
+    format!("{}{}", chain.strip_suffix(tail).unwrap_or(&chain), SETTLED.replace("results", "settled"))
 }
 
 /// Fail active jobs of queue $1 each with its own output: $2 = JSON array of
@@ -332,6 +351,9 @@ pub fn fail_jobs_with_outputs(s: &SchemaName, t: &str, terminal: bool) -> String
     fail_chain(s, t, extra, selector, output, terminal)
 }
 
+/// The tail of the settle commands: the count, and the ids settled as a JSON array.
+const SETTLED: &str = "SELECT count(*)::text, COALESCE(json_agg(id), '[]')::text FROM results";
+
 fn simple_update(s: &SchemaName, t: &str, set: &str, cond: &str, fenced: bool, fence_param: usize) -> String {
     let s_ = &s.ident;
     format!(
@@ -340,7 +362,7 @@ fn simple_update(s: &SchemaName, t: &str, set: &str, cond: &str, fenced: bool, f
   WHERE name = $1::text AND id IN {ids} AND {cond} {fence}
   RETURNING id
 )
-SELECT count(*)::text FROM results",
+{SETTLED}",
         ids = ids_param(2),
         fence = if fenced { fence(fence_param) } else { String::new() }
     )
@@ -350,13 +372,64 @@ pub fn cancel_jobs(s: &SchemaName, t: &str, fenced: bool) -> String {
     simple_update(s, t, &format!("completed_on = {}.job_now(), state = 'cancelled'", s.ident), "state < 'completed'", fenced, 3)
 }
 
-pub fn resume_jobs(s: &SchemaName, t: &str) -> String {
-    simple_update(s, t, "completed_on = NULL, state = 'created'", "state = 'cancelled'", false, 0)
+/// The queue's cached counts after jobs left the completed/cancelled set (`retained` of them were
+/// counted in `retained_count`, those that finished by `retained_on`) or the queue (`removed`), so
+/// `totalCount` follows at once rather than at the next monitor pass. Reads a CTE `moved` of
+/// `(state, completed_on)`; `removed` says whether the rows left the queue or stayed as live jobs.
+fn reduce_retained(s_: &str, removed: bool) -> String {
+    format!(
+        "held AS (
+  SELECT count(*)::int AS moved,
+    count(*) FILTER (WHERE m.state IN ('completed', 'cancelled')
+      AND m.completed_on <= (SELECT retained_on FROM {s_}.queue WHERE name = $1::text))::int AS retained
+  FROM moved m
+), recounted AS (
+  UPDATE {s_}.queue q SET
+    retained_count = CASE WHEN q.retained_count IS NULL THEN NULL ELSE GREATEST(q.retained_count - h.retained, 0) END,
+    total_count = GREATEST(q.total_count - {total}, 0)
+  FROM held h
+  WHERE q.name = $1::text AND {when}
+  RETURNING 1
+)",
+        total = if removed { "h.moved" } else { "0" },
+        when = if removed { "h.moved > 0" } else { "h.retained > 0" }
+    )
 }
 
-/// Put failed jobs back in line with one more attempt allowed.
+/// `resume()`: cancelled jobs back to `created`, their start moved up to now. With `recount` the
+/// queue's cached counts follow (not inside a caller's transaction, as in pg-boss). Returns the count.
+pub fn resume_jobs(s: &SchemaName, t: &str, recount: bool) -> String {
+    let s_ = &s.ident;
+    format!(
+        "WITH moved AS (
+  SELECT j.id, j.state, j.completed_on FROM {s_}.{t} j
+  WHERE j.name = $1::text AND j.id IN {ids} AND j.state = 'cancelled'
+), results AS (
+  UPDATE {s_}.{t} j SET completed_on = NULL, state = 'created', upsert_by_key = NULL,
+    start_after = GREATEST(j.start_after, {s_}.job_now())
+  FROM moved m
+  WHERE j.name = $1::text AND j.id = m.id AND j.state = 'cancelled'
+  RETURNING j.id
+){recount}
+SELECT count(*)::text FROM results",
+        ids = ids_param(2),
+        recount = if recount { format!(", {}", reduce_retained(s_, false)) } else { String::new() }
+    )
+}
+
+/// Put failed jobs back in line with one more attempt allowed, runnable now. Returns the count.
 pub fn retry_jobs(s: &SchemaName, t: &str) -> String {
-    simple_update(s, t, "completed_on = NULL, state = 'retry', retry_limit = retry_limit + 1", "state = 'failed'", false, 0)
+    let s_ = &s.ident;
+    format!(
+        "WITH results AS (
+  UPDATE {s_}.{t} SET completed_on = NULL, state = 'retry', retry_limit = retry_limit + 1,
+    start_after = GREATEST(start_after, {s_}.job_now())
+  WHERE name = $1::text AND id IN {ids} AND state = 'failed'
+  RETURNING id
+)
+SELECT count(*)::text FROM results",
+        ids = ids_param(2)
+    )
 }
 
 pub fn touch_jobs(s: &SchemaName, t: &str, fenced: bool) -> String {
@@ -368,24 +441,29 @@ pub fn restore_jobs(s: &SchemaName, t: &str) -> String {
     simple_update(s, t, "state = 'created', started_on = NULL, heartbeat_on = NULL", "state = 'active'", false, 0)
 }
 
-pub fn delete_jobs(s: &SchemaName, t: &str, fenced: bool) -> String {
+/// `deleteJob()`: returns the count and the ids. With `recount` the queue's cached counts follow.
+pub fn delete_jobs(s: &SchemaName, t: &str, fenced: bool, recount: bool) -> String {
     let s_ = &s.ident;
     format!(
-        "WITH results AS (
-  DELETE FROM {s_}.{t} WHERE name = $1::text AND id IN {ids} {fence} RETURNING id
-)
-SELECT count(*)::text FROM results",
+        "WITH moved AS (
+  DELETE FROM {s_}.{t} WHERE name = $1::text AND id IN {ids} {fence} RETURNING id, state, completed_on
+), results AS (SELECT id FROM moved){recount}
+{SETTLED}",
         ids = ids_param(2),
-        fence = if fenced { fence(3) } else { String::new() }
+        fence = if fenced { fence(3) } else { String::new() },
+        recount = if recount { format!(", {}", reduce_retained(s_, true)) } else { String::new() }
     )
 }
 
-/// Delete the jobs of queue $1 matching `cond`; returns the count.
+/// Delete the jobs of queue $1 matching `cond`, taking them off the queue's cached counts; returns
+/// the count.
 pub fn delete_where(s: &SchemaName, t: &str, cond: &str) -> String {
     let s_ = &s.ident;
     format!(
-        "WITH results AS (DELETE FROM {s_}.{t} WHERE name = $1::text {cond} RETURNING 1)
-SELECT count(*)::text FROM results"
+        "WITH moved AS (DELETE FROM {s_}.{t} WHERE name = $1::text {cond} RETURNING state, completed_on),
+{recount}
+SELECT moved::text FROM held",
+        recount = reduce_retained(s_, true)
     )
 }
 
@@ -393,13 +471,18 @@ pub fn truncate(s: &SchemaName, t: &str) -> String {
     format!("TRUNCATE {}.{}", s.ident, t)
 }
 
-/// Zero the cached counts of one queue ($1) or, with `all`, every queue, after a truncate.
+/// Zero the cached counts of one queue ($1) or, with `all`, every queue, after a truncate: nothing
+/// is left to count, so the counts are current as of now (queue rows locked in name order).
 pub fn zero_queue_counts(s: &SchemaName, all: bool) -> String {
+    let s_ = &s.ident;
     format!(
-        "UPDATE {}.queue SET deferred_count = 0, blocked_count = 0, queued_count = 0, ready_count = 0,
-           active_count = 0, failed_count = 0, total_count = 0 {}",
-        s.ident,
-        if all { "" } else { "WHERE name = $1::text" }
+        "UPDATE {s_}.queue q SET deferred_count = 0, blocked_count = 0, queued_count = 0, ready_count = 0,
+           active_count = 0, failed_count = 0, total_count = 0, retained_count = 0,
+           retained_on = {s_}.job_now() - interval '10 seconds', singletons_active = NULL,
+           monitor_on = {s_}.job_now()
+         FROM (SELECT name FROM {s_}.queue {only} ORDER BY name FOR NO KEY UPDATE) l
+         WHERE q.name = l.name",
+        only = if all { "" } else { "WHERE name = $1::text" }
     )
 }
 

@@ -8,6 +8,8 @@
 pub mod jobs;
 pub mod queues;
 pub mod schema;
+pub mod settle;
+pub mod supervise;
 
 use crate::names::SchemaName;
 

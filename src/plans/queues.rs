@@ -50,6 +50,21 @@ pub fn delete_queue(s: &SchemaName, name: &str) -> String {
     locked(s, "delete-queue", &[format!("SELECT {}.delete_queue({})", s.ident, literal(name))])
 }
 
+/// Another queue, or a job of another queue, naming queue $1 as its dead letter queue (either would
+/// fail `delete_queue()` on a foreign key). One JSON row `{ name, kind }` or none.
+pub fn dead_letter_referrer(s: &SchemaName) -> String {
+    format!(
+        "SELECT row_to_json(r)::text FROM (
+           SELECT * FROM (
+             (SELECT q.name, 'queue' AS kind FROM {s}.queue q WHERE q.dead_letter = $1::text AND q.name <> $1::text LIMIT 1)
+             UNION ALL
+             (SELECT j.name, 'job' AS kind FROM {s}.job j WHERE j.dead_letter = $1::text AND j.name <> $1::text LIMIT 1)
+           ) x LIMIT 1
+         ) r",
+        s = s.ident
+    )
+}
+
 /// $1 = name, $2 = JSON of the options to change. A key present with null clears the nullable
 /// columns (dead letter, backoff cap, heartbeat); absent keys keep the current value.
 pub fn update_queue(s: &SchemaName) -> String {

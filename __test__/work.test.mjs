@@ -1,0 +1,328 @@
+// Workers: work(), perJobResults, workEach(), handler safety, stopping, heartbeats, metrics.
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { PgBoss, UnrecoverableError } from '../index.mjs'
+import { connectionString, dropSchema, pool } from './helpers.mjs'
+
+const schema = 'pgbn_test_work'
+let boss
+let db
+
+const poll = { pollingIntervalSeconds: 0.5 }
+const sleep = ms => new Promise(resolve => setTimeout(resolve, ms))
+
+async function waitFor (fn, { timeout = 20000, every = 50 } = {}) {
+  const until = Date.now() + timeout
+  for (;;) {
+    const value = await fn()
+    if (value) return value
+    if (Date.now() > until) throw new Error('timed out waiting')
+    await sleep(every)
+  }
+}
+
+async function job (id) {
+  const { rows } = await db.query(`SELECT * FROM ${schema}.job WHERE id = $1`, [id])
+  return rows[0]
+}
+
+async function jobsOf (name) {
+  const { rows } = await db.query(`SELECT * FROM ${schema}.job WHERE name = $1 ORDER BY (data->>'i')::int`, [name])
+  return rows
+}
+
+async function settled (ids) {
+  return waitFor(async () => {
+    const { rows } = await db.query(`SELECT * FROM ${schema}.job WHERE id = ANY($1) AND state <> 'active' AND state <> 'created'`, [ids])
+    return rows.length === ids.length ? rows : null
+  })
+}
+
+before(async () => {
+  await dropSchema(schema)
+  db = pool()
+  boss = new PgBoss({ connectionString, schema, supervise: false, schedule: false })
+  boss.errors = []
+  boss.on('error', err => boss.errors.push(err))
+  await boss.start()
+})
+
+after(async () => {
+  await boss.stop({ graceful: false })
+  await dropSchema(schema)
+  await db.end()
+})
+
+test('work(): a single-job batch stores the handler output; job.signal is an AbortSignal aborted after', async () => {
+  await boss.createQueue('w-single')
+  const id = await boss.send('w-single', { n: 1 })
+  let signal
+  await boss.work('w-single', poll, async ([j]) => {
+    signal = j.signal
+    assert.ok(j.signal instanceof AbortSignal)
+    assert.equal(j.signal.aborted, false)
+    assert.ok(j.createdOn === undefined, 'no metadata without includeMetadata')
+    return { doubled: j.data.n * 2 }
+  })
+  const [row] = await settled([id])
+  assert.equal(row.state, 'completed')
+  assert.deepEqual(row.output, { doubled: 2 })
+  await waitFor(() => signal?.aborted)
+  await boss.offWork('w-single')
+})
+
+test('work(): multi-job batches store no output; a throw fails the whole batch with the error', async () => {
+  await boss.createQueue('w-batch', { retryLimit: 0 })
+  const ok = await boss.insert('w-batch', [{ data: { i: 1 } }, { data: { i: 2 } }, { data: { i: 3 } }], { returnId: true })
+  await boss.work('w-batch', { ...poll, batchSize: 3, includeMetadata: true }, async jobs => {
+    assert.equal(jobs.length, 3)
+    assert.ok(jobs[0].createdOn instanceof Date)
+    return 'ignored'
+  })
+  const rows = await settled(ok)
+  assert.ok(rows.every(r => r.state === 'completed' && r.output === null))
+  await boss.offWork('w-batch')
+
+  await boss.createQueue('w-throw', { retryLimit: 0 })
+  const bad = await boss.insert('w-throw', [{ data: { i: 1 } }, { data: { i: 2 } }], { returnId: true })
+  await boss.work('w-throw', { ...poll, batchSize: 2 }, async () => { throw new Error('nope') })
+  const failed = await settled(bad)
+  for (const r of failed) {
+    assert.equal(r.state, 'failed')
+    assert.equal(r.output.message, 'nope')
+    assert.equal(r.output.name, 'Error')
+    assert.match(r.output.stack, /nope/)
+  }
+  await boss.offWork('w-throw')
+})
+
+test('perJobResults: each job settles on its own; missing ones fail; deadletter skips retries', async () => {
+  await boss.createQueue('pjr-dlq')
+  await boss.createQueue('pjr', { retryLimit: 2, deadLetter: 'pjr-dlq' })
+  const ids = await boss.insert('pjr', [0, 1, 2, 3].map(i => ({ data: { i } })), { returnId: true })
+  await boss.work('pjr', { ...poll, batchSize: 4, perJobResults: true }, async jobs => {
+    const by = i => jobs.find(j => j.data.i === i)
+    return [
+      { id: by(0).id, status: 'completed', output: { ok: 0 } },
+      { id: by(1).id, status: 'failed', output: { why: 1 } },
+      { id: by(2).id, status: 'deadletter', output: new Error('poison') }
+    ]
+  })
+  const rows = await settled(ids)
+  const byI = Object.fromEntries(rows.map(r => [r.data.i, r]))
+  assert.equal(byI[0].state, 'completed')
+  assert.deepEqual(byI[0].output, { ok: 0 })
+  assert.equal(byI[1].state, 'retry')
+  assert.deepEqual(byI[1].output, { why: 1 })
+  assert.equal(byI[2].state, 'failed')
+  assert.equal(byI[2].output.message, 'poison')
+  assert.equal(byI[3].state, 'retry')
+  assert.equal(byI[3].output.message, 'no disposition returned by handler')
+  const dlq = await waitFor(async () => (await jobsOf('pjr-dlq')).find(r => r.source_id === byI[2].id))
+  assert.equal(dlq.state, 'created')
+  await boss.offWork('pjr')
+})
+
+test('perJobResults: Promise.allSettled output completes and fails jobs by position', async () => {
+  await boss.createQueue('settled', { retryLimit: 0 })
+  const ids = await boss.insert('settled', [0, 1, 2].map(i => ({ data: { i } })), { returnId: true })
+  await boss.work('settled', { ...poll, batchSize: 3, perJobResults: true }, async jobs =>
+    Promise.allSettled(jobs.map(async j => {
+      if (j.data.i === 1) throw new Error(`bad ${j.data.i}`)
+      return { value: j.data.i }
+    }))
+  )
+  const rows = await settled(ids)
+  const byI = Object.fromEntries(rows.map(r => [r.data.i, r]))
+  assert.equal(byI[0].state, 'completed')
+  assert.deepEqual(byI[0].output, { value: 0 })
+  assert.equal(byI[1].state, 'failed')
+  assert.equal(byI[1].output.message, 'bad 1')
+  assert.equal(byI[2].state, 'completed')
+  await boss.offWork('settled')
+})
+
+test('perJobResults: a non-array result fails the batch', async () => {
+  await boss.createQueue('notarray', { retryLimit: 0 })
+  const ids = await boss.insert('notarray', [{ data: { i: 0 } }, { data: { i: 1 } }], { returnId: true })
+  await boss.work('notarray', { ...poll, batchSize: 2, perJobResults: true }, async () => ({ nope: true }))
+  const rows = await settled(ids)
+  for (const r of rows) assert.equal(r.output.message, 'perJobResults handler must resolve with an array of job results')
+  await boss.offWork('notarray')
+})
+
+test('workEach: at most `concurrency` handlers run, and a slow job does not hold back the rest', async () => {
+  await boss.createQueue('each')
+  const ids = await boss.insert('each', [0, 1, 2, 3, 4, 5, 6, 7].map(i => ({ data: { i } })), { returnId: true })
+  let inFlight = 0
+  let maxInFlight = 0
+  const finished = []
+  await boss.workEach('each', { ...poll, batchSize: 4, concurrency: 2 }, async job => {
+    inFlight++
+    maxInFlight = Math.max(maxInFlight, inFlight)
+    await sleep(job.data.i === 0 ? 1500 : 60)
+    inFlight--
+    finished.push(job.data.i)
+    return { i: job.data.i }
+  })
+  const rows = await settled(ids)
+  assert.ok(rows.every(r => r.state === 'completed' && r.output.i === r.data.i))
+  assert.equal(maxInFlight, 2)
+  // the slow job 0 finishes last although it was claimed first
+  assert.equal(finished.at(-1), 0)
+  await boss.offWork('each')
+})
+
+test('UnrecoverableError and retryable === false fail terminally and dead-letter', async () => {
+  await boss.createQueue('unrec-dlq')
+  await boss.createQueue('unrec', { retryLimit: 5, deadLetter: 'unrec-dlq' })
+  const ids = await boss.insert('unrec', [0, 1, 2].map(i => ({ data: { i } })), { returnId: true })
+  await boss.workEach('unrec', { ...poll, concurrency: 3 }, async job => {
+    if (job.data.i === 0) throw new UnrecoverableError('fatal')
+    if (job.data.i === 1) throw Object.assign(new Error('also fatal'), { retryable: false })
+    throw new Error('transient')
+  })
+  const rows = await settled(ids)
+  const byI = Object.fromEntries(rows.map(r => [r.data.i, r]))
+  assert.equal(byI[0].state, 'failed')
+  assert.equal(byI[0].output.name, 'UnrecoverableError')
+  assert.equal(byI[1].state, 'failed')
+  assert.equal(byI[2].state, 'retry')
+  const dlq = await waitFor(async () => { const r = await jobsOf('unrec-dlq'); return r.length === 2 ? r : null })
+  assert.deepEqual(new Set(dlq.map(r => r.source_id)), new Set([byI[0].id, byI[1].id]))
+  await boss.offWork('unrec')
+})
+
+test('handler safety: sync throws, non-Error rejections and unserializable outputs fail only their job', async () => {
+  await boss.createQueue('safety', { retryLimit: 0 })
+  const ids = await boss.insert('safety', [0, 1, 2, 3, 4, 5].map(i => ({ data: { i } })), { returnId: true })
+  await boss.workEach('safety', { ...poll, concurrency: 5 }, job => {
+    switch (job.data.i) {
+      case 0: throw new Error('sync throw')
+      case 1: return Promise.reject('a string') // eslint-disable-line prefer-promise-reject-errors
+      case 2: return { toJSON () { throw new Error('cannot') } }
+      case 3: { const o = { a: 1 }; o.self = o; return o }
+      case 5: return { big: 10n }
+      default: return 'fine'
+    }
+  })
+  const rows = await settled(ids)
+  const byI = Object.fromEntries(rows.map(r => [r.data.i, r]))
+  assert.equal(byI[0].state, 'failed')
+  assert.equal(byI[0].output.message, 'sync throw')
+  assert.equal(byI[1].state, 'failed')
+  assert.deepEqual(byI[1].output, { value: 'a string' })
+  assert.equal(byI[2].state, 'failed')
+  assert.match(byI[2].output.message, /could not be serialized/)
+  assert.equal(byI[3].state, 'completed')
+  assert.equal(byI[3].output.self, '[Circular]')
+  assert.equal(byI[4].state, 'completed')
+  assert.deepEqual(byI[4].output, { value: 'fine' })
+  // serialize-error (as in pg-boss) stores a BigInt as text
+  assert.deepEqual(byI[5].output, { big: '10n' })
+  await boss.offWork('safety')
+})
+
+test('a handler that never settles is failed at expiry and its signal aborted', async () => {
+  await boss.createQueue('hang', { retryLimit: 0, expireInSeconds: 1 })
+  const id = await boss.send('hang', {})
+  let signal
+  await boss.work('hang', poll, ([j]) => { signal = j.signal; return new Promise(() => {}) })
+  const [row] = await settled([id])
+  assert.equal(row.state, 'failed')
+  assert.equal(row.output.message, 'handler execution exceeded 1s')
+  await waitFor(() => signal?.aborted)
+  await boss.offWork('hang', { wait: false })
+})
+
+test('heartbeats keep heartbeat_on fresh while the handler runs', async () => {
+  await boss.createQueue('beat', { heartbeatSeconds: 10 })
+  const id = await boss.send('beat', {})
+  let release
+  await boss.work('beat', { ...poll, heartbeatRefreshSeconds: 0.2 }, () => new Promise(resolve => { release = resolve }))
+  const first = await waitFor(async () => { const r = await job(id); return r.state === 'active' ? r.heartbeat_on : null })
+  await waitFor(async () => (await job(id)).heartbeat_on > first)
+  release()
+  await settled([id])
+  await boss.offWork('beat')
+})
+
+test('getWipData, wip events, notifyWorker and offWork', async () => {
+  await boss.createQueue('wip')
+  let release
+  const workId = await boss.work('wip', { pollingIntervalSeconds: 30 }, () => new Promise(resolve => { release = resolve }))
+  const wipEvent = new Promise(resolve => boss.once('wip', resolve))
+  await boss.send('wip', {})
+  boss.notifyWorker(workId)
+  const data = await waitFor(() => boss.getWipData().find(w => w.id === workId && w.count === 1))
+  assert.equal(data.name, 'wip')
+  assert.equal(data.options.pollingInterval, 30000)
+  assert.equal(data.state, 'active')
+  const event = await wipEvent
+  assert.ok(Array.isArray(event) && event.some(w => w.id === workId))
+  release()
+  await boss.offWork('wip')
+  assert.equal(boss.getWipData().find(w => w.id === workId), undefined)
+})
+
+test('metrics count fetched, completed, failed and retried jobs, also as Prometheus text', async () => {
+  const metrics = boss.getMetrics()
+  const each = metrics.queues.each
+  assert.equal(each.fetched, 8)
+  assert.equal(each.completed, 8)
+  assert.equal(each.inFlight, 0)
+  assert.ok(each.handlerLatencyMs.count >= 8 && each.handlerLatencyMs.p99 >= each.handlerLatencyMs.p50)
+  assert.equal(metrics.queues.unrec.deadLettered, 2)
+  assert.equal(metrics.queues.unrec.retried, 1)
+  const text = boss.getMetrics({ format: 'prometheus' })
+  assert.match(text, /# TYPE pgboss_jobs_completed_total counter/)
+  assert.match(text, /pgboss_jobs_completed_total\{queue="each",worker="[0-9a-f-]+"\} 8/)
+  assert.match(text, /pgboss_handler_latency_seconds_count\{queue="each"/)
+})
+
+test('supervise() expires active jobs past expireInSeconds into retry', async () => {
+  await boss.createQueue('expire', { expireInSeconds: 1, retryLimit: 1 })
+  const id = await boss.send('expire', {})
+  const [fetched] = await boss.fetch('expire')
+  assert.equal(fetched.id, id)
+  await sleep(1300)
+  await db.query(`UPDATE ${schema}.queue SET monitor_claim_on = NULL, monitor_on = NULL WHERE name = 'expire'`)
+  await boss.supervise('expire')
+  const row = await job(id)
+  assert.equal(row.state, 'retry')
+  assert.deepEqual(row.output, { value: { message: 'job timed out' } })
+})
+
+test('work() validates its arguments with pg-boss messages', async () => {
+  await assert.rejects(boss.work(), { message: 'queue name is required' })
+  await assert.rejects(boss.work('q', {}), { message: 'expected callback to be a function' })
+  await assert.rejects(boss.work('w-single', { batchSize: 0 }, () => {}), { message: 'batchSize must be an integer > 0' })
+  await assert.rejects(boss.work('w-single', { pollingIntervalSeconds: 0.1 }, () => {}), { message: 'configuration assert: pollingIntervalSeconds must be at least every 500ms' })
+  await assert.rejects(boss.work('missing-queue', () => {}), { message: 'Queue missing-queue does not exist' })
+})
+
+test('stop() waits for handlers, then fails what is left and emits stopped; work() after stop throws', async () => {
+  const other = new PgBoss({ connectionString, schema, supervise: false, schedule: false })
+  other.on('error', () => {})
+  await other.start()
+  await other.createQueue('stopping', { retryLimit: 0 })
+  const quick = await other.send('stopping', { i: 'quick' })
+  await other.work('stopping', poll, async () => { await sleep(300); return 'done' })
+  await waitFor(async () => (await job(quick)).state === 'active')
+  const stopped = new Promise(resolve => other.once('stopped', resolve))
+  await other.stop({ timeout: 5000 })
+  await stopped
+  assert.equal((await job(quick)).state, 'completed')
+
+  const slow = new PgBoss({ connectionString, schema, supervise: false, schedule: false })
+  slow.on('error', () => {})
+  await slow.start()
+  const hung = await slow.send('stopping', { i: 'hung' })
+  await slow.work('stopping', poll, () => new Promise(() => {}))
+  await waitFor(async () => (await job(hung)).state === 'active')
+  await slow.stop({ timeout: 1000 })
+  const row = await job(hung)
+  assert.equal(row.state, 'failed')
+  assert.deepEqual(row.output, { value: 'pg-boss shut down while active' })
+  await assert.rejects(slow.work('stopping', () => {}), { message: 'Workers are disabled. pg-boss is stopped' })
+})

@@ -1,0 +1,243 @@
+//! The `work()` loop: claim a batch, call the handler once with all of it, settle, wait.
+
+use super::outcome::{self, SettleRow};
+use super::{next_batch_id, now_ms, ClaimedJob, Worker, WorkerStatus};
+use crate::engine::{Engine, EngineEvent};
+use crate::error::BossError;
+use crate::js::Object;
+use crate::plans;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The fetch options a worker claims with.
+pub(super) fn claim_options(worker: &Worker, limit: i64) -> Object {
+    let o = &worker.options;
+    let mut m = Object::new();
+    m.insert("batchSize".into(), json!(limit));
+    m.insert("includeMetadata".into(), json!(o.include_metadata));
+    if let Some(p) = o.min_priority {
+        m.insert("minPriority".into(), json!(p));
+    }
+    if let Some(p) = o.max_priority {
+        m.insert("maxPriority".into(), json!(p));
+    }
+    m
+}
+
+/// Claim up to `limit` jobs for `worker`, recording the fetch.
+pub(super) async fn claim(engine: &Engine, worker: &Worker, limit: i64) -> Result<Vec<ClaimedJob>, BossError> {
+    worker.with_info(|i| i.last_fetched_on = Some(now_ms()));
+    let started = Instant::now();
+    let rows = engine.fetch_rows(&worker.name, &claim_options(worker, limit), None).await?;
+    let jobs: Vec<ClaimedJob> = rows.into_iter().filter_map(ClaimedJob::parse).collect();
+    engine.metrics.fetched(&worker.name, &worker.id, jobs.len(), started.elapsed());
+    Ok(jobs)
+}
+
+/// Report a worker failure as pg-boss does: an `error` event naming queue and worker.
+pub(super) fn report(engine: &Engine, worker: &Worker, err: BossError) {
+    worker.with_info(|i| {
+        i.last_error = Some(json!({ "message": err.message }));
+        i.last_error_on = Some(now_ms());
+    });
+    engine.emit(EngineEvent::WorkerError { error: err, queue: worker.name.clone(), worker: worker.id.clone() });
+}
+
+/// Keeps the claims of `jobs` alive while their handler runs, when any job uses heartbeats.
+pub(super) fn spawn_heartbeat(engine: &Arc<Engine>, worker: &Arc<Worker>, table: &str, jobs: &[ClaimedJob]) -> Option<tokio::task::JoinHandle<()>> {
+    let min = jobs.iter().filter_map(|j| j.heartbeat_seconds).fold(f64::INFINITY, f64::min);
+    if !min.is_finite() {
+        return None;
+    }
+    let every = worker.options.heartbeat_refresh_seconds.unwrap_or(min / 2.0).max(0.05);
+    let ids = json!(jobs.iter().map(|j| j.id.clone()).collect::<Vec<_>>()).to_string();
+    let attempts = json!(jobs.iter().map(ClaimedJob::attempt).collect::<Vec<_>>()).to_string();
+    let sql = plans::jobs::touch_jobs(&engine.config.schema, table, true);
+    let engine = engine.clone();
+    let worker = worker.clone();
+    Some(tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(Duration::from_secs_f64(every));
+        ticker.tick().await;
+        loop {
+            ticker.tick().await;
+            let db = match engine.instance_db() {
+                Ok(db) => db,
+                Err(_) => break,
+            };
+            let params = [Some(worker.name.clone()), Some(ids.clone()), Some(attempts.clone())];
+            if let Err(err) = engine.query(&db, &sql, &params).await {
+                engine.emit(EngineEvent::Error(err));
+            }
+        }
+    }))
+}
+
+/// The message that runs the handler for `jobs`.
+pub(super) fn run_message(batch: u64, jobs: &[ClaimedJob]) -> String {
+    let mut s = String::with_capacity(64 + jobs.iter().map(|j| j.json.len() + 1).sum::<usize>());
+    s.push_str(&format!("{{\"type\":\"run\",\"batch\":{batch},\"jobs\":["));
+    for (i, j) in jobs.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str(&j.json);
+    }
+    s.push_str("]}");
+    s
+}
+
+pub(super) fn abort_message(batch: u64, reason: &str) -> String {
+    json!({ "type": "abort", "batch": batch, "reason": reason }).to_string()
+}
+
+pub(super) enum HandlerResult {
+    Outcome(Value),
+    TimedOut(f64),
+    Abandoned,
+}
+
+/// Run the handler for `jobs` racing pg-boss's timeout (the batch's longest `expireInSeconds`)
+/// and a shutdown. The jobs' signals are aborted once the race is decided, as in pg-boss.
+pub(super) async fn call_handler(worker: &Worker, batch: u64, jobs: &[ClaimedJob]) -> HandlerResult {
+    let max_expire = jobs.iter().map(|j| j.expire_seconds).fold(0.0, f64::max);
+    let timeout = Duration::from_secs_f64(max_expire.max(1.0));
+    let call = worker.handler.run(run_message(batch, jobs));
+    let result = tokio::select! {
+        r = call => match r {
+            Ok(text) => HandlerResult::Outcome(serde_json::from_str(&text).unwrap_or_else(|e| {
+                json!({ "kind": "rejected", "error": outcome::error_output(&format!("handler outcome was not JSON: {e}")) })
+            })),
+            Err(err) => HandlerResult::Outcome(json!({ "kind": "rejected", "error": outcome::error_output(&err.message) })),
+        },
+        _ = tokio::time::sleep(timeout) => HandlerResult::TimedOut(max_expire),
+        _ = worker.abandon.notified() => HandlerResult::Abandoned,
+    };
+    let reason = match &result {
+        HandlerResult::TimedOut(s) => format!("handler execution exceeded {}s", trim_number(*s)),
+        HandlerResult::Abandoned => "pg-boss shut down while active".to_string(),
+        HandlerResult::Outcome(_) => "handler settled".to_string(),
+    };
+    worker.handler.abort(abort_message(batch, &reason));
+    result
+}
+
+/// `5` rather than `5.0`, as JS prints numbers.
+pub(super) fn trim_number(v: f64) -> String {
+    if v.fract() == 0.0 {
+        format!("{}", v as i64)
+    } else {
+        format!("{v}")
+    }
+}
+
+/// Settle rows and update bookkeeping; errors become `error` events.
+pub(super) async fn settle(engine: &Engine, worker: &Worker, table: &str, rows: &[SettleRow], released: usize) {
+    let started = Instant::now();
+    match engine.settle_rows(&worker.name, table, rows).await {
+        Ok(counts) => engine.metrics.settled(&worker.name, &worker.id, counts, released, started.elapsed()),
+        Err(err) => {
+            engine.metrics.settled(&worker.name, &worker.id, Default::default(), released, started.elapsed());
+            report(engine, worker, err);
+        }
+    }
+}
+
+/// How long to wait before the next fetch (pg-boss's cadence, burst options included).
+pub(super) async fn next_delay(engine: &Engine, worker: &Worker, fetched: usize) -> Duration {
+    let o = &worker.options;
+    let full = fetched as i64 >= o.batch_size && fetched > 0;
+    let info = engine.queues.get(&worker.name);
+    let ready = info.as_ref().map(|q| q.ready_count).unwrap_or(0);
+    let burst = full
+        && (o.burst_when_ready_exceeds.is_some_and(|n| n < ready) || (o.burst_when_batch_full && o.batch_size > 1));
+    if burst {
+        return Duration::ZERO;
+    }
+    let notify = info.map(|q| q.notify).unwrap_or(false) && engine.listening();
+    let ms = if notify { o.notify_polling_interval_ms } else { o.polling_interval_ms };
+    Duration::from_secs_f64(ms / 1000.0)
+}
+
+/// Sleep until `delay` has passed since `since`, or the worker is woken.
+pub(super) async fn wait(worker: &Worker, since: Instant, delay: Duration) {
+    let elapsed = since.elapsed();
+    if delay <= elapsed || delay - elapsed <= Duration::from_millis(100) || worker.is_stopping() {
+        return;
+    }
+    tokio::select! {
+        _ = tokio::time::sleep(delay - elapsed) => {}
+        _ = worker.wake.notified() => {}
+    }
+}
+
+pub async fn run(engine: Arc<Engine>, worker: Arc<Worker>) {
+    worker.set_status(WorkerStatus::Active);
+    while !worker.is_stopping() {
+        let started = Instant::now();
+        let table = match engine.queue_info(&worker.name).await {
+            Ok(q) => q.table,
+            Err(err) => {
+                report(&engine, &worker, err);
+                wait(&worker, started, Duration::from_secs_f64(worker.options.polling_interval_ms / 1000.0)).await;
+                continue;
+            }
+        };
+        let jobs = match claim(&engine, &worker, worker.options.batch_size).await {
+            Ok(jobs) => jobs,
+            Err(err) => {
+                report(&engine, &worker, err);
+                Vec::new()
+            }
+        };
+        let fetched = jobs.len();
+        if fetched > 0 {
+            process(&engine, &worker, &table, jobs).await;
+            if worker.is_abandoned() {
+                break;
+            }
+        }
+        let delay = next_delay(&engine, &worker, fetched).await;
+        wait(&worker, started, delay).await;
+    }
+    worker.with_info(|i| i.status = WorkerStatus::Stopped);
+}
+
+async fn process(engine: &Arc<Engine>, worker: &Arc<Worker>, table: &str, jobs: Vec<ClaimedJob>) {
+    let batch = next_batch_id();
+    let started_ms = now_ms();
+    worker.with_info(|i| {
+        i.in_hand.push((batch, jobs.clone()));
+        i.last_job_started_on = Some(started_ms);
+    });
+    engine.emit_wip_soon();
+    let heartbeat = spawn_heartbeat(engine, worker, table, &jobs);
+    let started = Instant::now();
+    let result = call_handler(worker, batch, &jobs).await;
+    engine.metrics.handled(&worker.name, &worker.id, started.elapsed());
+    if let Some(h) = heartbeat {
+        h.abort();
+    }
+    let rows = match result {
+        HandlerResult::Abandoned => {
+            // the shutdown failed these jobs itself
+            return;
+        }
+        HandlerResult::TimedOut(seconds) => outcome::fail_all(
+            &jobs,
+            outcome::error_output(&format!("handler execution exceeded {}s", trim_number(seconds))),
+            false,
+        ),
+        HandlerResult::Outcome(v) => outcome::batch_rows(&jobs, &v, worker.options.per_job_results),
+    };
+    if !worker.is_abandoned() {
+        settle(engine, worker, table, &rows, jobs.len()).await;
+    }
+    let ended = now_ms();
+    worker.with_info(|i| {
+        i.in_hand.retain(|(b, _)| *b != batch);
+        i.last_job_ended_on = Some(ended);
+        i.last_job_duration = Some(ended.saturating_sub(started_ms));
+    });
+    engine.emit_wip_soon();
+}

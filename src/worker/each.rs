@@ -1,0 +1,139 @@
+//! The `workEach()` loop: per-job handlers with at most `concurrency` in flight. Jobs are claimed
+//! as slots free (never waiting for the slowest job of a batch) and their outcomes are written
+//! back in coalesced settles: whatever finished while the previous settle ran goes in the next one.
+
+use super::batch::{call_handler, claim, next_delay, report, settle, spawn_heartbeat, trim_number, wait, HandlerResult};
+use super::outcome::{self, SettleRow};
+use super::{next_batch_id, now_ms, ClaimedJob, Worker, WorkerStatus};
+use crate::engine::Engine;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, Semaphore};
+use tokio::task::JoinSet;
+
+pub async fn run(engine: Arc<Engine>, worker: Arc<Worker>) {
+    worker.set_status(WorkerStatus::Active);
+    let slots = Arc::new(Semaphore::new(worker.options.concurrency));
+    let (tx, rx) = mpsc::unbounded_channel::<(u64, SettleRow)>();
+    let settler = tokio::spawn(settle_loop(engine.clone(), worker.clone(), rx));
+    let mut running: JoinSet<()> = JoinSet::new();
+
+    while !worker.is_stopping() {
+        // reap finished tasks so the set does not grow
+        while running.try_join_next().is_some() {}
+        let first = tokio::select! {
+            permit = slots.clone().acquire_owned() => match permit { Ok(p) => p, Err(_) => break },
+            _ = worker.wake.notified() => continue,
+        };
+        let started = Instant::now();
+        let table = match engine.queue_info(&worker.name).await {
+            Ok(q) => q.table,
+            Err(err) => {
+                drop(first);
+                report(&engine, &worker, err);
+                wait(&worker, started, Duration::from_secs_f64(worker.options.polling_interval_ms / 1000.0)).await;
+                continue;
+            }
+        };
+        let free = 1 + slots.available_permits();
+        let limit = (worker.options.batch_size as usize).min(free).max(1);
+        let jobs = match claim(&engine, &worker, limit as i64).await {
+            Ok(jobs) => jobs,
+            Err(err) => {
+                report(&engine, &worker, err);
+                Vec::new()
+            }
+        };
+        let fetched = jobs.len();
+        let mut permits = vec![first];
+        for _ in 1..fetched {
+            // only this loop takes permits, so the ones counted as free are still there
+            match slots.clone().try_acquire_owned() {
+                Ok(p) => permits.push(p),
+                Err(_) => break,
+            }
+        }
+        for (job, permit) in jobs.into_iter().zip(permits.into_iter()) {
+            let engine = engine.clone();
+            let worker = worker.clone();
+            let tx = tx.clone();
+            let table = table.clone();
+            running.spawn(async move {
+                run_job(&engine, &worker, &table, job, &tx).await;
+                drop(permit);
+            });
+        }
+        if fetched < limit {
+            let delay = next_delay(&engine, &worker, 0).await;
+            wait(&worker, started, delay).await;
+        }
+    }
+
+    // Stopping: let handlers in flight finish (stop()/offWork() bound the wait) unless abandoned.
+    loop {
+        tokio::select! {
+            next = running.join_next() => if next.is_none() { break },
+            _ = worker.abandon.notified() => { running.abort_all(); break }
+        }
+    }
+    drop(tx);
+    let _ = settler.await;
+    worker.with_info(|i| i.status = WorkerStatus::Stopped);
+}
+
+async fn run_job(engine: &Arc<Engine>, worker: &Arc<Worker>, table: &str, job: ClaimedJob, tx: &mpsc::UnboundedSender<(u64, SettleRow)>) {
+    let batch = next_batch_id();
+    let started_ms = now_ms();
+    let jobs = vec![job];
+    worker.with_info(|i| {
+        i.in_hand.push((batch, jobs.clone()));
+        i.last_job_started_on = Some(started_ms);
+    });
+    engine.emit_wip_soon();
+    let heartbeat = spawn_heartbeat(engine, worker, table, &jobs);
+    let started = Instant::now();
+    let result = call_handler(worker, batch, &jobs).await;
+    engine.metrics.handled(&worker.name, &worker.id, started.elapsed());
+    if let Some(h) = heartbeat {
+        h.abort();
+    }
+    let row = match result {
+        HandlerResult::Abandoned => return,
+        HandlerResult::TimedOut(seconds) => outcome::fail_all(
+            &jobs,
+            outcome::error_output(&format!("handler execution exceeded {}s", trim_number(seconds))),
+            false,
+        )
+        .remove(0),
+        HandlerResult::Outcome(v) => outcome::each_row(&jobs[0], &v),
+    };
+    let _ = tx.send((batch, row));
+}
+
+/// Writes outcomes back, coalescing everything that arrived since the last settle.
+async fn settle_loop(engine: Arc<Engine>, worker: Arc<Worker>, mut rx: mpsc::UnboundedReceiver<(u64, SettleRow)>) {
+    while let Some(first) = rx.recv().await {
+        let mut items = vec![first];
+        while let Ok(more) = rx.try_recv() {
+            items.push(more);
+        }
+        if worker.is_abandoned() {
+            continue;
+        }
+        let table = match engine.queue_info(&worker.name).await {
+            Ok(q) => q.table,
+            Err(err) => {
+                report(&engine, &worker, err);
+                continue;
+            }
+        };
+        let rows: Vec<SettleRow> = items.iter().map(|(_, r)| r.clone()).collect();
+        settle(&engine, &worker, &table, &rows, rows.len()).await;
+        let ended = now_ms();
+        worker.with_info(|i| {
+            i.in_hand.retain(|(b, _)| !items.iter().any(|(done, _)| done == b));
+            i.last_job_ended_on = Some(ended);
+        });
+        engine.emit_wip_soon();
+    }
+}
