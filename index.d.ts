@@ -1,0 +1,226 @@
+// Public types of pg-boss-native: pg-boss 12.38's API, so code typed against `pg-boss` compiles
+// unchanged against `pg-boss-native`, plus workEach(), allSettled per-job results,
+// UnrecoverableError and getMetrics(). The option and result shapes live in ./types/.
+//
+// The module is the class (`module.exports = PgBoss`, as index.js does) and carries every other
+// export, so all of these type-check from CommonJS and ESM alike:
+//   import { PgBoss, states } from 'pg-boss-native'   import PgBoss from 'pg-boss-native'
+//   const { PgBoss } = require('pg-boss-native')       const PgBoss = require('pg-boss-native')
+
+import { EventEmitter } from 'node:events'
+import type {
+  AsyncMigrationCommand, AttachableClock, BackendOptions, BackendProfile, BunReservedSqlLike, BunSqlLike,
+  Clock, ClockTimer, ConstructionPlanOptions, ConstructorOptions, DatabaseOptions, DrizzleSqlTagLike,
+  DrizzleTransactionLike, IDatabase, IndexBloatOptions, InstanceOptions, KnexTransactionLike,
+  KyselyTransactionLike, MaintenanceOptions, MigrationPartition, MigrationPlanOptions, OpenTelemetryOptions,
+  PGliteLike, PlanOptions, PoolCounts, PrismaTransactionLike, ReindexOptions, SchedulingOptions,
+  StartOptions, StopOptions, SuperviseOptions
+} from './types/config.js'
+import type {
+  CommandResponse, CompleteOptions, ConnectionOptions, DependencyRef, FetchGroupConcurrencyOptions,
+  FetchOptions, FindJobsOptions, FlowJob, GroupConcurrencyConfig, GroupOptions, InsertOptions, Job,
+  JobAttempt, JobFetchOptions, JobInsert, JobMatchStrategy, JobOptions, JobStates, JobWithMetadata,
+  ListOptions, RedriveFilter, RedriveOptions, RedrivePreview, RedrivePreviewOptions, Request, SendOptions,
+  UpdateOptions, UpdateRequest, UpdateResponse, UpsertResponse
+} from './types/jobs.js'
+import type {
+  BamEntry, BamEvent, BamStatusSummary, ConstraintDrift, EnumDrift, Events, IndexBloat, Instance,
+  InstanceMetrics, InstanceWorker, InvalidIndex, JobDataSelector, JobSelector, JobSpyInterface,
+  JobSpyState, ManagedFunction, ManagedIndex, MismatchedFunction, MismatchedIndex, PgBossEventMap,
+  SchemaDriftReport, SpyJob, TableColumnDrift, Warning
+} from './types/operations.js'
+import type {
+  PreviewScheduleOptions, Queue, QueueOptions, QueuePolicy, QueueResult, QueueStats, QueueStatsOptions,
+  QueueStatsPercentile, Schedule, ScheduleKind, ScheduleOptions, UpdateQueueOptions
+} from './types/queues.js'
+import type {
+  JobPollingOptions, JobResult, JobResultStatus, LatencySummary, Metrics, MetricsOptions, OffWorkOptions,
+  PerJobWorkHandler, PerJobWorkWithMetadataHandler, QueueMetrics, WipData, WorkConcurrencyOptions,
+  WorkEachHandler, WorkEachOptions, WorkEachWithMetadataHandler, WorkerMetrics, WorkerState, WorkHandler,
+  WorkHandlerFor, WorkOptions, WorkWithMetadataHandler
+} from './types/workers.js'
+
+/** Ids of the jobs to act on: one id, several, or the fetched attempts themselves (see `JobAttempt`). */
+type JobIds = string | string[] | JobAttempt | JobAttempt[]
+
+declare class PgBoss extends EventEmitter<PgBossEventMap> {
+  #private
+  constructor(connectionString: string)
+  constructor(options: ConstructorOptions)
+
+  // ---- lifecycle ----
+
+  /** Installs or migrates the schema (with `migrate`), then starts maintenance, cron and workers' timers. */
+  start(options?: StartOptions): Promise<this>
+  stop(options?: StopOptions): Promise<void>
+  isInstalled(): Promise<boolean>
+  schemaVersion(): Promise<number | null>
+  getDb(): IDatabase
+
+  // ---- sending ----
+
+  send(request: Request): Promise<string | null>
+  send(name: string, data?: object | null, options?: SendOptions): Promise<string | null>
+  sendAfter(name: string, data: object | null, options: SendOptions | null, date: Date): Promise<string | null>
+  sendAfter(name: string, data: object | null, options: SendOptions | null, dateString: string): Promise<string | null>
+  sendAfter(name: string, data: object | null, options: SendOptions | null, seconds: number): Promise<string | null>
+  sendThrottled(name: string, data: object | null, options: SendOptions | null, seconds: number, key?: string): Promise<string | null>
+  sendDebounced(name: string, data: object | null, options: SendOptions | null, seconds: number, key?: string): Promise<string | null>
+  update(request: UpdateRequest): Promise<UpdateResponse>
+  update(name: string, data: object | null | undefined, options?: UpdateOptions): Promise<UpdateResponse>
+  upsert(request: UpdateRequest): Promise<UpsertResponse>
+  upsert(name: string, data: object | null | undefined, options?: UpdateOptions): Promise<UpsertResponse>
+  insert(name: string, jobs: JobInsert[], options?: InsertOptions): Promise<string[] | null>
+  /** Inserts jobs with dependencies between them; resolves each `ref` to its job id. */
+  flow(jobs: FlowJob[], options?: ConnectionOptions): Promise<Record<string, string>>
+
+  // ---- fetching and settling ----
+
+  fetch<T>(name: string, options: FetchOptions & { includeMetadata: true }): Promise<JobWithMetadata<T>[]>
+  fetch<T>(name: string, options?: FetchOptions): Promise<Job<T>[]>
+  complete(name: string, id: JobIds, data?: object | null, options?: CompleteOptions): Promise<CommandResponse>
+  fail(name: string, id: JobIds, data?: object | null, options?: ConnectionOptions): Promise<CommandResponse>
+  cancel(name: string, id: JobIds, options?: ConnectionOptions): Promise<CommandResponse>
+  resume(name: string, id: string | string[], options?: ConnectionOptions): Promise<CommandResponse>
+  retry(name: string, id: string | string[], options?: ConnectionOptions): Promise<CommandResponse>
+  deleteJob(name: string, id: JobIds, options?: ConnectionOptions): Promise<CommandResponse>
+  /** Heartbeat: keeps active jobs of a `heartbeatSeconds` queue from being failed. */
+  touch(name: string, id: JobIds, options?: ConnectionOptions): Promise<CommandResponse>
+  /** @deprecated Use findJobs() instead */
+  getJobById<T>(name: string, id: string, options?: ConnectionOptions): Promise<JobWithMetadata<T> | null>
+  findJobs<T>(name: string, options?: FindJobsOptions): Promise<JobWithMetadata<T>[]>
+  /** Moves dead-lettered jobs back to their source queue (or `destination`); resolves how many moved. */
+  redrive(name: string, options?: RedriveOptions): Promise<number>
+  previewRedrive(name: string, options?: RedrivePreviewOptions): Promise<RedrivePreview>
+  getDependencies(name: string, id: string, options?: ConnectionOptions & ListOptions<DependencyRef>): Promise<DependencyRef[]>
+  getDependents(name: string, id: string, options?: ConnectionOptions & ListOptions<DependencyRef>): Promise<DependencyRef[]>
+  getBlockedKeys(name: string, options?: ListOptions): Promise<string[]>
+
+  // ---- workers ----
+
+  /** Polls `name` and calls `handler` with each batch of jobs (arrays, `batchSize` 1 by default); resolves the work id. */
+  work<ReqData, ResData = any>(name: string, handler: WorkHandler<ReqData, ResData>): Promise<string>
+  work<ReqData, ResData = any, const O extends WorkOptions = WorkOptions>(name: string, options: O, handler: WorkHandlerFor<O, ReqData, ResData>): Promise<string>
+  /**
+   * pg-boss-native: calls `handler` with ONE job at a time. Jobs are claimed in batches of
+   * `batchSize`, at most `concurrency` handlers run at once, freed slots refill without waiting for
+   * the rest of the batch, and outcomes are written back in coalesced batches. A handler's value
+   * completes its job; a throw fails only that job (terminally for an `UnrecoverableError`).
+   * Resolves the work id, which `offWork()` accepts.
+   */
+  workEach<ReqData, ResData = any>(name: string, handler: WorkEachHandler<ReqData, ResData>): Promise<string>
+  workEach<ReqData, ResData = any>(name: string, options: WorkEachOptions & { includeMetadata: true }, handler: WorkEachWithMetadataHandler<ReqData, ResData>): Promise<string>
+  workEach<ReqData, ResData = any>(name: string, options: WorkEachOptions, handler: WorkEachHandler<ReqData, ResData>): Promise<string>
+  offWork(name: string, options?: OffWorkOptions): Promise<void>
+  notifyWorker(workerId: string): void
+  getWipData(options?: { includeInternal?: boolean }): WipData[]
+  /** pg-boss-native: batch counters and latencies per queue and per worker, since start. */
+  getMetrics(options: { format: 'prometheus' }): string
+  getMetrics(options?: MetricsOptions & { format?: 'json' }): Metrics
+
+  // ---- pub/sub ----
+
+  subscribe(event: string, name: string): Promise<void>
+  unsubscribe(event: string, name: string): Promise<void>
+  publish(event: string, data?: object, options?: SendOptions): Promise<void>
+
+  // ---- queues ----
+
+  createQueue(name: string, options?: Omit<Queue, 'name'>): Promise<void>
+  updateQueue(name: string, options?: UpdateQueueOptions): Promise<void>
+  deleteQueue(name: string): Promise<void>
+  getQueues(names?: string[], options?: ListOptions): Promise<QueueResult[]>
+  getQueue(name: string): Promise<QueueResult | null>
+  getQueueStats(name: string, options?: QueueStatsOptions): Promise<QueueStats[]>
+  deleteQueuedJobs(name: string): Promise<number>
+  deleteStoredJobs(name: string): Promise<number>
+  deleteAllJobs(name?: string): Promise<number | null>
+
+  // ---- scheduling ----
+
+  /** Schedules `name` on a cron expression or an RFC 5545 rule such as `FREQ=MONTHLY;BYDAY=-1FR`. */
+  schedule(name: string, cron: string, data?: object | null, options?: ScheduleOptions): Promise<void>
+  unschedule(name: string, key?: string, options?: ConnectionOptions): Promise<void>
+  getSchedules(name?: string, key?: string, options?: ListOptions<Pick<Schedule, 'name' | 'key'>>): Promise<Schedule[]>
+  getSchedule(name: string, key?: string): Promise<Schedule | null>
+  previewSchedule(cron: string, options?: PreviewScheduleOptions): Date[]
+
+  // ---- operations ----
+
+  getInstances(options?: ListOptions): Promise<Instance[]>
+  supervise(name?: string, options?: SuperviseOptions): Promise<void>
+  resolveFlow(): Promise<void>
+  isMaintaining(): boolean
+  isBamWorking(): boolean
+  isResolvingFlow(): boolean
+  isCheckingSkew(): boolean
+  isTimekeeping(): boolean
+  /** The `REINDEX INDEX CONCURRENTLY` statements for bloated job indexes, for an operator to run. */
+  getReindexCommands(options?: ReindexOptions): Promise<string[]>
+  detectSchemaDrift(): Promise<SchemaDriftReport>
+  getBamStatus(): Promise<BamStatusSummary[]>
+  getBamEntries(options?: ListOptions): Promise<BamEntry[]>
+  getSpy<T = object>(name: string): JobSpyInterface<T>
+  clearSpies(): void
+}
+
+/**
+ * pg-boss-native: throw it (or any error with `retryable: false`) from a handler to fail the job
+ * for good: remaining retries are skipped and the job goes to the queue's dead letter queue.
+ */
+declare class UnrecoverableError extends Error {
+  constructor(message?: string, options?: { cause?: unknown })
+  readonly retryable: false
+}
+
+declare const states: Readonly<JobStates>
+declare const policies: Readonly<{
+  standard: 'standard'
+  short: 'short'
+  singleton: 'singleton'
+  stately: 'stately'
+  exclusive: 'exclusive'
+  key_strict_fifo: 'key_strict_fifo'
+}>
+declare const events: Readonly<Events>
+
+/** The SQL that installs the schema, as one script. */
+declare function getConstructionPlans(schema?: string, options?: ConstructionPlanOptions): string
+/** The SQL that migrates the schema from `version` to the current one. */
+declare function getMigrationPlans(schema?: string, version?: number, options?: MigrationPlanOptions): string
+/** The SQL that rolls the schema back from `version`. */
+declare function getRollbackPlans(schema?: string, version?: number, options?: PlanOptions): string
+
+declare namespace PgBoss {
+  export { PgBoss, PgBoss as default, UnrecoverableError, states, policies, events }
+  export { getConstructionPlans, getMigrationPlans, getRollbackPlans }
+
+  // pg-boss 12.38's exported types
+  export type {
+    AsyncMigrationCommand, AttachableClock, BackendOptions, BackendProfile, BamEntry, BamEvent,
+    BamStatusSummary, BunReservedSqlLike, BunSqlLike, Clock, ClockTimer, CommandResponse, CompleteOptions,
+    ConnectionOptions, ConstraintDrift, ConstructorOptions, DatabaseOptions, IDatabase as Db, DependencyRef,
+    DrizzleSqlTagLike, DrizzleTransactionLike, EnumDrift, Events, FetchGroupConcurrencyOptions, FetchOptions,
+    FindJobsOptions, FlowJob, GroupConcurrencyConfig, GroupOptions, IndexBloat, IndexBloatOptions, InsertOptions,
+    Instance, InstanceMetrics, InstanceOptions, InstanceWorker, InvalidIndex, Job, JobAttempt, JobDataSelector,
+    JobFetchOptions, JobInsert, JobMatchStrategy, JobOptions, JobPollingOptions, JobResult, JobResultStatus,
+    JobSelector, JobSpyInterface, JobSpyState, JobStates, JobWithMetadata, KnexTransactionLike,
+    KyselyTransactionLike, ListOptions, MaintenanceOptions, ManagedFunction, ManagedIndex, MigrationPartition,
+    MismatchedFunction, MismatchedIndex, OffWorkOptions, OpenTelemetryOptions, PerJobWorkHandler,
+    PerJobWorkWithMetadataHandler, PgBossEventMap, PGliteLike, PoolCounts, PreviewScheduleOptions,
+    PrismaTransactionLike, Queue, QueueOptions, QueuePolicy, QueueResult, QueueStats, QueueStatsOptions,
+    QueueStatsPercentile, RedriveFilter, RedriveOptions, RedrivePreview, RedrivePreviewOptions, ReindexOptions,
+    Request, Schedule, ScheduleKind, ScheduleOptions, SchedulingOptions, SchemaDriftReport, SendOptions,
+    SpyJob, StopOptions, SuperviseOptions, TableColumnDrift, UpdateOptions, UpdateQueueOptions, UpdateRequest,
+    UpdateResponse, UpsertResponse, Warning, WipData, WorkConcurrencyOptions, WorkerState, WorkHandler,
+    WorkHandlerFor, WorkOptions, WorkWithMetadataHandler
+  }
+
+  // pg-boss-native's own
+  export type {
+    IDatabase, LatencySummary, Metrics, MetricsOptions, QueueMetrics, WorkEachHandler, WorkEachOptions,
+    WorkEachWithMetadataHandler, WorkerMetrics
+  }
+}
+
+export = PgBoss
