@@ -219,6 +219,8 @@ class PgBoss extends EventEmitter {
 
   #sendCall (method, args) {
     let db
+    // JSON turns a leading undefined into null, which pg-boss reads differently (typeof null is 'object')
+    if (args.length && args[0] === undefined) args = [false, ...args.slice(1)]
     if (typeof args[0] === 'string') {
       if (typeof args[1] === 'function') {
         throw assertion(`${method === 'send' ? 'send()' : 'send()'} cannot accept a function as the payload.  Did you intend to use work()?`)

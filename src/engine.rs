@@ -405,6 +405,8 @@ impl Engine {
         if let Some(q) = self.queues.get(name) {
             return Ok(q);
         }
+        // a cache miss reads through getQueues(), which checks the name, as in pg-boss
+        crate::names::assert_queue_name(Some(&serde_json::Value::String(name.to_string())))?;
         let rows = self.get_queues_raw(Some(vec![name.to_string()]), None, None).await?;
         let info = rows
             .first()

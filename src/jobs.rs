@@ -192,6 +192,7 @@ impl Engine {
     /// `send()` and its variants once arguments are checked: the new id, or `None` when a policy,
     /// throttle slot or duplicate id skipped the insert.
     pub async fn send(&self, req: SendRequest, db: Option<SharedExecutor>) -> Result<Option<String>> {
+        let own_db = db.is_none();
         let db = self.db(db)?;
         let q = self.queue_info(&req.name).await?;
         let key = req.options.get("singletonKey");
@@ -200,7 +201,11 @@ impl Engine {
         }
         let sql = plans::jobs::insert_jobs(&self.config.schema, &q.table, q.notify && self.config.use_listen_notify);
         let first = json!([job_payload(&req.data, &req.options, 0)]).to_string();
-        let rows = self.query(&db, &sql, &[Some(req.name.clone()), Some(first)]).await?;
+        let dead_letters: Vec<String> = req.options.get("deadLetter").and_then(Value::as_str).map(str::to_string).into_iter().collect();
+        let rows = match self.query(&db, &sql, &[Some(req.name.clone()), Some(first)]).await {
+            Ok(rows) => rows,
+            Err(err) => return Err(self.insert_error(err, &req.name, &dead_letters, own_db).await),
+        };
         if let Some(id) = rows.into_iter().next() {
             return Ok(Some(id));
         }
@@ -210,7 +215,10 @@ impl Engine {
                 let mut options = req.options.clone();
                 options.insert("startAfter".into(), Value::String(debounce_start_after(seconds, 0.0).to_string()));
                 let second = json!([job_payload(&req.data, &options, seconds as i64)]).to_string();
-                let rows = self.query(&db, &sql, &[Some(req.name.clone()), Some(second)]).await?;
+                let rows = match self.query(&db, &sql, &[Some(req.name.clone()), Some(second)]).await {
+                    Ok(rows) => rows,
+                    Err(err) => return Err(self.insert_error(err, &req.name, &dead_letters, own_db).await),
+                };
                 return Ok(rows.into_iter().next());
             }
         }
@@ -252,14 +260,55 @@ impl Engine {
                 Value::Object(o)
             })
             .collect();
+        let own_db = db.is_none();
         let db = self.db(db)?;
         let sql = plans::jobs::insert_jobs(&self.config.schema, &q.table, q.notify && self.config.use_listen_notify);
-        let rows = self.query(&db, &sql, &[Some(name), Some(Value::Array(payload).to_string())]).await?;
+        let rows = match self.query(&db, &sql, &[Some(name.clone()), Some(Value::Array(payload.clone()).to_string())]).await {
+            Ok(rows) => rows,
+            Err(err) => {
+                let mut dead_letters: Vec<String> = Vec::new();
+                for d in payload.iter().filter_map(|j| j.get("deadLetter").and_then(Value::as_str)) {
+                    if !dead_letters.iter().any(|x| x == d) {
+                        dead_letters.push(d.to_string());
+                    }
+                }
+                return Err(self.insert_error(err, &name, &dead_letters, own_db).await);
+            }
+        };
         if js::truthy(options.get("returnId")) && !rows.is_empty() {
             Ok(Some(rows))
         } else {
             Ok(None)
         }
+    }
+
+    /// A failed job insert as pg-boss reports it: a queue deleted after it was cached (its foreign
+    /// key, or its own dropped table) reads as `Queue <name> does not exist` and leaves the cache; a
+    /// missing dead letter queue is named. `dead_letters` are the ones the statement wrote.
+    async fn insert_error(&self, err: BossError, name: &str, dead_letters: &[String], own_db: bool) -> BossError {
+        let constraint = err.message.split("foreign key constraint \"").nth(1).and_then(|r| r.split('"').next()).map(str::to_string);
+        match (err.sqlstate(), constraint.as_deref()) {
+            (Some("23503"), Some("q_fkey")) => {
+                self.queues.evict(name);
+                return crate::queues::queue_not_found_for(name, own_db);
+            }
+            (Some("23503"), Some("dlq_fkey")) => {
+                for d in dead_letters {
+                    if matches!(self.get_queues_raw(Some(vec![d.clone()]), None, None).await, Ok(rows) if rows.is_empty()) {
+                        return BossError::operational(format!("Dead letter queue {d} does not exist"));
+                    }
+                }
+                return BossError::operational("Dead letter queue does not exist");
+            }
+            (Some("42P01"), _) | (Some("23514"), _) => {
+                self.queues.evict(name);
+                if matches!(self.get_queues_raw(Some(vec![name.to_string()]), None, None).await, Ok(rows) if rows.is_empty()) {
+                    return crate::queues::queue_not_found_for(name, own_db);
+                }
+            }
+            _ => {}
+        }
+        err
     }
 
     /// `fetch(name, options)`: claimed jobs as a JSON array text.

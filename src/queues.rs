@@ -43,6 +43,16 @@ pub fn queue_not_found(name: &str) -> BossError {
     BossError::database(Some(QUEUE_NOT_FOUND.to_string()), format!("Queue {name} does not exist"))
 }
 
+/// The same, coded only when the statement ran on our own connection: in a caller's transaction the
+/// failed statement has aborted it, and pg-boss leaves that uncoded so it reaches the caller.
+pub fn queue_not_found_for(name: &str, own_db: bool) -> BossError {
+    if own_db {
+        queue_not_found(name)
+    } else {
+        BossError::operational(format!("Queue {name} does not exist"))
+    }
+}
+
 impl Engine {
     /// `createQueue(name, options)`.
     pub async fn create_queue(&self, name: Option<&Value>, options: &Object) -> Result<()> {
