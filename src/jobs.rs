@@ -139,7 +139,9 @@ fn attempt_args(id: Option<&Value>, func: &str) -> Result<IdArgs> {
     };
     ensure(!items.is_empty(), message)?;
     if items.iter().all(Value::is_string) {
-        return Ok(IdArgs { ids: items.iter().map(|v| js::display(Some(v))).collect(), attempts: None });
+        let ids: Vec<String> = items.iter().map(|v| js::display(Some(v))).collect();
+        uuid_input(&ids)?;
+        return Ok(IdArgs { ids, attempts: None });
     }
     let valid = items.iter().all(|j| {
         j.as_object().is_some_and(|o| {
@@ -170,13 +172,24 @@ fn canonical_uuid(id: &str) -> String {
 fn plain_ids(id: Option<&Value>, func: &str) -> Result<Vec<String>> {
     let message = format!("{func}() requires an id");
     ensure(js::truthy(id), message.clone())?;
+    // node-postgres sends array items as text (objects as JSON), which the uuid cast then reads
+    let text = |v: &Value| if v.is_object() { v.to_string() } else { js::display(Some(v)) };
     let ids: Vec<String> = match id {
-        Some(Value::Array(a)) => a.iter().map(|v| js::display(Some(v))).collect(),
-        Some(v) => vec![js::display(Some(v))],
+        Some(Value::Array(a)) => a.iter().map(text).collect(),
+        Some(v) => vec![text(v)],
         None => vec![],
     };
     ensure(!ids.is_empty(), message)?;
+    uuid_input(&ids)?;
     Ok(ids)
+}
+
+/// The error PostgreSQL raises for the first id its uuid type cannot read (pg-boss lets it through).
+fn uuid_input(ids: &[String]) -> Result<()> {
+    match ids.iter().find(|id| !is_uuid(id)) {
+        Some(bad) => Err(BossError::database(Some("22P02".into()), format!("invalid input syntax for type uuid: \"{bad}\""))),
+        None => Ok(()),
+    }
 }
 
 /// `complete()`/`fail()` output. index.js has already normalised it as pg-boss does (nothing ->
