@@ -104,7 +104,9 @@ try {
       .filter(f => /\.test\.(mjs|cjs|js)$/.test(f))
       .sort()
       .map(f => join('__test__', f))
-    status = await runStep(process.execPath, ['--test', '--test-concurrency=1', ...files], env)
+    // A failing test that leaves an instance running must not hang the run: bound each test,
+    // and exit once all have reported (process exit on stop() is tested in a child process).
+    status = await runStep(process.execPath, ['--test', '--test-concurrency=1', '--test-timeout=180000', '--test-force-exit', ...files], env)
   }
 } finally {
   server?.stop()

@@ -30,6 +30,36 @@ pub struct NativePool {
     pool: deadpool_postgres::Pool,
 }
 
+/// Told about connections the server dropped (restart, `pg_terminate_backend`, network), so they
+/// surface as `error` events as node-postgres pool errors do; the pool replaces them on next use.
+pub type ConnectionErrorSink = Arc<dyn Fn(BossError) + Send + Sync>;
+
+/// Opens pool connections and watches each one's driver task for a failure.
+struct WatchedConnect {
+    on_error: Option<ConnectionErrorSink>,
+}
+
+impl deadpool_postgres::Connect for WatchedConnect {
+    fn connect(
+        &self,
+        pg_config: &tokio_postgres::Config,
+    ) -> BoxFuture<'_, std::result::Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>), tokio_postgres::Error>> {
+        let pg_config = pg_config.clone();
+        let on_error = self.on_error.clone();
+        Box::pin(async move {
+            let (client, connection) = pg_config.connect(tokio_postgres::NoTls).await?;
+            let task = tokio::spawn(async move {
+                if let Err(err) = connection.await {
+                    if let Some(on_error) = on_error {
+                        on_error(BossError::from(err));
+                    }
+                }
+            });
+            Ok((client, task))
+        })
+    }
+}
+
 fn env(key: &str) -> Option<String> {
     std::env::var(key).ok().filter(|v| !v.is_empty())
 }
@@ -82,11 +112,11 @@ pub fn pg_config(conn: &ConnectionConfig) -> Result<tokio_postgres::Config> {
 }
 
 impl NativePool {
-    pub fn new(conn: &ConnectionConfig) -> Result<NativePool> {
+    pub fn new(conn: &ConnectionConfig, on_error: Option<ConnectionErrorSink>) -> Result<NativePool> {
         let cfg = pg_config(conn)?;
-        let manager = deadpool_postgres::Manager::from_config(
+        let manager = deadpool_postgres::Manager::from_connect(
             cfg,
-            tokio_postgres::NoTls,
+            WatchedConnect { on_error },
             deadpool_postgres::ManagerConfig { recycling_method: deadpool_postgres::RecyclingMethod::Fast },
         );
         let wait = if conn.connection_timeout_ms > 0 {
@@ -116,15 +146,36 @@ impl NativePool {
     }
 }
 
+impl NativePool {
+    /// One try; the flag says the connection was already closed (the statement was never sent).
+    async fn query_once(&self, sql: &str, params: &[Param]) -> std::result::Result<Vec<tokio_postgres::Row>, (BossError, bool)> {
+        let pg = |e: tokio_postgres::Error| {
+            let closed = e.is_closed();
+            (BossError::from(e), closed)
+        };
+        let client = self.client().await.map_err(|e| (e, false))?;
+        // Prepared once per connection and reused: the statement cache lives on the client.
+        let stmt = client.prepare_cached(sql).await.map_err(pg)?;
+        let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
+            params.iter().map(|p| p as &(dyn tokio_postgres::types::ToSql + Sync)).collect();
+        client.query(&stmt, &refs).await.map_err(pg)
+    }
+}
+
 impl Executor for NativePool {
     fn query<'a>(&'a self, sql: &'a str, params: &'a [Param]) -> BoxFuture<'a, Result<Vec<Row>>> {
         Box::pin(async move {
-            let client = self.client().await?;
-            // Prepared once per connection and reused: the statement cache lives on the client.
-            let stmt = client.prepare_cached(sql).await?;
-            let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
-                params.iter().map(|p| p as &(dyn tokio_postgres::types::ToSql + Sync)).collect();
-            let rows = client.query(&stmt, &refs).await?;
+            let mut attempt = 0;
+            let rows = loop {
+                attempt += 1;
+                match self.query_once(sql, params).await {
+                    Ok(rows) => break rows,
+                    // A pooled connection the server dropped fails before the statement is sent
+                    // (`is_closed`), so running it on a fresh connection cannot run it twice.
+                    Err((_, true)) if attempt < 3 => continue,
+                    Err((err, _)) => return Err(err),
+                }
+            };
             let mut out = Vec::with_capacity(rows.len());
             for row in rows {
                 let mut values = Vec::with_capacity(row.len());

@@ -134,7 +134,10 @@ impl Engine {
         }
         let mut pool = self.pool.lock().map_err(|_| BossError::operational("pool lock poisoned"))?;
         if pool.is_none() {
-            *pool = Some(Arc::new(NativePool::new(&self.config.connection)?));
+            let sink = self.events.lock().ok().and_then(|e| e.clone());
+            let on_error: Option<crate::db::ConnectionErrorSink> =
+                sink.map(|sink| Arc::new(move |err: BossError| sink(EngineEvent::Error(err))) as crate::db::ConnectionErrorSink);
+            *pool = Some(Arc::new(NativePool::new(&self.config.connection, on_error)?));
         }
         Ok(())
     }
@@ -274,6 +277,9 @@ impl Engine {
         self.spawn_wip_ticker();
         if self.config.supervise {
             self.spawn_supervisor();
+        }
+        if self.config.use_listen_notify {
+            self.spawn_listener();
         }
         if let Ok(mut l) = self.lifecycle.lock() {
             *l = Lifecycle::Started;

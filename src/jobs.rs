@@ -212,7 +212,7 @@ impl Engine {
         if q.policy == "key_strict_fifo" && !js::truthy(key) {
             return Err(BossError::operational("key_strict_fifo queues require a singletonKey"));
         }
-        let sql = plans::jobs::insert_jobs(&self.config.schema, &q.table, q.notify && self.config.use_listen_notify);
+        let sql = plans::jobs::insert_jobs(&self.config.schema, &q.table, q.notify && self.config.backend != "cockroachdb");
         let first = json!([job_payload(&req.data, &req.options, 0)]).to_string();
         let dead_letters: Vec<String> = req.options.get("deadLetter").and_then(Value::as_str).map(str::to_string).into_iter().collect();
         let rows = match self.query(&db, &sql, &[Some(req.name.clone()), Some(first)]).await {
@@ -275,7 +275,7 @@ impl Engine {
             .collect();
         let own_db = db.is_none();
         let db = self.db(db)?;
-        let sql = plans::jobs::insert_jobs(&self.config.schema, &q.table, q.notify && self.config.use_listen_notify);
+        let sql = plans::jobs::insert_jobs(&self.config.schema, &q.table, q.notify && self.config.backend != "cockroachdb");
         let rows = match self.query(&db, &sql, &[Some(name.clone()), Some(Value::Array(payload.clone()).to_string())]).await {
             Ok(rows) => rows,
             Err(err) => {

@@ -10,6 +10,7 @@ pub mod error;
 pub mod jobs;
 pub mod js;
 pub mod names;
+pub mod notify;
 pub mod plans;
 pub mod queue_cache;
 pub mod queues;

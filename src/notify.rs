@@ -1,0 +1,76 @@
+//! LISTEN/NOTIFY (`useListenNotify`): one dedicated connection listens on the channel pg-boss
+//! uses; a notification (payload = queue name) wakes that queue's workers at once. Polling stays
+//! as the backstop, relaxed to `notifyPollingIntervalSeconds` while the listener is up. The
+//! connection is re-opened with backoff (1 s doubling to 30 s) when it drops.
+
+use crate::engine::{Engine, EngineEvent};
+use crate::error::BossError;
+use futures_util::StreamExt;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+use tokio_postgres::AsyncMessage;
+
+impl Engine {
+    pub fn spawn_listener(self: &Arc<Self>) {
+        let weak = Arc::downgrade(self);
+        let task = tokio::spawn(async move { listen_forever(weak).await });
+        self.add_task(task);
+    }
+}
+
+async fn listen_forever(weak: Weak<Engine>) {
+    let mut failures: u32 = 0;
+    loop {
+        let Some(engine) = weak.upgrade() else { return };
+        let result = listen_once(&engine).await;
+        engine.set_listening(false);
+        if let Err(err) = result {
+            if failures == 0 {
+                engine.emit(EngineEvent::Warning {
+                    message: "Failed to start LISTEN/NOTIFY listener. Continuing with polling only.".into(),
+                    data: serde_json::json!({ "type": "listen_notify_unavailable", "error": err.message }),
+                });
+            } else {
+                engine.emit(EngineEvent::Error(err));
+            }
+        }
+        failures = failures.saturating_add(1);
+        drop(engine);
+        let backoff = Duration::from_secs(2u64.saturating_pow(failures.saturating_sub(1)).min(30));
+        tokio::time::sleep(backoff).await;
+    }
+}
+
+/// Listen until the connection ends.
+async fn listen_once(engine: &Arc<Engine>) -> Result<(), BossError> {
+    let cfg = crate::db::pg_config(&engine.config.connection)?;
+    let (client, mut connection) = cfg.connect(tokio_postgres::NoTls).await?;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Result<AsyncMessage, tokio_postgres::Error>>();
+    let driver = tokio::spawn(async move {
+        let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(message) = messages.next().await {
+            let end = message.is_err();
+            if tx.send(message).is_err() || end {
+                break;
+            }
+        }
+    });
+    let channel = engine.config.schema.notify_channel();
+    client.batch_execute(&format!("LISTEN \"{channel}\"")).await?;
+    engine.set_listening(true);
+    // after every (re)subscribe, every notify queue's workers fetch once: nothing sent while we
+    // were not listening is missed
+    for w in engine.workers.all() {
+        w.wake.notify_one();
+    }
+    let result = loop {
+        match rx.recv().await {
+            Some(Ok(AsyncMessage::Notification(n))) => engine.notify_queue(n.payload()),
+            Some(Ok(_)) => {}
+            Some(Err(err)) => break Err(BossError::from(err)),
+            None => break Err(BossError::operational("LISTEN connection closed")),
+        }
+    };
+    driver.abort();
+    result
+}
