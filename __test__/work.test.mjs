@@ -293,6 +293,46 @@ test('supervise() expires active jobs past expireInSeconds into retry', async ()
   assert.deepEqual(row.output, { value: { message: 'job timed out' } })
 })
 
+test('groupConcurrency caps active jobs per group across the cluster, tiers included', async () => {
+  await boss.createQueue('groups')
+  const jobs = [
+    ...[0, 1, 2, 3].map(i => ({ data: { i, g: 'a' }, group: { id: 'a' } })),
+    ...[4, 5, 6, 7].map(i => ({ data: { i, g: 'b' }, group: { id: 'b', tier: 'vip' } }))
+  ]
+  const ids = await boss.insert('groups', jobs, { returnId: true })
+  const active = { a: 0, b: 0 }
+  const peak = { a: 0, b: 0 }
+  await boss.work('groups', { ...poll, localConcurrency: 4, groupConcurrency: { default: 1, tiers: { vip: 2 } } }, async ([j]) => {
+    const g = j.data.g
+    active[g]++
+    peak[g] = Math.max(peak[g], active[g])
+    await sleep(150)
+    active[g]--
+  })
+  const rows = await settled(ids)
+  assert.ok(rows.every(r => r.state === 'completed'))
+  assert.equal(peak.a, 1)
+  assert.ok(peak.b <= 2, `vip tier peaked at ${peak.b}`)
+  await boss.offWork('groups')
+})
+
+test('localGroupConcurrency caps in-process handlers per group and hands back the excess', async () => {
+  await boss.createQueue('local-groups')
+  const ids = await boss.insert('local-groups', [0, 1, 2, 3, 4, 5].map(i => ({ data: { i }, group: { id: 'same' } })), { returnId: true })
+  let active = 0
+  let peak = 0
+  await boss.work('local-groups', { ...poll, localConcurrency: 4, batchSize: 2, localGroupConcurrency: 2 }, async batch => {
+    active += batch.length
+    peak = Math.max(peak, active)
+    await sleep(150)
+    active -= batch.length
+  })
+  const rows = await settled(ids)
+  assert.ok(rows.every(r => r.state === 'completed'))
+  assert.ok(peak <= 2, `peak ${peak}`)
+  await boss.offWork('local-groups')
+})
+
 test('work() validates its arguments with pg-boss messages', async () => {
   await assert.rejects(boss.work(), { message: 'queue name is required' })
   await assert.rejects(boss.work('q', {}), { message: 'expected callback to be a function' })

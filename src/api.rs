@@ -39,30 +39,68 @@ fn variant_options(args: &[Value], extra: &[(&str, Value)]) -> Vec<Value> {
             o.insert((*k).to_string(), v.clone());
         }
     }
-    vec![args.first().cloned().unwrap_or(Value::Null), args.get(1).cloned().unwrap_or(Value::Null), Value::Object(o)]
+    vec![
+        args.first().cloned().unwrap_or(Value::Null),
+        args.get(1).cloned().unwrap_or(Value::Null),
+        Value::Object(o),
+    ]
 }
 
-pub async fn call(engine: &Arc<Engine>, method: &str, args: Vec<Value>, db: Option<SharedExecutor>) -> Result<String> {
+pub async fn call(
+    engine: &Arc<Engine>,
+    method: &str,
+    args: Vec<Value>,
+    db: Option<SharedExecutor>,
+) -> Result<String> {
     match method {
         "start" => engine.start().await.map(|_| "null".into()),
         "stop" => {
             let o = options(&args, 0);
             let close = o.get("close") != Some(&Value::Bool(false));
             let graceful = o.get("graceful") != Some(&Value::Bool(false));
-            let timeout = o.get("timeout").and_then(Value::as_f64).unwrap_or(30000.0).max(1000.0) as u64;
-            engine.stop(close, graceful, timeout).await.map(|stopped| stopped.to_string())
+            let timeout = o
+                .get("timeout")
+                .and_then(Value::as_f64)
+                .unwrap_or(30000.0)
+                .max(1000.0) as u64;
+            engine
+                .stop(close, graceful, timeout)
+                .await
+                .map(|stopped| stopped.to_string())
         }
         "isInstalled" => engine.is_installed().await.map(|b| b.to_string()),
-        "schemaVersion" => engine.schema_version().await.map(|v| v.map(|v| v.to_string()).unwrap_or_else(|| "null".into())),
+        "schemaVersion" => engine
+            .schema_version()
+            .await
+            .map(|v| v.map(|v| v.to_string()).unwrap_or_else(|| "null".into())),
 
-        "createQueue" => engine.create_queue(args.first(), &options(&args, 1)).await.map(|_| "null".into()),
-        "updateQueue" => engine.update_queue(args.first(), &options(&args, 1)).await.map(|_| "null".into()),
-        "deleteQueue" => engine.delete_queue(args.first()).await.map(|_| "null".into()),
+        "createQueue" => engine
+            .create_queue(args.first(), &options(&args, 1))
+            .await
+            .map(|_| "null".into()),
+        "updateQueue" => engine
+            .update_queue(args.first(), &options(&args, 1))
+            .await
+            .map(|_| "null".into()),
+        "deleteQueue" => engine
+            .delete_queue(args.first())
+            .await
+            .map(|_| "null".into()),
         "getQueue" => engine.get_queue(args.first()).await,
         "getQueues" => engine.get_queues(arg(&args, 0), &options(&args, 1)).await,
-        "getQueueStats" => engine.get_queue_stats(args.first(), &options(&args, 1)).await,
-        "deleteQueuedJobs" => engine.delete_queued_jobs(args.first()).await.map(|n| n.to_string()),
-        "deleteStoredJobs" => engine.delete_stored_jobs(args.first()).await.map(|n| n.to_string()),
+        "getQueueStats" => {
+            engine
+                .get_queue_stats(args.first(), &options(&args, 1))
+                .await
+        }
+        "deleteQueuedJobs" => engine
+            .delete_queued_jobs(args.first())
+            .await
+            .map(|n| n.to_string()),
+        "deleteStoredJobs" => engine
+            .delete_stored_jobs(args.first())
+            .await
+            .map(|n| n.to_string()),
         "deleteAllJobs" => engine
             .delete_all_jobs(arg(&args, 0))
             .await
@@ -83,21 +121,52 @@ pub async fn call(engine: &Arc<Engine>, method: &str, args: Vec<Value>, db: Opti
             let next_slot = Value::Bool(method == "sendDebounced");
             let req = check_send_args(&variant_options(
                 &args,
-                &[("singletonSeconds", seconds), ("singletonNextSlot", next_slot), ("singletonKey", key)],
+                &[
+                    ("singletonSeconds", seconds),
+                    ("singletonNextSlot", next_slot),
+                    ("singletonKey", key),
+                ],
             ))?;
             engine.send(req, db).await.map(id_or_null)
         }
         "insert" => {
             let ids = engine
-                .insert(args.first().unwrap_or(&Value::Null), args.get(1).unwrap_or(&Value::Null), &options(&args, 2), db)
+                .insert(
+                    args.first().unwrap_or(&Value::Null),
+                    args.get(1).unwrap_or(&Value::Null),
+                    &options(&args, 2),
+                    db,
+                )
                 .await?;
-            Ok(ids.map(|ids| json!(ids).to_string()).unwrap_or_else(|| "null".into()))
+            Ok(ids
+                .map(|ids| json!(ids).to_string())
+                .unwrap_or_else(|| "null".into()))
         }
         "fetch" => engine.fetch(args.first(), &options(&args, 1), db).await,
-        "complete" => engine.complete(args.first(), args.get(1), args.get(2), &options(&args, 3), db).await,
-        "fail" => engine.fail(args.first(), args.get(1), args.get(2), db).await,
-        "cancel" | "touch" | "deleteJob" => engine.manage_fenced(method, args.first(), args.get(1), db).await,
-        "resume" | "retry" | "restore" => engine.manage(method, args.first(), args.get(1), db).await,
+        "complete" => {
+            engine
+                .complete(
+                    args.first(),
+                    args.get(1),
+                    args.get(2),
+                    &options(&args, 3),
+                    db,
+                )
+                .await
+        }
+        "fail" => {
+            engine
+                .fail(args.first(), args.get(1), args.get(2), db)
+                .await
+        }
+        "cancel" | "touch" | "deleteJob" => {
+            engine
+                .manage_fenced(method, args.first(), args.get(1), db)
+                .await
+        }
+        "resume" | "retry" | "restore" => {
+            engine.manage(method, args.first(), args.get(1), db).await
+        }
         "findJobs" => engine.find_jobs(args.first(), &options(&args, 1), db).await,
         "getJobById" => engine.get_job_by_id(args.first(), args.get(1), db).await,
         "supervise" => {
@@ -105,7 +174,10 @@ pub async fn call(engine: &Arc<Engine>, method: &str, args: Vec<Value>, db: Opti
                 Some(v) => Some(crate::names::assert_queue_name(Some(v))?),
                 None => None,
             };
-            engine.supervise(name.as_deref()).await.map(|_| "null".into())
+            engine
+                .supervise(name.as_deref())
+                .await
+                .map(|_| "null".into())
         }
         "offWork" => {
             let o = match args.get(1) {
@@ -117,10 +189,15 @@ pub async fn call(engine: &Arc<Engine>, method: &str, args: Vec<Value>, db: Opti
                 }
                 _ => options(&args, 1),
             };
-            engine.off_work(args.first(), &o).await.map(|_| "null".into())
+            engine
+                .off_work(args.first(), &o)
+                .await
+                .map(|_| "null".into())
         }
         "notifyWorker" | "getWipData" | "getMetrics" => call_sync(engine, method, &args),
-        other => Err(BossError::operational(format!("pg-boss-native: {other}() is not implemented yet"))),
+        other => Err(BossError::operational(format!(
+            "pg-boss-native: {other}() is not implemented yet"
+        ))),
     }
 }
 
@@ -145,6 +222,8 @@ pub fn call_sync(engine: &Arc<Engine>, method: &str, args: &[Value]) -> Result<S
                 Ok(engine.metrics.to_json().to_string())
             }
         }
-        other => Err(BossError::operational(format!("pg-boss-native: {other}() is not implemented yet"))),
+        other => Err(BossError::operational(format!(
+            "pg-boss-native: {other}() is not implemented yet"
+        ))),
     }
 }

@@ -77,7 +77,10 @@ fn number_or(obj: &Object, key: &str, default: f64) -> f64 {
 }
 
 fn interval_option(obj: &Object, key: &str, default: f64) -> Result<f64> {
-    ensure(!js::has(obj, key) || js::ge(obj.get(key), 1.0), format!("configuration assert: {key} must be at least every second"))?;
+    ensure(
+        !js::has(obj, key) || js::ge(obj.get(key), 1.0),
+        format!("configuration assert: {key} must be at least every second"),
+    )?;
     let value = number_or(obj, key, default);
     ensure(
         value / 60.0 / 60.0 <= MAX_EXPIRATION_HOURS,
@@ -86,10 +89,20 @@ fn interval_option(obj: &Object, key: &str, default: f64) -> Result<f64> {
     Ok(value)
 }
 
-fn between(obj: &Object, key: &str, min: f64, max: f64, message: &str, default: f64) -> Result<f64> {
+fn between(
+    obj: &Object,
+    key: &str,
+    min: f64,
+    max: f64,
+    message: &str,
+    default: f64,
+) -> Result<f64> {
     if js::has(obj, key) {
         let n = obj.get(key).map(js::to_number).unwrap_or(f64::NAN);
-        ensure(n >= min && n <= max, format!("configuration assert: {message}"))?;
+        ensure(
+            n >= min && n <= max,
+            format!("configuration assert: {message}"),
+        )?;
     }
     Ok(number_or(obj, key, default))
 }
@@ -113,11 +126,9 @@ impl Config {
                 o
             }
             Value::Object(o) => o.clone(),
-            _ => {
-                return Err(crate::error::BossError::assertion(
-                    "configuration assert: string or config object is required to connect to postgres",
-                ))
-            }
+            _ => return Err(crate::error::BossError::assertion(
+                "configuration assert: string or config object is required to connect to postgres",
+            )),
         };
 
         let backend = match obj.get("backend") {
@@ -125,8 +136,13 @@ impl Config {
             Some(v) => js::display(Some(v)),
         };
         ensure(
-            BACKENDS.contains(&backend.as_str()) && (obj.get("backend").is_none() || obj.get("backend").map(|v| v.is_string()).unwrap_or(false)),
-            format!("configuration assert: backend must be one of {}", BACKENDS.join(", ")),
+            BACKENDS.contains(&backend.as_str())
+                && (obj.get("backend").is_none()
+                    || obj.get("backend").map(|v| v.is_string()).unwrap_or(false)),
+            format!(
+                "configuration assert: backend must be one of {}",
+                BACKENDS.join(", ")
+            ),
         )?;
 
         let schema = match obj.get("schema") {
@@ -138,9 +154,11 @@ impl Config {
         };
 
         let supervise_interval_seconds = interval_option(&obj, "superviseIntervalSeconds", 60.0)?;
-        let maintenance_interval_seconds = interval_option(&obj, "maintenanceIntervalSeconds", 86400.0)?;
+        let maintenance_interval_seconds =
+            interval_option(&obj, "maintenanceIntervalSeconds", 86400.0)?;
         let monitor_interval_seconds = interval_option(&obj, "monitorIntervalSeconds", 60.0)?;
-        let queue_cache_interval_seconds = interval_option(&obj, "queueCacheIntervalSeconds", 60.0)?;
+        let queue_cache_interval_seconds =
+            interval_option(&obj, "queueCacheIntervalSeconds", 60.0)?;
 
         let queue_stat_retention_days = if js::has(&obj, "queueStatRetentionDays") {
             let v = obj.get("queueStatRetentionDays");
@@ -149,7 +167,10 @@ impl Config {
                 "configuration assert: queueStatRetentionDays must be an integer >= 1",
             )?;
             let n = js::as_i64(v).unwrap_or(7);
-            ensure(n <= MAX_RETENTION_DAYS, "configuration assert: queueStatRetentionDays cannot exceed 365 days")?;
+            ensure(
+                n <= MAX_RETENTION_DAYS,
+                "configuration assert: queueStatRetentionDays cannot exceed 365 days",
+            )?;
             n
         } else {
             7
@@ -196,7 +217,8 @@ impl Config {
             "configuration assert: warningQueueSize must be at least 1",
         )?;
         ensure(
-            !js::has(&obj, "warningSlowQuerySeconds") || js::ge(obj.get("warningSlowQuerySeconds"), 1.0),
+            !js::has(&obj, "warningSlowQuerySeconds")
+                || js::ge(obj.get("warningSlowQuerySeconds"), 1.0),
             "configuration assert: warningSlowQuerySeconds must be at least 1",
         )?;
         if js::has(&obj, "warningRetentionDays") {
@@ -214,7 +236,10 @@ impl Config {
         let port = match obj.get("port") {
             Some(v) => {
                 let n = js::to_number(v);
-                ensure(n.is_finite() && (0.0..=65535.0).contains(&n), "configuration assert: port must be a number")?;
+                ensure(
+                    n.is_finite() && (0.0..=65535.0).contains(&n),
+                    "configuration assert: port must be a number",
+                )?;
                 Some(n as u16)
             }
             None => None,
@@ -222,7 +247,10 @@ impl Config {
         let max = match obj.get("max") {
             Some(v) if js::truthy(Some(v)) => {
                 let n = js::to_number(v);
-                ensure(n.is_finite() && n >= 1.0, "configuration assert: max must be at least 1")?;
+                ensure(
+                    n.is_finite() && n >= 1.0,
+                    "configuration assert: max must be at least 1",
+                )?;
                 n as usize
             }
             _ => 10,
@@ -234,7 +262,8 @@ impl Config {
             database: string_field(&obj, "database"),
             user: string_field(&obj, "user"),
             password: string_field(&obj, "password"),
-            application_name: string_field(&obj, "application_name").unwrap_or_else(|| "pgboss".into()),
+            application_name: string_field(&obj, "application_name")
+                .unwrap_or_else(|| "pgboss".into()),
             max,
             connection_timeout_ms: match obj.get("connectionTimeoutMillis") {
                 Some(v) if !v.is_null() => js::to_number(v).max(0.0) as u64,
@@ -258,7 +287,9 @@ impl Config {
             queue_cache_interval_seconds,
             warning_slow_query_seconds: number_or(&obj, "warningSlowQuerySeconds", 30.0),
             warning_queue_size: number_or(&obj, "warningQueueSize", 10000.0),
-            warning_retention_days: js::as_i64(obj.get("warningRetentionDays")).filter(|d| *d > 0).unwrap_or(365),
+            warning_retention_days: js::as_i64(obj.get("warningRetentionDays"))
+                .filter(|d| *d > 0)
+                .unwrap_or(365),
             persist_warnings: bool_or(&obj, "persistWarnings", false),
             persist_queue_stats: bool_or(&obj, "persistQueueStats", false),
             queue_stat_retention_days,

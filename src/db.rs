@@ -23,7 +23,9 @@ pub type SharedExecutor = Arc<dyn Executor>;
 
 /// The first column of every row (our statements return one text column: a JSON document).
 pub fn first_column(rows: Vec<Row>) -> Vec<String> {
-    rows.into_iter().filter_map(|mut r| if r.is_empty() { None } else { r.swap_remove(0) }).collect()
+    rows.into_iter()
+        .filter_map(|mut r| if r.is_empty() { None } else { r.swap_remove(0) })
+        .collect()
 }
 
 pub struct NativePool {
@@ -43,7 +45,13 @@ impl deadpool_postgres::Connect for WatchedConnect {
     fn connect(
         &self,
         pg_config: &tokio_postgres::Config,
-    ) -> BoxFuture<'_, std::result::Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>), tokio_postgres::Error>> {
+    ) -> BoxFuture<
+        '_,
+        std::result::Result<
+            (tokio_postgres::Client, tokio::task::JoinHandle<()>),
+            tokio_postgres::Error,
+        >,
+    > {
         let pg_config = pg_config.clone();
         let on_error = self.on_error.clone();
         Box::pin(async move {
@@ -67,16 +75,18 @@ fn env(key: &str) -> Option<String> {
 /// node-postgres defaults: explicit options, then the connection string, then PG* variables.
 pub fn pg_config(conn: &ConnectionConfig) -> Result<tokio_postgres::Config> {
     let mut cfg = match &conn.connection_string {
-        Some(s) => s
-            .parse::<tokio_postgres::Config>()
-            .map_err(|e| BossError::assertion(format!("configuration assert: invalid connectionString: {e}")))?,
+        Some(s) => s.parse::<tokio_postgres::Config>().map_err(|e| {
+            BossError::assertion(format!(
+                "configuration assert: invalid connectionString: {e}"
+            ))
+        })?,
         None => tokio_postgres::Config::new(),
     };
     if let Some(h) = &conn.host {
         cfg.host(h);
     }
     if cfg.get_hosts().is_empty() {
-        cfg.host(&env("PGHOST").unwrap_or_else(|| "localhost".into()));
+        cfg.host(env("PGHOST").unwrap_or_else(|| "localhost".into()));
     }
     if let Some(p) = conn.port {
         cfg.port(p);
@@ -87,7 +97,11 @@ pub fn pg_config(conn: &ConnectionConfig) -> Result<tokio_postgres::Config> {
         cfg.user(u);
     }
     if cfg.get_user().is_none() {
-        cfg.user(&env("PGUSER").or_else(|| env("USER")).unwrap_or_else(|| "postgres".into()));
+        cfg.user(
+            env("PGUSER")
+                .or_else(|| env("USER"))
+                .unwrap_or_else(|| "postgres".into()),
+        );
     }
     if let Some(d) = &conn.database {
         cfg.dbname(d);
@@ -112,12 +126,17 @@ pub fn pg_config(conn: &ConnectionConfig) -> Result<tokio_postgres::Config> {
 }
 
 impl NativePool {
-    pub fn new(conn: &ConnectionConfig, on_error: Option<ConnectionErrorSink>) -> Result<NativePool> {
+    pub fn new(
+        conn: &ConnectionConfig,
+        on_error: Option<ConnectionErrorSink>,
+    ) -> Result<NativePool> {
         let cfg = pg_config(conn)?;
         let manager = deadpool_postgres::Manager::from_connect(
             cfg,
             WatchedConnect { on_error },
-            deadpool_postgres::ManagerConfig { recycling_method: deadpool_postgres::RecyclingMethod::Fast },
+            deadpool_postgres::ManagerConfig {
+                recycling_method: deadpool_postgres::RecyclingMethod::Fast,
+            },
         );
         let wait = if conn.connection_timeout_ms > 0 {
             Some(std::time::Duration::from_millis(conn.connection_timeout_ms))
@@ -130,7 +149,9 @@ impl NativePool {
             .wait_timeout(wait)
             .create_timeout(wait)
             .build()
-            .map_err(|e| BossError::operational(format!("could not create the connection pool: {e}")))?;
+            .map_err(|e| {
+                BossError::operational(format!("could not create the connection pool: {e}"))
+            })?;
         Ok(NativePool { pool })
     }
 
@@ -148,7 +169,11 @@ impl NativePool {
 
 impl NativePool {
     /// One try; the flag says the connection was already closed (the statement was never sent).
-    async fn query_once(&self, sql: &str, params: &[Param]) -> std::result::Result<Vec<tokio_postgres::Row>, (BossError, bool)> {
+    async fn query_once(
+        &self,
+        sql: &str,
+        params: &[Param],
+    ) -> std::result::Result<Vec<tokio_postgres::Row>, (BossError, bool)> {
         let pg = |e: tokio_postgres::Error| {
             let closed = e.is_closed();
             (BossError::from(e), closed)
@@ -156,8 +181,10 @@ impl NativePool {
         let client = self.client().await.map_err(|e| (e, false))?;
         // Prepared once per connection and reused: the statement cache lives on the client.
         let stmt = client.prepare_cached(sql).await.map_err(pg)?;
-        let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
-            params.iter().map(|p| p as &(dyn tokio_postgres::types::ToSql + Sync)).collect();
+        let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
+            .iter()
+            .map(|p| p as &(dyn tokio_postgres::types::ToSql + Sync))
+            .collect();
         client.query(&stmt, &refs).await.map_err(pg)
     }
 }

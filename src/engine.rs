@@ -5,8 +5,8 @@
 use crate::config::Config;
 use crate::db::{first_column, NativePool, Param, SharedExecutor};
 use crate::error::{ensure, BossError, Result};
-use crate::plans;
 use crate::metrics::Metrics;
+use crate::plans;
 use crate::queue_cache::{QueueCache, QueueInfo};
 use crate::worker::WorkerRegistry;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -18,8 +18,15 @@ use tokio::task::JoinHandle;
 pub enum EngineEvent {
     Error(BossError),
     /// A worker's failure; pg-boss names the queue and worker in the message.
-    WorkerError { error: BossError, queue: String, worker: String },
-    Warning { message: String, data: serde_json::Value },
+    WorkerError {
+        error: BossError,
+        queue: String,
+        worker: String,
+    },
+    Warning {
+        message: String,
+        data: serde_json::Value,
+    },
     /// `getWipData()` while workers hold jobs (at most every 2 s).
     Wip(serde_json::Value),
 }
@@ -99,14 +106,26 @@ impl Engine {
         if now.saturating_sub(last) < 2000 {
             return;
         }
-        let busy = self.workers.all().iter().any(|w| !w.internal() && w.jobs_in_hand() > 0);
-        if busy && self.last_wip_ms.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
+        let busy = self
+            .workers
+            .all()
+            .iter()
+            .any(|w| !w.internal() && w.jobs_in_hand() > 0);
+        if busy
+            && self
+                .last_wip_ms
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
             self.emit(EngineEvent::Wip(self.wip_data(false)));
         }
     }
 
     pub fn lifecycle(&self) -> Lifecycle {
-        self.lifecycle.lock().map(|l| *l).unwrap_or(Lifecycle::Stopped)
+        self.lifecycle
+            .lock()
+            .map(|l| *l)
+            .unwrap_or(Lifecycle::Stopped)
     }
 
     /// The executor for a call: the caller's `db`, else the instance's.
@@ -132,12 +151,20 @@ impl Engine {
         if self.external.is_some() {
             return Ok(());
         }
-        let mut pool = self.pool.lock().map_err(|_| BossError::operational("pool lock poisoned"))?;
+        let mut pool = self
+            .pool
+            .lock()
+            .map_err(|_| BossError::operational("pool lock poisoned"))?;
         if pool.is_none() {
             let sink = self.events.lock().ok().and_then(|e| e.clone());
-            let on_error: Option<crate::db::ConnectionErrorSink> =
-                sink.map(|sink| Arc::new(move |err: BossError| sink(EngineEvent::Error(err))) as crate::db::ConnectionErrorSink);
-            *pool = Some(Arc::new(NativePool::new(&self.config.connection, on_error)?));
+            let on_error: Option<crate::db::ConnectionErrorSink> = sink.map(|sink| {
+                Arc::new(move |err: BossError| sink(EngineEvent::Error(err)))
+                    as crate::db::ConnectionErrorSink
+            });
+            *pool = Some(Arc::new(NativePool::new(
+                &self.config.connection,
+                on_error,
+            )?));
         }
         Ok(())
     }
@@ -150,14 +177,21 @@ impl Engine {
         }
     }
 
-    pub async fn query(&self, db: &SharedExecutor, sql: &str, params: &[Param]) -> Result<Vec<String>> {
+    pub async fn query(
+        &self,
+        db: &SharedExecutor,
+        sql: &str,
+        params: &[Param],
+    ) -> Result<Vec<String>> {
         Ok(first_column(db.query(sql, params).await?))
     }
 
     pub async fn is_installed(&self) -> Result<bool> {
         let db = self.instance_db()?;
-        let rows = self.query(&db, &plans::schema::is_installed(&self.config.schema), &[]).await?;
-        Ok(rows.first().is_some())
+        let rows = self
+            .query(&db, &plans::schema::is_installed(&self.config.schema), &[])
+            .await?;
+        Ok(!rows.is_empty())
     }
 
     pub async fn schema_version(&self) -> Result<Option<i64>> {
@@ -165,7 +199,9 @@ impl Engine {
         if !self.is_installed().await? {
             return Ok(None);
         }
-        let rows = self.query(&db, &plans::schema::version(&self.config.schema), &[]).await?;
+        let rows = self
+            .query(&db, &plans::schema::version(&self.config.schema), &[])
+            .await?;
         Ok(rows.first().and_then(|v| v.parse().ok()))
     }
 
@@ -223,7 +259,10 @@ impl Engine {
         }
         let db = self.instance_db()?;
         // A probe that cannot run is not evidence of a problem, as in pg-boss.
-        let variants = match self.query(&db, &plans::schema::case_variant(&self.config.schema), &[]).await {
+        let variants = match self
+            .query(&db, &plans::schema::case_variant(&self.config.schema), &[])
+            .await
+        {
             Ok(v) => v,
             Err(_) => return Ok(()),
         };
@@ -232,11 +271,18 @@ impl Engine {
         }
         let bare_lower = |n: &str| {
             n.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
-                && n.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+                && n.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
         };
         let spellings: Vec<String> = variants
             .iter()
-            .map(|n| if bare_lower(n) { format!("'{n}'") } else { format!("'\"{n}\"'") })
+            .map(|n| {
+                if bare_lower(n) {
+                    format!("'{n}'")
+                } else {
+                    format!("'\"{n}\"'")
+                }
+            })
             .collect();
         let quoted: Vec<String> = variants.iter().map(|n| format!("\"{n}\"")).collect();
         Err(BossError::operational(format!(
@@ -263,7 +309,10 @@ impl Engine {
             if self.config.schedule {
                 // pg-boss creates its cron forwarding queue on start; mixed fleets expect it.
                 let mut options = serde_json::Map::new();
-                options.insert("policy".into(), serde_json::Value::String("standard".into()));
+                options.insert(
+                    "policy".into(),
+                    serde_json::Value::String("standard".into()),
+                );
                 self.create_queue_internal(SEND_IT_QUEUE, &options).await?;
             }
             Ok::<(), BossError>(())
@@ -303,7 +352,8 @@ impl Engine {
             w.request_stop();
         }
         if graceful {
-            let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(timeout_ms.max(1000));
+            let deadline = tokio::time::Instant::now()
+                + std::time::Duration::from_millis(timeout_ms.max(1000));
             for w in &workers {
                 if let Some(mut task) = w.take_task() {
                     if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
@@ -339,8 +389,14 @@ impl Engine {
     async fn fail_work_in_progress(&self, workers: &[Arc<crate::worker::Worker>]) {
         let output = serde_json::json!({ "value": "pg-boss shut down while active" });
         for w in workers {
-            let held: Vec<crate::worker::ClaimedJob> =
-                w.with_info(|i| i.in_hand.iter().flat_map(|(_, jobs)| jobs.clone()).collect()).unwrap_or_default();
+            let held: Vec<crate::worker::ClaimedJob> = w
+                .with_info(|i| {
+                    i.in_hand
+                        .iter()
+                        .flat_map(|(_, jobs)| jobs.clone())
+                        .collect()
+                })
+                .unwrap_or_default();
             if !held.is_empty() {
                 let rows = crate::worker::outcome::fail_all(&held, output.clone(), false)
                     .into_iter()
@@ -352,7 +408,11 @@ impl Engine {
                 match self.queue_info(&w.name).await {
                     Ok(q) => {
                         if let Err(err) = self.settle_rows(&w.name, &q.table, &rows).await {
-                            self.emit(EngineEvent::WorkerError { error: err, queue: w.name.clone(), worker: w.id.clone() });
+                            self.emit(EngineEvent::WorkerError {
+                                error: err,
+                                queue: w.name.clone(),
+                                worker: w.id.clone(),
+                            });
                         }
                     }
                     Err(err) => self.emit(EngineEvent::Error(err)),
@@ -401,7 +461,11 @@ impl Engine {
 
     pub async fn refresh_queue_cache(&self) -> Result<()> {
         let rows = self.get_queues_raw(None, None, None).await?;
-        let infos = rows.iter().filter_map(|r| serde_json::from_str(r).ok()).filter_map(|v: serde_json::Value| QueueInfo::from_json(&v)).collect();
+        let infos = rows
+            .iter()
+            .filter_map(|r| serde_json::from_str(r).ok())
+            .filter_map(|v: serde_json::Value| QueueInfo::from_json(&v))
+            .collect();
         self.queues.replace_all(infos);
         Ok(())
     }
@@ -413,7 +477,9 @@ impl Engine {
         }
         // a cache miss reads through getQueues(), which checks the name, as in pg-boss
         crate::names::assert_queue_name(Some(&serde_json::Value::String(name.to_string())))?;
-        let rows = self.get_queues_raw(Some(vec![name.to_string()]), None, None).await?;
+        let rows = self
+            .get_queues_raw(Some(vec![name.to_string()]), None, None)
+            .await?;
         let info = rows
             .first()
             .and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok())
@@ -427,10 +493,20 @@ impl Engine {
     }
 
     /// Rows of `getQueues` as JSON text.
-    pub async fn get_queues_raw(&self, names: Option<Vec<String>>, after: Option<String>, limit: Option<i64>) -> Result<Vec<String>> {
+    pub async fn get_queues_raw(
+        &self,
+        names: Option<Vec<String>>,
+        after: Option<String>,
+        limit: Option<i64>,
+    ) -> Result<Vec<String>> {
         let db = self.instance_db()?;
         let names_json = names.map(|n| serde_json::to_string(&n).unwrap_or_else(|_| "[]".into()));
         let params = vec![names_json, after, limit.map(|l| l.to_string())];
-        self.query(&db, &plans::queues::get_queues(&self.config.schema), &params).await
+        self.query(
+            &db,
+            &plans::queues::get_queues(&self.config.schema),
+            &params,
+        )
+        .await
     }
 }

@@ -23,13 +23,22 @@ pub type Result<T> = std::result::Result<T, BossError>;
 
 impl BossError {
     pub fn assertion(message: impl Into<String>) -> Self {
-        Self { kind: ErrorKind::Assertion, message: message.into() }
+        Self {
+            kind: ErrorKind::Assertion,
+            message: message.into(),
+        }
     }
     pub fn operational(message: impl Into<String>) -> Self {
-        Self { kind: ErrorKind::Operational, message: message.into() }
+        Self {
+            kind: ErrorKind::Operational,
+            message: message.into(),
+        }
     }
     pub fn database(code: Option<String>, message: impl Into<String>) -> Self {
-        Self { kind: ErrorKind::Database { code }, message: message.into() }
+        Self {
+            kind: ErrorKind::Database { code },
+            message: message.into(),
+        }
     }
     pub fn sqlstate(&self) -> Option<&str> {
         match &self.kind {
@@ -53,7 +62,9 @@ impl std::error::Error for BossError {}
 impl From<tokio_postgres::Error> for BossError {
     fn from(err: tokio_postgres::Error) -> Self {
         match err.as_db_error() {
-            Some(db) => BossError::database(Some(db.code().code().to_string()), db.message().to_string()),
+            Some(db) => {
+                BossError::database(Some(db.code().code().to_string()), db.message().to_string())
+            }
             None => BossError::database(None, err.to_string()),
         }
     }

@@ -28,17 +28,25 @@ pub fn check_send_args(args: &[Value]) -> Result<SendRequest> {
         Some(Value::Object(_)) | Some(Value::Null) | Some(Value::Array(_)) => {
             ensure(args.len() == 1, "send object API only accepts 1 argument")?;
             let job = &args[0];
-            ensure(js::truthy(Some(job)), "boss requires all jobs to have a name")?;
+            ensure(
+                js::truthy(Some(job)),
+                "boss requires all jobs to have a name",
+            )?;
             let o = job.as_object();
             (
                 o.and_then(|o| o.get("name")).cloned(),
-                o.and_then(|o| o.get("data")).cloned().unwrap_or(Value::Null),
+                o.and_then(|o| o.get("data"))
+                    .cloned()
+                    .unwrap_or(Value::Null),
                 o.and_then(|o| o.get("options")).cloned(),
             )
         }
         _ => (None, Value::Null, None),
     };
-    ensure(js::truthy(name.as_ref()), "boss requires all jobs to have a queue name")?;
+    ensure(
+        js::truthy(name.as_ref()),
+        "boss requires all jobs to have a queue name",
+    )?;
     let options = match options {
         Some(v) if js::truthy(Some(&v)) => v,
         _ => Value::Object(Object::new()),
@@ -57,7 +65,11 @@ pub fn check_send_args(args: &[Value]) -> Result<SendRequest> {
         Some(s) => options.insert("startAfter".into(), Value::String(s)),
         None => options.remove("startAfter"),
     };
-    Ok(SendRequest { name: js::display(name.as_ref()), data, options })
+    Ok(SendRequest {
+        name: js::display(name.as_ref()),
+        data,
+        options,
+    })
 }
 
 /// The insert payload of one job (the columns `plans::jobs::insert_jobs` reads).
@@ -116,10 +128,29 @@ fn command_response(ids: &[String], affected: i64, settled: Option<Value>) -> St
 }
 
 /// The count and the settled ids (a JSON array in the second column) of a settle command.
-async fn settle_query(db: &SharedExecutor, sql: &str, params: &[Option<String>]) -> Result<(i64, Option<Value>)> {
-    let row = db.query(sql, params).await?.into_iter().next().unwrap_or_default();
-    let affected = row.first().cloned().flatten().and_then(|c| c.parse().ok()).unwrap_or(0);
-    let settled = row.get(1).cloned().flatten().map(|t| serde_json::from_str(&t)).transpose()?;
+async fn settle_query(
+    db: &SharedExecutor,
+    sql: &str,
+    params: &[Option<String>],
+) -> Result<(i64, Option<Value>)> {
+    let row = db
+        .query(sql, params)
+        .await?
+        .into_iter()
+        .next()
+        .unwrap_or_default();
+    let affected = row
+        .first()
+        .cloned()
+        .flatten()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let settled = row
+        .get(1)
+        .cloned()
+        .flatten()
+        .map(|t| serde_json::from_str(&t))
+        .transpose()?;
     Ok((affected, settled))
 }
 
@@ -141,7 +172,10 @@ fn attempt_args(id: Option<&Value>, func: &str) -> Result<IdArgs> {
     if items.iter().all(Value::is_string) {
         let ids: Vec<String> = items.iter().map(|v| js::display(Some(v))).collect();
         uuid_input(&ids)?;
-        return Ok(IdArgs { ids, attempts: None });
+        return Ok(IdArgs {
+            ids,
+            attempts: None,
+        });
     }
     let valid = items.iter().all(|j| {
         j.as_object().is_some_and(|o| {
@@ -150,30 +184,64 @@ fn attempt_args(id: Option<&Value>, func: &str) -> Result<IdArgs> {
                 && js::ge(o.get("retryCount"), 0.0)
         })
     });
-    ensure(valid, format!("{func}() requires either ids or jobs with an id and an integer retryCount, not a mix"))?;
+    ensure(
+        valid,
+        format!(
+            "{func}() requires either ids or jobs with an id and an integer retryCount, not a mix"
+        ),
+    )?;
     let ids: Vec<String> = items.iter().map(|j| js::display(j.get("id"))).collect();
     let attempts = items
         .iter()
-        .map(|j| format!("{}:{}", canonical_uuid(&js::display(j.get("id"))), js::display(j.get("retryCount"))))
+        .map(|j| {
+            format!(
+                "{}:{}",
+                canonical_uuid(&js::display(j.get("id"))),
+                js::display(j.get("retryCount"))
+            )
+        })
         .collect();
-    Ok(IdArgs { ids, attempts: Some(attempts) })
+    Ok(IdArgs {
+        ids,
+        attempts: Some(attempts),
+    })
 }
 
 /// The spelling `id::text` yields, so a fence built from another spelling still matches.
 fn canonical_uuid(id: &str) -> String {
-    let hex: String = id.chars().filter(|c| c.is_ascii_hexdigit()).collect::<String>().to_lowercase();
-    let stripped: String = id.chars().filter(|c| !matches!(c, '-' | '{' | '}')).collect();
+    let hex: String = id
+        .chars()
+        .filter(|c| c.is_ascii_hexdigit())
+        .collect::<String>()
+        .to_lowercase();
+    let stripped: String = id
+        .chars()
+        .filter(|c| !matches!(c, '-' | '{' | '}'))
+        .collect();
     if hex.len() != 32 || stripped.len() != 32 {
         return id.to_string();
     }
-    format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
 }
 
 fn plain_ids(id: Option<&Value>, func: &str) -> Result<Vec<String>> {
     let message = format!("{func}() requires an id");
     ensure(js::truthy(id), message.clone())?;
     // node-postgres sends array items as text (objects as JSON), which the uuid cast then reads
-    let text = |v: &Value| if v.is_object() { v.to_string() } else { js::display(Some(v)) };
+    let text = |v: &Value| {
+        if v.is_object() {
+            v.to_string()
+        } else {
+            js::display(Some(v))
+        }
+    };
     let ids: Vec<String> = match id {
         Some(Value::Array(a)) => a.iter().map(text).collect(),
         Some(v) => vec![text(v)],
@@ -187,7 +255,10 @@ fn plain_ids(id: Option<&Value>, func: &str) -> Result<Vec<String>> {
 /// The error PostgreSQL raises for the first id its uuid type cannot read (pg-boss lets it through).
 fn uuid_input(ids: &[String]) -> Result<()> {
     match ids.iter().find(|id| !is_uuid(id)) {
-        Some(bad) => Err(BossError::database(Some("22P02".into()), format!("invalid input syntax for type uuid: \"{bad}\""))),
+        Some(bad) => Err(BossError::database(
+            Some("22P02".into()),
+            format!("invalid input syntax for type uuid: \"{bad}\""),
+        )),
         None => Ok(()),
     }
 }
@@ -204,33 +275,70 @@ pub fn completion_output(data: Option<&Value>) -> Option<String> {
 impl Engine {
     /// `send()` and its variants once arguments are checked: the new id, or `None` when a policy,
     /// throttle slot or duplicate id skipped the insert.
-    pub async fn send(&self, req: SendRequest, db: Option<SharedExecutor>) -> Result<Option<String>> {
+    pub async fn send(
+        &self,
+        req: SendRequest,
+        db: Option<SharedExecutor>,
+    ) -> Result<Option<String>> {
         let own_db = db.is_none();
         let db = self.db(db)?;
         let q = self.queue_info(&req.name).await?;
         let key = req.options.get("singletonKey");
         if q.policy == "key_strict_fifo" && !js::truthy(key) {
-            return Err(BossError::operational("key_strict_fifo queues require a singletonKey"));
+            return Err(BossError::operational(
+                "key_strict_fifo queues require a singletonKey",
+            ));
         }
-        let sql = plans::jobs::insert_jobs(&self.config.schema, &q.table, q.notify && self.config.backend != "cockroachdb");
+        let sql = plans::jobs::insert_jobs(
+            &self.config.schema,
+            &q.table,
+            q.notify && self.config.backend != "cockroachdb",
+        );
         let first = json!([job_payload(&req.data, &req.options, 0)]).to_string();
-        let dead_letters: Vec<String> = req.options.get("deadLetter").and_then(Value::as_str).map(str::to_string).into_iter().collect();
-        let rows = match self.query(&db, &sql, &[Some(req.name.clone()), Some(first)]).await {
+        let dead_letters: Vec<String> = req
+            .options
+            .get("deadLetter")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .into_iter()
+            .collect();
+        let rows = match self
+            .query(&db, &sql, &[Some(req.name.clone()), Some(first)])
+            .await
+        {
             Ok(rows) => rows,
-            Err(err) => return Err(self.insert_error(err, &req.name, &dead_letters, own_db).await),
+            Err(err) => {
+                return Err(self
+                    .insert_error(err, &req.name, &dead_letters, own_db)
+                    .await)
+            }
         };
         if let Some(id) = rows.into_iter().next() {
             return Ok(Some(id));
         }
         if js::truthy(req.options.get("singletonNextSlot")) {
-            let seconds = req.options.get("singletonSeconds").map(js::to_number).unwrap_or(0.0);
+            let seconds = req
+                .options
+                .get("singletonSeconds")
+                .map(js::to_number)
+                .unwrap_or(0.0);
             if seconds > 0.0 {
                 let mut options = req.options.clone();
-                options.insert("startAfter".into(), Value::String(debounce_start_after(seconds, 0.0).to_string()));
+                options.insert(
+                    "startAfter".into(),
+                    Value::String(debounce_start_after(seconds, 0.0).to_string()),
+                );
                 let second = json!([job_payload(&req.data, &options, seconds as i64)]).to_string();
-                let rows = match self.query(&db, &sql, &[Some(req.name.clone()), Some(second)]).await {
+                let rows = match self
+                    .query(&db, &sql, &[Some(req.name.clone()), Some(second)])
+                    .await
+                {
                     Ok(rows) => rows,
-                    Err(err) => return Err(self.insert_error(err, &req.name, &dead_letters, own_db).await),
+                    Err(err) => {
+                        return Err(self
+                            .insert_error(err, &req.name, &dead_letters, own_db)
+                            .await)
+                    }
                 };
                 return Ok(rows.into_iter().next());
             }
@@ -239,31 +347,50 @@ impl Engine {
     }
 
     /// `insert(name, jobs, { returnId })`: one statement for the whole array.
-    pub async fn insert(&self, name: &Value, jobs: &Value, options: &Object, db: Option<SharedExecutor>) -> Result<Option<Vec<String>>> {
-        let jobs = jobs.as_array().ok_or_else(|| BossError::assertion("jobs argument should be an array"))?;
+    pub async fn insert(
+        &self,
+        name: &Value,
+        jobs: &Value,
+        options: &Object,
+        db: Option<SharedExecutor>,
+    ) -> Result<Option<Vec<String>>> {
+        let jobs = jobs
+            .as_array()
+            .ok_or_else(|| BossError::assertion("jobs argument should be an array"))?;
         let mut seen = std::collections::HashSet::new();
         for job in jobs {
             let o = job.as_object().cloned().unwrap_or_default();
             if let Some(id) = o.get("id").filter(|v| !v.is_null()) {
                 let id = js::display(Some(id));
                 if !seen.insert(id.clone()) {
-                    return Err(BossError::operational(format!("duplicate job id in insert batch: {id}")));
+                    return Err(BossError::operational(format!(
+                        "duplicate job id in insert batch: {id}"
+                    )));
                 }
             }
             validate::group_config(&o)?;
         }
         let name = js::display(Some(name));
         let q = self.queue_info(&name).await?;
-        if q.policy == "key_strict_fifo" && jobs.iter().any(|j| !js::truthy(j.get("singletonKey"))) {
-            return Err(BossError::operational("key_strict_fifo queues require a singletonKey"));
+        if q.policy == "key_strict_fifo" && jobs.iter().any(|j| !js::truthy(j.get("singletonKey")))
+        {
+            return Err(BossError::operational(
+                "key_strict_fifo queues require a singletonKey",
+            ));
         }
         let payload: Vec<Value> = jobs
             .iter()
             .map(|j| {
                 let mut o = j.as_object().cloned().unwrap_or_default();
                 if let Some(g) = o.get("group").and_then(Value::as_object).cloned() {
-                    o.insert("groupId".into(), g.get("id").cloned().unwrap_or(Value::Null));
-                    o.insert("groupTier".into(), g.get("tier").cloned().unwrap_or(Value::Null));
+                    o.insert(
+                        "groupId".into(),
+                        g.get("id").cloned().unwrap_or(Value::Null),
+                    );
+                    o.insert(
+                        "groupTier".into(),
+                        g.get("tier").cloned().unwrap_or(Value::Null),
+                    );
                 }
                 o.remove("group");
                 if let Some(Value::String(s)) = o.get("startAfter") {
@@ -275,12 +402,29 @@ impl Engine {
             .collect();
         let own_db = db.is_none();
         let db = self.db(db)?;
-        let sql = plans::jobs::insert_jobs(&self.config.schema, &q.table, q.notify && self.config.backend != "cockroachdb");
-        let rows = match self.query(&db, &sql, &[Some(name.clone()), Some(Value::Array(payload.clone()).to_string())]).await {
+        let sql = plans::jobs::insert_jobs(
+            &self.config.schema,
+            &q.table,
+            q.notify && self.config.backend != "cockroachdb",
+        );
+        let rows = match self
+            .query(
+                &db,
+                &sql,
+                &[
+                    Some(name.clone()),
+                    Some(Value::Array(payload.clone()).to_string()),
+                ],
+            )
+            .await
+        {
             Ok(rows) => rows,
             Err(err) => {
                 let mut dead_letters: Vec<String> = Vec::new();
-                for d in payload.iter().filter_map(|j| j.get("deadLetter").and_then(Value::as_str)) {
+                for d in payload
+                    .iter()
+                    .filter_map(|j| j.get("deadLetter").and_then(Value::as_str))
+                {
                     if !dead_letters.iter().any(|x| x == d) {
                         dead_letters.push(d.to_string());
                     }
@@ -298,8 +442,19 @@ impl Engine {
     /// A failed job insert as pg-boss reports it: a queue deleted after it was cached (its foreign
     /// key, or its own dropped table) reads as `Queue <name> does not exist` and leaves the cache; a
     /// missing dead letter queue is named. `dead_letters` are the ones the statement wrote.
-    async fn insert_error(&self, err: BossError, name: &str, dead_letters: &[String], own_db: bool) -> BossError {
-        let constraint = err.message.split("foreign key constraint \"").nth(1).and_then(|r| r.split('"').next()).map(str::to_string);
+    async fn insert_error(
+        &self,
+        err: BossError,
+        name: &str,
+        dead_letters: &[String],
+        own_db: bool,
+    ) -> BossError {
+        let constraint = err
+            .message
+            .split("foreign key constraint \"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .map(str::to_string);
         match (err.sqlstate(), constraint.as_deref()) {
             (Some("23503"), Some("q_fkey")) => {
                 self.queues.evict(name);
@@ -307,15 +462,19 @@ impl Engine {
             }
             (Some("23503"), Some("dlq_fkey")) => {
                 for d in dead_letters {
-                    if matches!(self.get_queues_raw(Some(vec![d.clone()]), None, None).await, Ok(rows) if rows.is_empty()) {
-                        return BossError::operational(format!("Dead letter queue {d} does not exist"));
+                    if matches!(self.get_queues_raw(Some(vec![d.clone()]), None, None).await, Ok(rows) if rows.is_empty())
+                    {
+                        return BossError::operational(format!(
+                            "Dead letter queue {d} does not exist"
+                        ));
                     }
                 }
                 return BossError::operational("Dead letter queue does not exist");
             }
             (Some("42P01"), _) | (Some("23514"), _) => {
                 self.queues.evict(name);
-                if matches!(self.get_queues_raw(Some(vec![name.to_string()]), None, None).await, Ok(rows) if rows.is_empty()) {
+                if matches!(self.get_queues_raw(Some(vec![name.to_string()]), None, None).await, Ok(rows) if rows.is_empty())
+                {
                     return crate::queues::queue_not_found_for(name, own_db);
                 }
             }
@@ -325,7 +484,12 @@ impl Engine {
     }
 
     /// `fetch(name, options)`: claimed jobs as a JSON array text.
-    pub async fn fetch(&self, name: Option<&Value>, options: &Object, db: Option<SharedExecutor>) -> Result<String> {
+    pub async fn fetch(
+        &self,
+        name: Option<&Value>,
+        options: &Object,
+        db: Option<SharedExecutor>,
+    ) -> Result<String> {
         ensure(js::truthy(name), "missing queue name")?;
         validate::fetch_options(options)?;
         let rows = self.fetch_rows(&js::display(name), options, db).await?;
@@ -334,14 +498,28 @@ impl Engine {
 
     /// Claim jobs of queue `name` (options already validated): one JSON text per job. Shared by
     /// `fetch()` and the workers.
-    pub async fn fetch_rows(&self, name: &str, options: &Object, db: Option<SharedExecutor>) -> Result<Vec<String>> {
+    pub async fn fetch_rows(
+        &self,
+        name: &str,
+        options: &Object,
+        db: Option<SharedExecutor>,
+    ) -> Result<Vec<String>> {
         let name = name.to_string();
         let db = self.db(db)?;
         let q = self.queue_info(&name).await?;
         let batch_size = js::as_i64(options.get("batchSize")).unwrap_or(1).max(1);
         let min = options.get("minPriority").filter(|v| !v.is_null());
         let max = options.get("maxPriority").filter(|v| !v.is_null());
-        let ignore_groups = options.get("ignoreGroups").and_then(Value::as_array).filter(|a| !a.is_empty());
+        let ignore_groups = options
+            .get("ignoreGroups")
+            .and_then(Value::as_array)
+            .filter(|a| !a.is_empty());
+        // `groupConcurrency` as `{ default, tiers? }` (a number means `{ default: n }`)
+        let group_limits = match options.get("groupConcurrency") {
+            Some(v @ Value::Number(_)) => Some(json!({ "default": v })),
+            Some(v @ Value::Object(_)) => Some(v.clone()),
+            _ => None,
+        };
         let plan = FetchPlan {
             policy: q.policy.clone(),
             include_metadata: options.get("includeMetadata") == Some(&Value::Bool(true)),
@@ -349,6 +527,7 @@ impl Engine {
             has_min_priority: min.is_some(),
             has_max_priority: max.is_some(),
             has_ignore_groups: ignore_groups.is_some(),
+            has_group_concurrency: group_limits.is_some(),
         };
         let mut params = vec![Some(name), Some(batch_size.to_string())];
         if let Some(v) = min {
@@ -360,6 +539,9 @@ impl Engine {
         if let Some(g) = ignore_groups {
             params.push(Some(Value::Array(g.clone()).to_string()));
         }
+        if let Some(g) = group_limits {
+            params.push(Some(g.to_string()));
+        }
         let sql = plans::jobs::fetch_jobs(&self.config.schema, &q.table, &plan);
         match self.query(&db, &sql, &params).await {
             Ok(rows) => Ok(rows),
@@ -369,14 +551,30 @@ impl Engine {
         }
     }
 
-    pub async fn complete(&self, name: Option<&Value>, id: Option<&Value>, data: Option<&Value>, options: &Object, db: Option<SharedExecutor>) -> Result<String> {
+    pub async fn complete(
+        &self,
+        name: Option<&Value>,
+        id: Option<&Value>,
+        data: Option<&Value>,
+        options: &Object,
+        db: Option<SharedExecutor>,
+    ) -> Result<String> {
         let name = assert_queue_name(name)?;
         let db = self.db(db)?;
         let args = attempt_args(id, "complete")?;
         let q = self.queue_info(&name).await?;
         let include_queued = js::truthy(options.get("includeQueued"));
-        let sql = plans::jobs::complete_jobs(&self.config.schema, &q.table, include_queued, args.attempts.is_some());
-        let mut params = vec![Some(name), Some(json!(args.ids).to_string()), completion_output(data)];
+        let sql = plans::jobs::complete_jobs(
+            &self.config.schema,
+            &q.table,
+            include_queued,
+            args.attempts.is_some(),
+        );
+        let mut params = vec![
+            Some(name),
+            Some(json!(args.ids).to_string()),
+            completion_output(data),
+        ];
         if let Some(a) = &args.attempts {
             params.push(Some(json!(a).to_string()));
         }
@@ -384,13 +582,23 @@ impl Engine {
         Ok(command_response(&args.ids, affected, settled))
     }
 
-    pub async fn fail(&self, name: Option<&Value>, id: Option<&Value>, data: Option<&Value>, db: Option<SharedExecutor>) -> Result<String> {
+    pub async fn fail(
+        &self,
+        name: Option<&Value>,
+        id: Option<&Value>,
+        data: Option<&Value>,
+        db: Option<SharedExecutor>,
+    ) -> Result<String> {
         let name = assert_queue_name(name)?;
         let db = self.db(db)?;
         let args = attempt_args(id, "fail")?;
         let q = self.queue_info(&name).await?;
         let sql = plans::jobs::fail_jobs(&self.config.schema, &q.table, args.attempts.is_some());
-        let mut params = vec![Some(name), Some(json!(args.ids).to_string()), completion_output(data)];
+        let mut params = vec![
+            Some(name),
+            Some(json!(args.ids).to_string()),
+            completion_output(data),
+        ];
         if let Some(a) = &args.attempts {
             params.push(Some(json!(a).to_string()));
         }
@@ -399,7 +607,13 @@ impl Engine {
     }
 
     /// cancel / touch / deleteJob: fenced when given attempts.
-    pub async fn manage_fenced(&self, func: &str, name: Option<&Value>, id: Option<&Value>, db: Option<SharedExecutor>) -> Result<String> {
+    pub async fn manage_fenced(
+        &self,
+        func: &str,
+        name: Option<&Value>,
+        id: Option<&Value>,
+        db: Option<SharedExecutor>,
+    ) -> Result<String> {
         let name = assert_queue_name(name)?;
         let own_db = db.is_none();
         let db = self.db(db)?;
@@ -411,7 +625,11 @@ impl Engine {
             "cancel" => plans::jobs::cancel_jobs(s, &q.table, fenced),
             "touch" => plans::jobs::touch_jobs(s, &q.table, fenced),
             "deleteJob" => plans::jobs::delete_jobs(s, &q.table, fenced, own_db),
-            other => return Err(BossError::operational(format!("unknown job command {other}"))),
+            other => {
+                return Err(BossError::operational(format!(
+                    "unknown job command {other}"
+                )))
+            }
         };
         let mut params = vec![Some(name), Some(json!(args.ids).to_string())];
         if let Some(a) = &args.attempts {
@@ -422,7 +640,13 @@ impl Engine {
     }
 
     /// resume / retry / restore: plain ids only.
-    pub async fn manage(&self, func: &str, name: Option<&Value>, id: Option<&Value>, db: Option<SharedExecutor>) -> Result<String> {
+    pub async fn manage(
+        &self,
+        func: &str,
+        name: Option<&Value>,
+        id: Option<&Value>,
+        db: Option<SharedExecutor>,
+    ) -> Result<String> {
         let name = assert_queue_name(name)?;
         let own_db = db.is_none();
         let db = self.db(db)?;
@@ -433,14 +657,24 @@ impl Engine {
             "resume" => plans::jobs::resume_jobs(s, &q.table, own_db),
             "retry" => plans::jobs::retry_jobs(s, &q.table),
             "restore" => plans::jobs::restore_jobs(s, &q.table),
-            other => return Err(BossError::operational(format!("unknown job command {other}"))),
+            other => {
+                return Err(BossError::operational(format!(
+                    "unknown job command {other}"
+                )))
+            }
         };
-        let (affected, _) = settle_query(&db, &sql, &[Some(name), Some(json!(ids).to_string())]).await?;
+        let (affected, _) =
+            settle_query(&db, &sql, &[Some(name), Some(json!(ids).to_string())]).await?;
         Ok(command_response(&ids, affected, None))
     }
 
     /// `findJobs(name, { id, key, data, queued, limit, after })` as a JSON array text.
-    pub async fn find_jobs(&self, name: Option<&Value>, options: &Object, db: Option<SharedExecutor>) -> Result<String> {
+    pub async fn find_jobs(
+        &self,
+        name: Option<&Value>,
+        options: &Object,
+        db: Option<SharedExecutor>,
+    ) -> Result<String> {
         let name = assert_queue_name(name)?;
         let limit = crate::queues::list_limit("findJobs", options.get("limit"))?;
         let after = crate::queues::list_after("findJobs", options.get("after"))?;
@@ -460,40 +694,83 @@ impl Engine {
         };
         let mut params = vec![Some(name.clone())];
         if plan.by_id {
-            params.push(options.get("id").filter(|v| !v.is_null()).map(|v| js::display(Some(v))));
+            params.push(
+                options
+                    .get("id")
+                    .filter(|v| !v.is_null())
+                    .map(|v| js::display(Some(v))),
+            );
         }
         if plan.by_key {
-            params.push(options.get("key").filter(|v| !v.is_null()).map(|v| js::display(Some(v))));
+            params.push(
+                options
+                    .get("key")
+                    .filter(|v| !v.is_null())
+                    .map(|v| js::display(Some(v))),
+            );
         }
         if plan.by_data {
             params.push(options.get("data").map(|v| v.to_string()));
         }
         if let Some(a) = &after {
-            let anchor = self.query(&db, &plans::jobs::job_exists(s, &q.table), &[Some(name.clone()), Some(a.clone())]).await?;
-            ensure(!anchor.is_empty(), "findJobs: after names a row that no longer exists")?;
+            let anchor = self
+                .query(
+                    &db,
+                    &plans::jobs::job_exists(s, &q.table),
+                    &[Some(name.clone()), Some(a.clone())],
+                )
+                .await?;
+            ensure(
+                !anchor.is_empty(),
+                "findJobs: after names a row that no longer exists",
+            )?;
             params.push(Some(a.clone()));
         }
         params.push(Some(limit.to_string()));
-        let rows = self.query(&db, &plans::jobs::find_jobs(s, &q.table, &plan), &params).await?;
+        let rows = self
+            .query(&db, &plans::jobs::find_jobs(s, &q.table, &plan), &params)
+            .await?;
         Ok(format!("[{}]", rows.join(",")))
     }
 
     /// `getJobById(name, id)`: the job as JSON text, or `null`.
-    pub async fn get_job_by_id(&self, name: Option<&Value>, id: Option<&Value>, db: Option<SharedExecutor>) -> Result<String> {
+    pub async fn get_job_by_id(
+        &self,
+        name: Option<&Value>,
+        id: Option<&Value>,
+        db: Option<SharedExecutor>,
+    ) -> Result<String> {
         let name = assert_queue_name(name)?;
         let db = self.db(db)?;
         let q = self.queue_info(&name).await?;
         let id = id.filter(|v| !v.is_null()).map(|v| js::display(Some(v)));
-        let rows = self.query(&db, &plans::jobs::get_job_by_id(&self.config.schema, &q.table), &[Some(name), id]).await?;
-        Ok(if rows.len() == 1 { rows.into_iter().next().unwrap_or_else(|| "null".into()) } else { "null".into() })
+        let rows = self
+            .query(
+                &db,
+                &plans::jobs::get_job_by_id(&self.config.schema, &q.table),
+                &[Some(name), id],
+            )
+            .await?;
+        Ok(if rows.len() == 1 {
+            rows.into_iter().next().unwrap_or_else(|| "null".into())
+        } else {
+            "null".into()
+        })
     }
 }
 
 /// Any spelling the uuid type accepts.
 pub fn is_uuid(value: &str) -> bool {
-    let inner = value.strip_prefix('{').and_then(|v| v.strip_suffix('}')).unwrap_or(value);
+    let inner = value
+        .strip_prefix('{')
+        .and_then(|v| v.strip_suffix('}'))
+        .unwrap_or(value);
     let hex: Vec<char> = inner.chars().filter(|c| *c != '-').collect();
-    hex.len() == 32 && hex.iter().all(char::is_ascii_hexdigit) && !inner.starts_with('-') && !inner.ends_with('-') && !inner.contains("--")
+    hex.len() == 32
+        && hex.iter().all(char::is_ascii_hexdigit)
+        && !inner.starts_with('-')
+        && !inner.ends_with('-')
+        && !inner.contains("--")
 }
 
 #[cfg(test)]
@@ -513,25 +790,58 @@ mod tests {
     #[test]
     fn send_args_reject_bad_input_with_pg_boss_messages() {
         let m = |args: &[Value]| check_send_args(args).unwrap_err().message;
-        assert_eq!(m(&[json!({"name": "q"}), json!(1)]), "send object API only accepts 1 argument");
+        assert_eq!(
+            m(&[json!({"name": "q"}), json!(1)]),
+            "send object API only accepts 1 argument"
+        );
         assert_eq!(m(&[json!(null)]), "boss requires all jobs to have a name");
-        assert_eq!(m(&[json!({"data": 1})]), "boss requires all jobs to have a queue name");
-        assert_eq!(m(&[json!("q"), json!(null), json!("x")]), "options should be an object");
-        assert_eq!(m(&[json!("q"), json!(null), json!({"priority": 1.5})]), "priority must be an integer");
+        assert_eq!(
+            m(&[json!({"data": 1})]),
+            "boss requires all jobs to have a queue name"
+        );
+        assert_eq!(
+            m(&[json!("q"), json!(null), json!("x")]),
+            "options should be an object"
+        );
+        assert_eq!(
+            m(&[json!("q"), json!(null), json!({"priority": 1.5})]),
+            "priority must be an integer"
+        );
     }
 
     #[test]
     fn attempts_fence_with_canonical_ids() {
-        let a = attempt_args(Some(&json!([{"id": "ABCDEF00-0000-0000-0000-000000000001", "retryCount": 2}])), "complete").unwrap();
-        assert_eq!(a.attempts.unwrap()[0], "abcdef00-0000-0000-0000-000000000001:2");
-        let e = attempt_args(Some(&json!(["a", {"id": "b", "retryCount": 0}])), "complete").err().unwrap();
+        let a = attempt_args(
+            Some(&json!([{"id": "ABCDEF00-0000-0000-0000-000000000001", "retryCount": 2}])),
+            "complete",
+        )
+        .unwrap();
+        assert_eq!(
+            a.attempts.unwrap()[0],
+            "abcdef00-0000-0000-0000-000000000001:2"
+        );
+        let e = attempt_args(
+            Some(&json!(["a", {"id": "b", "retryCount": 0}])),
+            "complete",
+        )
+        .err()
+        .unwrap();
         assert_eq!(e.message, "complete() requires either ids or jobs with an id and an integer retryCount, not a mix");
-        assert_eq!(attempt_args(Some(&json!([])), "fail").err().unwrap().message, "fail() requires an id");
+        assert_eq!(
+            attempt_args(Some(&json!([])), "fail")
+                .err()
+                .unwrap()
+                .message,
+            "fail() requires an id"
+        );
     }
 
     #[test]
     fn completion_output_keeps_null_as_sql_null() {
-        assert_eq!(completion_output(Some(&json!({"a": 1}))), Some("{\"a\":1}".into()));
+        assert_eq!(
+            completion_output(Some(&json!({"a": 1}))),
+            Some("{\"a\":1}".into())
+        );
         assert_eq!(completion_output(Some(&Value::Null)), None);
     }
 

@@ -24,7 +24,10 @@ pub fn is_undefined(v: Option<&Value>) -> bool {
 
 /// The object without its `undefined` properties (what `JSON.stringify` would keep).
 pub fn defined(obj: &Object) -> Object {
-    obj.iter().filter(|(_, v)| !is_undefined(Some(v))).map(|(k, v)| (k.clone(), v.clone())).collect()
+    obj.iter()
+        .filter(|(_, v)| !is_undefined(Some(v)))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 /// JS truthiness.
@@ -69,7 +72,13 @@ pub fn ge(v: Option<&Value>, n: f64) -> bool {
 /// `Number.isInteger(v)`.
 pub fn is_integer(v: Option<&Value>) -> bool {
     match v {
-        Some(Value::Number(n)) => n.is_i64() || n.is_u64() || n.as_f64().map(|f| f.fract() == 0.0 && f.is_finite()).unwrap_or(false),
+        Some(Value::Number(n)) => {
+            n.is_i64()
+                || n.is_u64()
+                || n.as_f64()
+                    .map(|f| f.fract() == 0.0 && f.is_finite())
+                    .unwrap_or(false)
+        }
         _ => false,
     }
 }
@@ -90,7 +99,10 @@ pub fn as_str(v: Option<&Value>) -> Option<&str> {
 
 /// `typeof v === 'object'` (null included, as in JS).
 pub fn is_object_like(v: Option<&Value>) -> bool {
-    matches!(v, Some(Value::Object(_)) | Some(Value::Array(_)) | Some(Value::Null))
+    matches!(
+        v,
+        Some(Value::Object(_)) | Some(Value::Array(_)) | Some(Value::Null)
+    )
 }
 
 /// `String(v)` for message interpolation.
@@ -102,7 +114,11 @@ pub fn display(v: Option<&Value>) -> String {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Number(n)) => n.to_string(),
         Some(Value::Bool(b)) => b.to_string(),
-        Some(Value::Array(a)) => a.iter().map(|x| display(Some(x))).collect::<Vec<_>>().join(","),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|x| display(Some(x)))
+            .collect::<Vec<_>>()
+            .join(","),
         Some(Value::Object(_)) => "[object Object]".into(),
     }
 }

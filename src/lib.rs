@@ -9,13 +9,13 @@ pub mod engine;
 pub mod error;
 pub mod jobs;
 pub mod js;
+pub mod metrics;
 pub mod names;
 pub mod notify;
 pub mod plans;
 pub mod queue_cache;
 pub mod queues;
 pub mod supervise;
-pub mod metrics;
 pub mod validate;
 pub mod worker;
 

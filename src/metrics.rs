@@ -21,14 +21,23 @@ const BUCKETS: usize = 250; // 1.1^250 µs ≈ 2.2e10 µs ≈ 6 hours
 
 impl Default for Histogram {
     fn default() -> Self {
-        Histogram { buckets: vec![0; BUCKETS], count: 0, sum_us: 0, max_us: 0 }
+        Histogram {
+            buckets: vec![0; BUCKETS],
+            count: 0,
+            sum_us: 0,
+            max_us: 0,
+        }
     }
 }
 
 impl Histogram {
     pub fn record(&mut self, d: Duration) {
         let us = d.as_micros().min(u64::MAX as u128) as u64;
-        let i = if us <= 1 { 0 } else { ((us as f64).ln() / BASE.ln()).ceil() as usize };
+        let i = if us <= 1 {
+            0
+        } else {
+            ((us as f64).ln() / BASE.ln()).ceil() as usize
+        };
         self.buckets[i.min(BUCKETS - 1)] += 1;
         self.count += 1;
         self.sum_us += us as u128;
@@ -113,6 +122,11 @@ struct QueueMetrics {
     workers: BTreeMap<String, Counters>,
 }
 
+/// A counter or gauge column of the Prometheus output: name, help, how to read it.
+type CounterColumn = (&'static str, &'static str, fn(&Counters) -> f64);
+/// A latency summary of the Prometheus output: name, help, which histogram.
+type SummaryColumn = (&'static str, &'static str, fn(&Counters) -> &Histogram);
+
 /// All metrics of one instance.
 #[derive(Default)]
 pub struct Metrics {
@@ -144,7 +158,14 @@ impl Metrics {
     }
 
     /// `released` jobs left this worker's hands (settled, or abandoned at shutdown).
-    pub fn settled(&self, queue: &str, worker: &str, counts: SettleCounts, released: usize, took: Duration) {
+    pub fn settled(
+        &self,
+        queue: &str,
+        worker: &str,
+        counts: SettleCounts,
+        released: usize,
+        took: Duration,
+    ) {
         self.update(queue, worker, |c| {
             c.completed += counts.completed;
             c.retried += counts.retried;
@@ -163,7 +184,11 @@ impl Metrics {
         let mut out = serde_json::Map::new();
         for (name, q) in queues.iter() {
             let mut entry = q.totals.to_json();
-            let workers: serde_json::Map<String, Value> = q.workers.iter().map(|(id, c)| (id.clone(), c.to_json())).collect();
+            let workers: serde_json::Map<String, Value> = q
+                .workers
+                .iter()
+                .map(|(id, c)| (id.clone(), c.to_json()))
+                .collect();
             entry["workers"] = Value::Object(workers);
             out.insert(name.clone(), entry);
         }
@@ -177,40 +202,97 @@ impl Metrics {
             Err(_) => return String::new(),
         };
         let mut out = String::new();
-        let esc = |v: &str| v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
-        let counters: [(&str, &str, fn(&Counters) -> f64); 7] = [
-            ("pgboss_jobs_fetched_total", "Jobs claimed by workers", |c| c.fetched as f64),
-            ("pgboss_jobs_completed_total", "Jobs completed by workers", |c| c.completed as f64),
-            ("pgboss_jobs_failed_total", "Jobs failed terminally by workers", |c| c.failed as f64),
-            ("pgboss_jobs_retried_total", "Jobs failed with attempts left, queued for retry", |c| c.retried as f64),
-            ("pgboss_jobs_dead_lettered_total", "Copies written to a dead letter queue", |c| c.dead_lettered as f64),
-            ("pgboss_batches_total", "Non-empty fetches", |c| c.batches as f64),
-            ("pgboss_jobs_in_flight", "Jobs held by workers now", |c| c.in_flight as f64),
+        let esc = |v: &str| {
+            v.replace('\\', "\\\\")
+                .replace('"', "\\\"")
+                .replace('\n', "\\n")
+        };
+        let counters: [CounterColumn; 7] = [
+            (
+                "pgboss_jobs_fetched_total",
+                "Jobs claimed by workers",
+                |c| c.fetched as f64,
+            ),
+            (
+                "pgboss_jobs_completed_total",
+                "Jobs completed by workers",
+                |c| c.completed as f64,
+            ),
+            (
+                "pgboss_jobs_failed_total",
+                "Jobs failed terminally by workers",
+                |c| c.failed as f64,
+            ),
+            (
+                "pgboss_jobs_retried_total",
+                "Jobs failed with attempts left, queued for retry",
+                |c| c.retried as f64,
+            ),
+            (
+                "pgboss_jobs_dead_lettered_total",
+                "Copies written to a dead letter queue",
+                |c| c.dead_lettered as f64,
+            ),
+            ("pgboss_batches_total", "Non-empty fetches", |c| {
+                c.batches as f64
+            }),
+            ("pgboss_jobs_in_flight", "Jobs held by workers now", |c| {
+                c.in_flight as f64
+            }),
         ];
         for (metric, help, get) in counters {
-            let kind = if metric.ends_with("_total") { "counter" } else { "gauge" };
+            let kind = if metric.ends_with("_total") {
+                "counter"
+            } else {
+                "gauge"
+            };
             out.push_str(&format!("# HELP {metric} {help}\n# TYPE {metric} {kind}\n"));
             for (queue, q) in queues.iter() {
                 for (worker, c) in &q.workers {
-                    out.push_str(&format!("{metric}{{queue=\"{}\",worker=\"{}\"}} {}\n", esc(queue), esc(worker), get(c)));
+                    out.push_str(&format!(
+                        "{metric}{{queue=\"{}\",worker=\"{}\"}} {}\n",
+                        esc(queue),
+                        esc(worker),
+                        get(c)
+                    ));
                 }
             }
         }
-        let summaries: [(&str, &str, fn(&Counters) -> &Histogram); 3] = [
-            ("pgboss_fetch_latency_seconds", "Time to claim a batch", |c| &c.fetch),
-            ("pgboss_handler_latency_seconds", "Time in the handler per batch or job", |c| &c.handler),
-            ("pgboss_settle_latency_seconds", "Time to settle a batch", |c| &c.settle),
+        let summaries: [SummaryColumn; 3] = [
+            (
+                "pgboss_fetch_latency_seconds",
+                "Time to claim a batch",
+                |c| &c.fetch,
+            ),
+            (
+                "pgboss_handler_latency_seconds",
+                "Time in the handler per batch or job",
+                |c| &c.handler,
+            ),
+            (
+                "pgboss_settle_latency_seconds",
+                "Time to settle a batch",
+                |c| &c.settle,
+            ),
         ];
         for (metric, help, get) in summaries {
-            out.push_str(&format!("# HELP {metric} {help}\n# TYPE {metric} summary\n"));
+            out.push_str(&format!(
+                "# HELP {metric} {help}\n# TYPE {metric} summary\n"
+            ));
             for (queue, q) in queues.iter() {
                 for (worker, c) in &q.workers {
                     let h = get(c);
                     let labels = format!("queue=\"{}\",worker=\"{}\"", esc(queue), esc(worker));
                     for q in [0.5, 0.95, 0.99] {
-                        out.push_str(&format!("{metric}{{{labels},quantile=\"{q}\"}} {}\n", h.quantile_ms(q) / 1000.0));
+                        out.push_str(&format!(
+                            "{metric}{{{labels},quantile=\"{q}\"}} {}\n",
+                            h.quantile_ms(q) / 1000.0
+                        ));
                     }
-                    out.push_str(&format!("{metric}_sum{{{labels}}} {}\n", h.sum_us as f64 / 1e6));
+                    out.push_str(&format!(
+                        "{metric}_sum{{{labels}}} {}\n",
+                        h.sum_us as f64 / 1e6
+                    ));
                     out.push_str(&format!("{metric}_count{{{labels}}} {}\n", h.count));
                 }
             }
@@ -239,11 +321,23 @@ mod tests {
     fn counters_roll_up_to_queue_and_worker() {
         let m = Metrics::default();
         m.fetched("q", "w1", 3, Duration::from_millis(2));
-        m.settled("q", "w1", SettleCounts { completed: 2, failed: 1, ..Default::default() }, 3, Duration::from_millis(1));
+        m.settled(
+            "q",
+            "w1",
+            SettleCounts {
+                completed: 2,
+                failed: 1,
+                ..Default::default()
+            },
+            3,
+            Duration::from_millis(1),
+        );
         let j = m.to_json();
         assert_eq!(j["queues"]["q"]["completed"], 2);
         assert_eq!(j["queues"]["q"]["workers"]["w1"]["failed"], 1);
         assert_eq!(j["queues"]["q"]["inFlight"], 0);
-        assert!(m.to_prometheus().contains("pgboss_jobs_completed_total{queue=\"q\",worker=\"w1\"} 2"));
+        assert!(m
+            .to_prometheus()
+            .contains("pgboss_jobs_completed_total{queue=\"q\",worker=\"w1\"} 2"));
     }
 }

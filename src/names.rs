@@ -34,7 +34,10 @@ fn quoted_name_problem(resolved: &str) -> Option<&'static str> {
         Some("cannot contain periods")
     } else if resolved.contains('\\') {
         Some("cannot contain backslashes")
-    } else if resolved.chars().any(|c| (c as u32) < 0x20 || c as u32 == 0x7f) {
+    } else if resolved
+        .chars()
+        .any(|c| (c as u32) < 0x20 || c as u32 == 0x7f)
+    {
         Some("cannot contain control characters")
     } else {
         None
@@ -53,12 +56,18 @@ fn js_quote(s: &str) -> String {
 impl SchemaName {
     pub fn parse(name: &str) -> Result<SchemaName> {
         let quoted = is_quoted(name);
-        let resolved = if quoted { &name[1..name.len() - 1] } else { name };
+        let resolved = if quoted {
+            &name[1..name.len() - 1]
+        } else {
+            name
+        };
         ensure(!resolved.is_empty(), "Name cannot be empty")?;
         ensure(resolved.len() <= 50, "Name cannot exceed 50 bytes")?;
         if quoted {
             if let Some(problem) = quoted_name_problem(resolved) {
-                return Err(crate::error::BossError::assertion(format!("Quoted name {problem}")));
+                return Err(crate::error::BossError::assertion(format!(
+                    "Quoted name {problem}"
+                )));
             }
         } else {
             let remedy = match quoted_name_problem(name) {
@@ -74,18 +83,31 @@ impl SchemaName {
             )?;
             ensure(
                 !name.starts_with(|c: char| c.is_ascii_digit()),
-                format!("Schema name {} cannot start with a number when unquoted.{remedy}", js_quote(name)),
+                format!(
+                    "Schema name {} cannot start with a number when unquoted.{remedy}",
+                    js_quote(name)
+                ),
             )?;
         }
         let redundantly_quoted = quoted && {
             let inner = resolved;
             inner.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
-                && inner.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+                && inner
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
         };
         Ok(SchemaName {
             ident: name.to_string(),
-            resolved: if quoted { resolved.to_string() } else { name.to_lowercase() },
-            normalized: if redundantly_quoted { resolved.to_string() } else { name.to_string() },
+            resolved: if quoted {
+                resolved.to_string()
+            } else {
+                name.to_lowercase()
+            },
+            normalized: if redundantly_quoted {
+                resolved.to_string()
+            } else {
+                name.to_string()
+            },
         })
     }
 
@@ -114,7 +136,10 @@ pub const QUEUE_NAME_RULE: &str =
     "can only contain alphanumeric characters, underscores, hyphens, periods, or forward slashes";
 
 fn is_object_name(value: &str) -> bool {
-    !value.is_empty() && value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '/'))
+    !value.is_empty()
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '/'))
 }
 
 /// `assertObjectName(value, label)`.
@@ -146,7 +171,9 @@ pub fn partition_table_name(queue: &str) -> String {
 pub fn assert_table_name(table: &str) -> Result<()> {
     let ok = table == "job_common"
         || table == "job"
-        || (table.len() == 57 && table.starts_with('j') && table[1..].chars().all(|c| c.is_ascii_hexdigit()));
+        || (table.len() == 57
+            && table.starts_with('j')
+            && table[1..].chars().all(|c| c.is_ascii_hexdigit()));
     ensure(ok, format!("unexpected job table name {table}"))
 }
 
@@ -172,9 +199,17 @@ mod tests {
             "Schema name \"my-schema\" can only contain alphanumeric characters or underscores when unquoted. Pass it quoted to use it verbatim: schema: '\"my-schema\"'"
         );
         let e = SchemaName::parse("1abc").unwrap_err();
-        assert!(e.message.contains("cannot start with a number when unquoted"));
-        assert_eq!(SchemaName::parse("\"a.b\"").unwrap_err().message, "Quoted name cannot contain periods");
-        assert_eq!(SchemaName::parse("\"\"").unwrap_err().message, "Name cannot be empty");
+        assert!(e
+            .message
+            .contains("cannot start with a number when unquoted"));
+        assert_eq!(
+            SchemaName::parse("\"a.b\"").unwrap_err().message,
+            "Quoted name cannot contain periods"
+        );
+        assert_eq!(
+            SchemaName::parse("\"\"").unwrap_err().message,
+            "Name cannot be empty"
+        );
     }
 
     #[test]
@@ -188,9 +223,18 @@ mod tests {
     fn queue_names_are_validated() {
         use serde_json::json;
         assert!(assert_queue_name(Some(&json!("a.b/c-d_e"))).is_ok());
-        assert_eq!(assert_queue_name(Some(&json!("a b"))).unwrap_err().message, format!("Name {QUEUE_NAME_RULE}"));
-        assert_eq!(assert_queue_name(None).unwrap_err().message, "Name is required");
-        assert_eq!(assert_queue_name(Some(&json!(5))).unwrap_err().message, "Name must be a string");
+        assert_eq!(
+            assert_queue_name(Some(&json!("a b"))).unwrap_err().message,
+            format!("Name {QUEUE_NAME_RULE}")
+        );
+        assert_eq!(
+            assert_queue_name(None).unwrap_err().message,
+            "Name is required"
+        );
+        assert_eq!(
+            assert_queue_name(Some(&json!(5))).unwrap_err().message,
+            "Name must be a string"
+        );
         assert_eq!(partition_table_name("q").len(), 57);
     }
 }

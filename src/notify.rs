@@ -45,7 +45,8 @@ async fn listen_forever(weak: Weak<Engine>) {
 async fn listen_once(engine: &Arc<Engine>) -> Result<(), BossError> {
     let cfg = crate::db::pg_config(&engine.config.connection)?;
     let (client, mut connection) = cfg.connect(tokio_postgres::NoTls).await?;
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Result<AsyncMessage, tokio_postgres::Error>>();
+    let (tx, mut rx) =
+        tokio::sync::mpsc::unbounded_channel::<Result<AsyncMessage, tokio_postgres::Error>>();
     let driver = tokio::spawn(async move {
         let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
         while let Some(message) = messages.next().await {
@@ -56,7 +57,9 @@ async fn listen_once(engine: &Arc<Engine>) -> Result<(), BossError> {
         }
     });
     let channel = engine.config.schema.notify_channel();
-    client.batch_execute(&format!("LISTEN \"{channel}\"")).await?;
+    client
+        .batch_execute(&format!("LISTEN \"{channel}\""))
+        .await?;
     engine.set_listening(true);
     // after every (re)subscribe, every notify queue's workers fetch once: nothing sent while we
     // were not listening is missed

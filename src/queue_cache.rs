@@ -49,7 +49,8 @@ impl QueueCache {
     }
     pub fn insert(&self, info: QueueInfo) {
         if let Ok(mut q) = self.queues.write() {
-            q.get_or_insert_with(HashMap::new).insert(info.name.clone(), info);
+            q.get_or_insert_with(HashMap::new)
+                .insert(info.name.clone(), info);
         }
     }
     pub fn evict(&self, name: &str) {

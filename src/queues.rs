@@ -18,7 +18,7 @@ pub fn list_limit(method: &str, limit: Option<&Value>) -> Result<i64> {
         Some(v) => {
             let n = js::as_i64(Some(v)).unwrap_or(0);
             ensure(
-                js::is_integer(Some(v)) && n >= 1 && n <= LIST_LIMIT_MAX,
+                js::is_integer(Some(v)) && (1..=LIST_LIMIT_MAX).contains(&n),
                 format!("{method}: limit must be an integer between 1 and {LIST_LIMIT_MAX}"),
             )?;
             Ok(n)
@@ -31,7 +31,9 @@ pub fn list_after(method: &str, after: Option<&Value>) -> Result<Option<String>>
     match after {
         None => Ok(None),
         Some(Value::String(s)) if !s.is_empty() => Ok(Some(s.clone())),
-        _ => Err(BossError::assertion(format!("{method}: after must be a non-empty string"))),
+        _ => Err(BossError::assertion(format!(
+            "{method}: after must be a non-empty string"
+        ))),
     }
 }
 
@@ -40,7 +42,10 @@ pub fn list_after(method: &str, after: Option<&Value>) -> Result<Option<String>>
 pub const QUEUE_NOT_FOUND: &str = "PGBOSS_QUEUE_NOT_FOUND";
 
 pub fn queue_not_found(name: &str) -> BossError {
-    BossError::database(Some(QUEUE_NOT_FOUND.to_string()), format!("Queue {name} does not exist"))
+    BossError::database(
+        Some(QUEUE_NOT_FOUND.to_string()),
+        format!("Queue {name} does not exist"),
+    )
 }
 
 /// The same, coded only when the statement ran on our own connection: in a caller's transaction the
@@ -56,13 +61,20 @@ pub fn queue_not_found_for(name: &str, own_db: bool) -> BossError {
 impl Engine {
     /// `createQueue(name, options)`.
     pub async fn create_queue(&self, name: Option<&Value>, options: &Object) -> Result<()> {
-        let name_value = if js::truthy(name) { name.cloned() } else { options.get("name").cloned() };
+        let name_value = if js::truthy(name) {
+            name.cloned()
+        } else {
+            options.get("name").cloned()
+        };
         let name = assert_queue_name(name_value.as_ref())?;
         let policy = match options.get("policy") {
             Some(v) if js::truthy(Some(v)) => js::display(Some(v)),
             _ => "standard".to_string(),
         };
-        ensure(validate::POLICIES.contains(&policy.as_str()), format!("{policy} is not a valid queue policy"))?;
+        ensure(
+            validate::POLICIES.contains(&policy.as_str()),
+            format!("{policy} is not a valid queue policy"),
+        )?;
         validate::queue_args(options)?;
         if let Some(dl) = options.get("deadLetter").filter(|v| js::truthy(Some(v))) {
             let dl = assert_queue_name(Some(dl))?;
@@ -78,7 +90,12 @@ impl Engine {
     pub async fn create_queue_internal(&self, name: &str, options: &Object) -> Result<()> {
         let db = self.instance_db()?;
         let json = serde_json::to_string(options)?;
-        db.batch(&plans::queues::create_queue(&self.config.schema, name, &json)).await?;
+        db.batch(&plans::queues::create_queue(
+            &self.config.schema,
+            name,
+            &json,
+        ))
+        .await?;
         self.reload_queue(name).await
     }
 
@@ -96,10 +113,14 @@ impl Engine {
         let name = assert_queue_name(name)?;
         ensure(!options.is_empty(), "no properties found to update")?;
         if options.contains_key("policy") {
-            return Err(BossError::operational("queue policy cannot be changed after creation"));
+            return Err(BossError::operational(
+                "queue policy cannot be changed after creation",
+            ));
         }
         if options.contains_key("partition") {
-            return Err(BossError::operational("queue partitioning cannot be changed after creation"));
+            return Err(BossError::operational(
+                "queue partitioning cannot be changed after creation",
+            ));
         }
         validate::queue_args(options)?;
         if let Some(dl) = options.get("deadLetter").filter(|v| !v.is_null()) {
@@ -107,8 +128,16 @@ impl Engine {
             ensure(dl != name, "deadLetter cannot be itself")?;
         }
         let db = self.instance_db()?;
-        let params = vec![Some(name.clone()), Some(serde_json::to_string(&js::defined(options))?)];
-        self.query(&db, &plans::queues::update_queue(&self.config.schema), &params).await?;
+        let params = vec![
+            Some(name.clone()),
+            Some(serde_json::to_string(&js::defined(options))?),
+        ];
+        self.query(
+            &db,
+            &plans::queues::update_queue(&self.config.schema),
+            &params,
+        )
+        .await?;
         self.reload_queue(&name).await
     }
 
@@ -122,18 +151,27 @@ impl Engine {
         let db = self.instance_db()?;
         if !queue.partition {
             // a dead letter queue still in use is refused before any of its jobs are deleted
-            let referrer = self.query(&db, &plans::queues::dead_letter_referrer(&self.config.schema), &[Some(name.clone())]).await?;
+            let referrer = self
+                .query(
+                    &db,
+                    &plans::queues::dead_letter_referrer(&self.config.schema),
+                    &[Some(name.clone())],
+                )
+                .await?;
             if let Some(text) = referrer.first() {
                 let r: Value = serde_json::from_str(text)?;
                 let other = r.get("name").and_then(Value::as_str).unwrap_or_default();
-                return Err(BossError::operational(if r.get("kind").and_then(Value::as_str) == Some("queue") {
-                    format!("Queue {name} was not deleted: queue {other} uses it as its dead letter queue")
-                } else {
-                    format!("Queue {name} was not deleted: jobs in queue {other} name it as their dead letter queue")
-                }));
+                return Err(BossError::operational(
+                    if r.get("kind").and_then(Value::as_str) == Some("queue") {
+                        format!("Queue {name} was not deleted: queue {other} uses it as its dead letter queue")
+                    } else {
+                        format!("Queue {name} was not deleted: jobs in queue {other} name it as their dead letter queue")
+                    },
+                ));
             }
         }
-        db.batch(&plans::queues::delete_queue(&self.config.schema, &name)).await?;
+        db.batch(&plans::queues::delete_queue(&self.config.schema, &name))
+            .await?;
         self.queues.evict(&name);
         Ok(())
     }
@@ -176,23 +214,46 @@ impl Engine {
         let name = assert_queue_name(name)?;
         let db = self.instance_db()?;
         let s = &self.config.schema;
-        let cached = self.query(&db, &plans::queues::queue_stats_cache(s), &[Some(name.clone())]).await?;
+        let cached = self
+            .query(
+                &db,
+                &plans::queues::queue_stats_cache(s),
+                &[Some(name.clone())],
+            )
+            .await?;
         let cached: Value = match cached.first() {
             Some(text) => serde_json::from_str(text)?,
-            None => return Err(BossError::operational(format!("Queue {name} does not exist"))),
+            None => {
+                return Err(BossError::operational(format!(
+                    "Queue {name} does not exist"
+                )))
+            }
         };
         let budget_ms = if js::truthy(options.get("force")) {
             60_000.0
         } else {
-            3600f64.max(self.config.monitor_interval_seconds).max(self.config.supervise_interval_seconds) * 1000.0
+            3600f64
+                .max(self.config.monitor_interval_seconds)
+                .max(self.config.supervise_interval_seconds)
+                * 1000.0
         };
         let age = cached.get("cacheAgeMs").and_then(Value::as_f64);
         let row = match age {
             Some(age) if age <= budget_ms => cached,
             _ => {
-                let table = cached.get("table").and_then(Value::as_str).unwrap_or("job_common").to_string();
+                let table = cached
+                    .get("table")
+                    .and_then(Value::as_str)
+                    .unwrap_or("job_common")
+                    .to_string();
                 crate::names::assert_table_name(&table)?;
-                let fresh = self.query(&db, &plans::queues::refresh_queue_stats(s, &table), &[Some(name.clone())]).await?;
+                let fresh = self
+                    .query(
+                        &db,
+                        &plans::queues::refresh_queue_stats(s, &table),
+                        &[Some(name.clone())],
+                    )
+                    .await?;
                 match fresh.first() {
                     Some(text) => serde_json::from_str(text)?,
                     None => cached,
@@ -221,7 +282,11 @@ impl Engine {
         let q = self.queue_info(&name).await?;
         let db = self.instance_db()?;
         let rows = self
-            .query(&db, &plans::jobs::delete_where(&self.config.schema, &q.table, cond), &[Some(name)])
+            .query(
+                &db,
+                &plans::jobs::delete_where(&self.config.schema, &q.table, cond),
+                &[Some(name)],
+            )
             .await?;
         Ok(rows.first().and_then(|c| c.parse().ok()).unwrap_or(0))
     }
@@ -240,14 +305,20 @@ impl Engine {
         let db = self.instance_db()?;
         if !js::truthy(name) {
             db.batch(&plans::jobs::truncate(s, "job")).await?;
-            self.query(&db, &plans::jobs::zero_queue_counts(s, true), &[]).await?;
+            self.query(&db, &plans::jobs::zero_queue_counts(s, true), &[])
+                .await?;
             return Ok(None);
         }
         let queue = assert_queue_name(name)?;
         let q = self.queue_info(&queue).await?;
         if q.partition {
             db.batch(&plans::jobs::truncate(s, &q.table)).await?;
-            self.query(&db, &plans::jobs::zero_queue_counts(s, false), &[Some(queue)]).await?;
+            self.query(
+                &db,
+                &plans::jobs::zero_queue_counts(s, false),
+                &[Some(queue)],
+            )
+            .await?;
             return Ok(None);
         }
         self.delete_jobs_where(name, "").await.map(Some)

@@ -17,15 +17,26 @@ impl Engine {
     /// One supervise pass over every queue, or the one named.
     pub async fn supervise(&self, name: Option<&str>) -> Result<()> {
         let rows = match name {
-            Some(n) => self.get_queues_raw(Some(vec![n.to_string()]), None, None).await?,
+            Some(n) => {
+                self.get_queues_raw(Some(vec![n.to_string()]), None, None)
+                    .await?
+            }
             None => self.get_queues_raw(None, None, None).await?,
         };
         let mut by_table: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for r in rows {
             let v: Value = serde_json::from_str(&r)?;
-            let (Some(q), Some(t)) = (v.get("name").and_then(Value::as_str), v.get("table").and_then(Value::as_str)) else { continue };
+            let (Some(q), Some(t)) = (
+                v.get("name").and_then(Value::as_str),
+                v.get("table").and_then(Value::as_str),
+            ) else {
+                continue;
+            };
             crate::names::assert_table_name(t)?;
-            by_table.entry(t.to_string()).or_default().push(q.to_string());
+            by_table
+                .entry(t.to_string())
+                .or_default()
+                .push(q.to_string());
         }
         for (table, names) in by_table {
             for chunk in names.chunks(100) {
@@ -43,7 +54,9 @@ impl Engine {
         let elapsed = started.elapsed().as_secs_f64();
         if elapsed > self.config.warning_slow_query_seconds {
             self.emit(EngineEvent::Warning {
-                message: "Warning: slow query. Your queues and/or database server should be reviewed".into(),
+                message:
+                    "Warning: slow query. Your queues and/or database server should be reviewed"
+                        .into(),
                 data: json!({ "elapsed": elapsed, "sql": text, "values": params }),
             });
         }
@@ -53,17 +66,34 @@ impl Engine {
     async fn monitor(&self, table: &str, names: &[String]) -> Result<()> {
         let s = &self.config.schema;
         let names_json = Some(json!(names).to_string());
-        let claimed = self.timed(&sql::claim_monitor(s, self.config.monitor_interval_seconds), &[names_json]).await?;
+        let claimed = self
+            .timed(
+                &sql::claim_monitor(s, self.config.monitor_interval_seconds),
+                &[names_json],
+            )
+            .await?;
         if claimed.is_empty() {
             return Ok(());
         }
         let claimed_json = Some(json!(claimed).to_string());
-        let written = self.timed(&sql::cache_queue_stats(s, table), std::slice::from_ref(&claimed_json)).await?;
+        let written = self
+            .timed(
+                &sql::cache_queue_stats(s, table),
+                std::slice::from_ref(&claimed_json),
+            )
+            .await?;
         for row in written {
             let v: Value = serde_json::from_str(&row)?;
             let queued = v.get("queuedCount").and_then(Value::as_f64).unwrap_or(0.0);
-            let own = v.get("warningQueueSize").and_then(Value::as_f64).unwrap_or(0.0);
-            let threshold = if own > 0.0 { own } else { self.config.warning_queue_size };
+            let own = v
+                .get("warningQueueSize")
+                .and_then(Value::as_f64)
+                .unwrap_or(0.0);
+            let threshold = if own > 0.0 {
+                own
+            } else {
+                self.config.warning_queue_size
+            };
             if queued > threshold {
                 let name = v.get("name").and_then(Value::as_str).unwrap_or_default();
                 self.emit(EngineEvent::Warning {
@@ -74,9 +104,14 @@ impl Engine {
                 });
             }
         }
-        for statement in [sql::expire_timed_out(s, table, EXPIRY_BATCH), sql::expire_heartbeat_lost(s, table, EXPIRY_BATCH)] {
+        for statement in [
+            sql::expire_timed_out(s, table, EXPIRY_BATCH),
+            sql::expire_heartbeat_lost(s, table, EXPIRY_BATCH),
+        ] {
             loop {
-                let picked = self.timed(&statement, std::slice::from_ref(&claimed_json)).await?;
+                let picked = self
+                    .timed(&statement, std::slice::from_ref(&claimed_json))
+                    .await?;
                 let n: i64 = picked.first().and_then(|c| c.parse().ok()).unwrap_or(0);
                 if n < EXPIRY_BATCH {
                     break;
@@ -89,11 +124,19 @@ impl Engine {
     async fn maintain(&self, table: &str, names: &[String]) -> Result<()> {
         let s = &self.config.schema;
         let claimed = self
-            .timed(&sql::claim_maintenance(s, self.config.maintenance_interval_seconds), &[Some(json!(names).to_string())])
+            .timed(
+                &sql::claim_maintenance(s, self.config.maintenance_interval_seconds),
+                &[Some(json!(names).to_string())],
+            )
             .await?;
         for queue in claimed {
             loop {
-                let deleted = self.timed(&sql::delete_expired(s, table, DELETION_BATCH), &[Some(queue.clone())]).await?;
+                let deleted = self
+                    .timed(
+                        &sql::delete_expired(s, table, DELETION_BATCH),
+                        &[Some(queue.clone())],
+                    )
+                    .await?;
                 let n: i64 = deleted.first().and_then(|c| c.parse().ok()).unwrap_or(0);
                 if n < DELETION_BATCH {
                     break;

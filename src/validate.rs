@@ -6,19 +6,31 @@ use crate::js::{self, Object};
 use crate::names;
 use serde_json::Value;
 
-pub const POLICIES: [&str; 6] = ["standard", "short", "singleton", "stately", "exclusive", "key_strict_fifo"];
+pub const POLICIES: [&str; 6] = [
+    "standard",
+    "short",
+    "singleton",
+    "stately",
+    "exclusive",
+    "key_strict_fifo",
+];
 
 pub fn retry_config(c: &Object) -> Result<()> {
     ensure(
-        !js::has(c, "retryDelay") || (js::is_integer(c.get("retryDelay")) && js::ge(c.get("retryDelay"), 0.0)),
+        !js::has(c, "retryDelay")
+            || (js::is_integer(c.get("retryDelay")) && js::ge(c.get("retryDelay"), 0.0)),
         "retryDelay must be an integer >= 0",
     )?;
     ensure(
-        !js::has(c, "retryLimit") || (js::is_integer(c.get("retryLimit")) && js::ge(c.get("retryLimit"), 0.0)),
+        !js::has(c, "retryLimit")
+            || (js::is_integer(c.get("retryLimit")) && js::ge(c.get("retryLimit"), 0.0)),
         "retryLimit must be an integer >= 0",
     )?;
     ensure(
-        !js::has(c, "retryBackoff") || c.get("retryBackoff").map(|v| v.is_boolean()).unwrap_or(false),
+        !js::has(c, "retryBackoff")
+            || c.get("retryBackoff")
+                .map(|v| v.is_boolean())
+                .unwrap_or(false),
         "retryBackoff must be either true or false",
     )?;
     let max = c.get("retryDelayMax");
@@ -27,7 +39,10 @@ pub fn retry_config(c: &Object) -> Result<()> {
         !max_set || c.get("retryBackoff") == Some(&Value::Bool(true)),
         "retryDelayMax can only be set if retryBackoff is true",
     )?;
-    ensure(!max_set || (js::is_integer(max) && js::ge(max, 0.0)), "retryDelayMax must be an integer >= 0")
+    ensure(
+        !max_set || (js::is_integer(max) && js::ge(max, 0.0)),
+        "retryDelayMax must be an integer >= 0",
+    )
 }
 
 pub fn expiration_config(c: &Object) -> Result<()> {
@@ -59,7 +74,9 @@ pub fn deletion_config(c: &Object) -> Result<()> {
 pub fn heartbeat_config(c: &Object) -> Result<()> {
     let v = c.get("heartbeatSeconds");
     ensure(
-        !js::has(c, "heartbeatSeconds") || matches!(v, Some(Value::Null)) || (js::is_integer(v) && js::ge(v, 10.0)),
+        !js::has(c, "heartbeatSeconds")
+            || matches!(v, Some(Value::Null))
+            || (js::is_integer(v) && js::ge(v, 10.0)),
         "heartbeatSeconds must be an integer >= 10",
     )
 }
@@ -73,7 +90,10 @@ pub fn group_config(c: &Object) -> Result<()> {
     ensure(js::is_object_like(Some(group)), "group must be an object")?;
     let g = group.as_object();
     let id = g.and_then(|g| g.get("id"));
-    ensure(matches!(id, Some(Value::String(_))) && js::truthy(id), "group.id must be a non-empty string")?;
+    ensure(
+        matches!(id, Some(Value::String(_))) && js::truthy(id),
+        "group.id must be a non-empty string",
+    )?;
     let tier = g.and_then(|g| g.get("tier"));
     let tier_ok = match tier {
         None => true,
@@ -88,7 +108,8 @@ pub fn group_config(c: &Object) -> Result<()> {
 pub fn queue_args(c: &Object) -> Result<()> {
     let dl = c.get("deadLetter");
     ensure(
-        !js::has(c, "deadLetter") || (matches!(dl, Some(Value::Null) | Some(Value::String(_))) && !js::is_undefined(dl)),
+        !js::has(c, "deadLetter")
+            || (matches!(dl, Some(Value::Null) | Some(Value::String(_))) && !js::is_undefined(dl)),
         "deadLetter must be a string",
     )?;
     ensure(
@@ -148,7 +169,10 @@ pub fn priority_range(c: &Object) -> Result<()> {
         ensure(js::is_integer(max), "maxPriority must be an integer")?;
     }
     if let (Some(a), Some(b)) = (min, max) {
-        ensure(js::to_number(a) <= js::to_number(b), "minPriority must be <= maxPriority")?;
+        ensure(
+            js::to_number(a) <= js::to_number(b),
+            "minPriority must be <= maxPriority",
+        )?;
     }
     Ok(())
 }
@@ -221,7 +245,9 @@ fn zoneless_time(rest: &str) -> bool {
             }
             let frac = &sec[2..];
             frac.is_empty()
-                || ((frac.starts_with('.') || frac.starts_with(',')) && frac.len() > 1 && frac[1..].bytes().all(|c| c.is_ascii_digit()))
+                || ((frac.starts_with('.') || frac.starts_with(','))
+                    && frac.len() > 1
+                    && frac[1..].bytes().all(|c| c.is_ascii_digit()))
         }
     }
 }
@@ -237,9 +263,16 @@ mod tests {
 
     #[test]
     fn retry_rules() {
-        assert_eq!(retry_config(&obj(json!({"retryLimit": -1}))).unwrap_err().message, "retryLimit must be an integer >= 0");
         assert_eq!(
-            retry_config(&obj(json!({"retryDelayMax": 5}))).unwrap_err().message,
+            retry_config(&obj(json!({"retryLimit": -1})))
+                .unwrap_err()
+                .message,
+            "retryLimit must be an integer >= 0"
+        );
+        assert_eq!(
+            retry_config(&obj(json!({"retryDelayMax": 5})))
+                .unwrap_err()
+                .message,
             "retryDelayMax can only be set if retryBackoff is true"
         );
         assert!(retry_config(&obj(json!({"retryDelayMax": 5, "retryBackoff": true}))).is_ok());
@@ -249,26 +282,49 @@ mod tests {
     #[test]
     fn zoneless_dates_are_pinned_to_utc() {
         assert_eq!(pin_zoneless("2030-01-01"), "2030-01-01Z");
-        assert_eq!(pin_zoneless("2030-01-01T10:00:00.5"), "2030-01-01T10:00:00.5Z");
-        assert_eq!(pin_zoneless("2030-01-01T10:00:00+02:00"), "2030-01-01T10:00:00+02:00");
+        assert_eq!(
+            pin_zoneless("2030-01-01T10:00:00.5"),
+            "2030-01-01T10:00:00.5Z"
+        );
+        assert_eq!(
+            pin_zoneless("2030-01-01T10:00:00+02:00"),
+            "2030-01-01T10:00:00+02:00"
+        );
         assert_eq!(pin_zoneless("2030-01-01 UTC"), "2030-01-01 UTC");
         assert_eq!(normalize_start_after(Some(&json!(30))), Some("30".into()));
         assert_eq!(normalize_start_after(Some(&json!(0))), None);
-        assert_eq!(normalize_start_after(Some(&json!("2 minutes"))), Some("2 minutes".into()));
+        assert_eq!(
+            normalize_start_after(Some(&json!("2 minutes"))),
+            Some("2 minutes".into())
+        );
     }
 
     #[test]
     fn expiry_and_heartbeat_rules() {
         assert_eq!(
-            expiration_config(&obj(json!({"expireInSeconds": 0}))).unwrap_err().message,
+            expiration_config(&obj(json!({"expireInSeconds": 0})))
+                .unwrap_err()
+                .message,
             "configuration assert: expireInSeconds must be at least every second"
         );
         assert_eq!(
-            expiration_config(&obj(json!({"expireInSeconds": 86401}))).unwrap_err().message,
+            expiration_config(&obj(json!({"expireInSeconds": 86401})))
+                .unwrap_err()
+                .message,
             "configuration assert: expiration cannot exceed 24 hours"
         );
         assert!(expiration_config(&obj(json!({"expireInSeconds": 86400}))).is_ok());
-        assert_eq!(heartbeat_config(&obj(json!({"heartbeatSeconds": 5}))).unwrap_err().message, "heartbeatSeconds must be an integer >= 10");
-        assert_eq!(group_config(&obj(json!({"group": {"id": ""}}))).unwrap_err().message, "group.id must be a non-empty string");
+        assert_eq!(
+            heartbeat_config(&obj(json!({"heartbeatSeconds": 5})))
+                .unwrap_err()
+                .message,
+            "heartbeatSeconds must be an integer >= 10"
+        );
+        assert_eq!(
+            group_config(&obj(json!({"group": {"id": ""}})))
+                .unwrap_err()
+                .message,
+            "group.id must be a non-empty string"
+        );
     }
 }

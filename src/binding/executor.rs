@@ -8,8 +8,14 @@ use futures_util::future::BoxFuture;
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::ThreadsafeFunction;
 
-pub type ExecuteSqlFn =
-    ThreadsafeFunction<FnArgs<(String, Option<String>)>, Promise<String>, FnArgs<(String, Option<String>)>, Status, false, true>;
+pub type ExecuteSqlFn = ThreadsafeFunction<
+    FnArgs<(String, Option<String>)>,
+    Promise<String>,
+    FnArgs<(String, Option<String>)>,
+    Status,
+    false,
+    true,
+>;
 
 pub struct JsExecutor {
     func: ExecuteSqlFn,
@@ -23,22 +29,39 @@ impl JsExecutor {
     async fn run(&self, sql: &str, params: Option<String>) -> Result<Vec<Row>> {
         let promise = self
             .func
-            .call_async_catch(FnArgs { data: (sql.to_string(), params) })
+            .call_async_catch(FnArgs {
+                data: (sql.to_string(), params),
+            })
             .await
             .map_err(|e| BossError::operational(format!("executeSql failed: {}", e.reason)))?;
-        let text = promise.await.map_err(|e| BossError::operational(format!("executeSql failed: {}", e.reason)))?;
+        let text = promise
+            .await
+            .map_err(|e| BossError::operational(format!("executeSql failed: {}", e.reason)))?;
         let value: serde_json::Value = serde_json::from_str(&text)?;
         if let Some(err) = value.get("error") {
-            let message = err.get("message").and_then(|m| m.as_str()).unwrap_or("executeSql failed").to_string();
+            let message = err
+                .get("message")
+                .and_then(|m| m.as_str())
+                .unwrap_or("executeSql failed")
+                .to_string();
             let code = err.get("code").and_then(|c| c.as_str()).map(str::to_string);
             return Err(BossError::database(code, message));
         }
-        let rows = value.get("rows").and_then(|r| r.as_array()).cloned().unwrap_or_default();
+        let rows = value
+            .get("rows")
+            .and_then(|r| r.as_array())
+            .cloned()
+            .unwrap_or_default();
         Ok(rows
             .into_iter()
             .map(|row| {
                 row.as_array()
-                    .map(|cells| cells.iter().map(|c| c.as_str().map(str::to_string)).collect())
+                    .map(|cells| {
+                        cells
+                            .iter()
+                            .map(|c| c.as_str().map(str::to_string))
+                            .collect()
+                    })
                     .unwrap_or_default()
             })
             .collect())

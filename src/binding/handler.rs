@@ -20,7 +20,10 @@ pub struct JsHandler {
 
 impl JsHandler {
     pub fn new(run: RunFn, abort: AbortFn) -> JsHandler {
-        JsHandler { run: Arc::new(run), abort }
+        JsHandler {
+            run: Arc::new(run),
+            abort,
+        }
     }
 }
 
@@ -28,10 +31,9 @@ impl JobHandler for JsHandler {
     fn run(&self, message: String) -> BoxFuture<'static, Result<String>> {
         let run = self.run.clone();
         Box::pin(async move {
-            let promise = run
-                .call_async_catch(message)
-                .await
-                .map_err(|e| BossError::operational(format!("handler could not be called: {}", e.reason)))?;
+            let promise = run.call_async_catch(message).await.map_err(|e| {
+                BossError::operational(format!("handler could not be called: {}", e.reason))
+            })?;
             match promise.await {
                 Ok(text) => Ok(text),
                 // The handler's Promise was garbage-collected unsettled: nothing can resolve it any
@@ -43,6 +45,7 @@ impl JobHandler for JsHandler {
     }
 
     fn abort(&self, message: String) {
-        self.abort.call(message, ThreadsafeFunctionCallMode::NonBlocking);
+        self.abort
+            .call(message, ThreadsafeFunctionCallMode::NonBlocking);
     }
 }

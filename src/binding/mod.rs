@@ -9,8 +9,8 @@ use crate::config::Config;
 use crate::engine::{Engine, EngineEvent};
 use crate::error::{BossError, ErrorKind};
 use executor::{ExecuteSqlFn, JsExecutor};
-use handler::{AbortFn, JsHandler, RunFn};
 use futures_util::FutureExt;
+use handler::{AbortFn, JsHandler, RunFn};
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
@@ -48,10 +48,17 @@ impl NativeBoss {
     /// `config` is the constructor argument as JSON; `execute_sql` wraps the constructor `db`;
     /// `on_event` receives `error`/`warning` events as JSON.
     #[napi(constructor)]
-    pub fn new(config: String, execute_sql: Option<ExecuteSqlFn>, on_event: Option<EventFn>) -> Result<Self> {
-        let value: serde_json::Value = serde_json::from_str(&config).map_err(|e| Error::from_reason(e.to_string()))?;
-        let config = Config::from_value(&value, execute_sql.is_some()).map_err(|e| Error::from_reason(error_envelope(&e)))?;
-        let external = execute_sql.map(|f| Arc::new(JsExecutor::new(f)) as crate::db::SharedExecutor);
+    pub fn new(
+        config: String,
+        execute_sql: Option<ExecuteSqlFn>,
+        on_event: Option<EventFn>,
+    ) -> Result<Self> {
+        let value: serde_json::Value =
+            serde_json::from_str(&config).map_err(|e| Error::from_reason(e.to_string()))?;
+        let config = Config::from_value(&value, execute_sql.is_some())
+            .map_err(|e| Error::from_reason(error_envelope(&e)))?;
+        let external =
+            execute_sql.map(|f| Arc::new(JsExecutor::new(f)) as crate::db::SharedExecutor);
         let engine = Engine::new(config, external);
         if let Some(on_event) = on_event {
             let on_event = Arc::new(on_event);
@@ -98,12 +105,17 @@ impl NativeBoss {
                 _ => serde_json::Map::new(),
             };
             let handler = Arc::new(JsHandler::new(run, abort));
-            engine.work(name.as_ref(), &options, handler, each).await.map(|id| serde_json::Value::String(id).to_string())
+            engine
+                .work(name.as_ref(), &options, handler, each)
+                .await
+                .map(|id| serde_json::Value::String(id).to_string())
         };
         match AssertUnwindSafe(work).catch_unwind().await {
             Ok(Ok(payload)) => ok_envelope(&payload),
             Ok(Err(err)) => error_envelope(&err),
-            Err(_) => error_envelope(&BossError::operational("pg-boss-native internal error in work()")),
+            Err(_) => error_envelope(&BossError::operational(
+                "pg-boss-native internal error in work()",
+            )),
         }
     }
 
@@ -111,7 +123,9 @@ impl NativeBoss {
     #[napi]
     pub fn call_sync(&self, method: String, args: String) -> String {
         let args: Vec<serde_json::Value> = serde_json::from_str(&args).unwrap_or_default();
-        let result = std::panic::catch_unwind(AssertUnwindSafe(|| api::call_sync(&self.engine, &method, &args)));
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            api::call_sync(&self.engine, &method, &args)
+        }));
         match result {
             Ok(Ok(payload)) => ok_envelope(&payload),
             Ok(Err(err)) => error_envelope(&err),
@@ -122,12 +136,21 @@ impl NativeBoss {
     /// Run one public method: `args` is the JSON array of its arguments, `execute_sql` the per-call
     /// `db`. Always resolves with a JSON envelope; a panic becomes an error, never a crash.
     #[napi]
-    pub async fn call(&self, method: String, args: String, execute_sql: Option<ExecuteSqlFn>) -> String {
+    pub async fn call(
+        &self,
+        method: String,
+        args: String,
+        execute_sql: Option<ExecuteSqlFn>,
+    ) -> String {
         let engine = self.engine.clone();
         let work = async move {
             let args: Vec<serde_json::Value> = match serde_json::from_str(&args) {
                 Ok(serde_json::Value::Array(a)) => a,
-                Ok(_) | Err(_) => return Err(BossError::operational("pg-boss-native: arguments must be a JSON array")),
+                Ok(_) | Err(_) => {
+                    return Err(BossError::operational(
+                        "pg-boss-native: arguments must be a JSON array",
+                    ))
+                }
             };
             let db = execute_sql.map(|f| Arc::new(JsExecutor::new(f)) as crate::db::SharedExecutor);
             api::call(&engine, &method, args, db).await
@@ -141,7 +164,9 @@ impl NativeBoss {
                     .map(|s| s.to_string())
                     .or_else(|| panic.downcast_ref::<String>().cloned())
                     .unwrap_or_else(|| "unknown panic".into());
-                error_envelope(&BossError::operational(format!("pg-boss-native internal error: {what}")))
+                error_envelope(&BossError::operational(format!(
+                    "pg-boss-native internal error: {what}"
+                )))
             }
         }
     }
@@ -151,6 +176,7 @@ impl NativeBoss {
 #[napi]
 pub fn construction_plans(schema: Option<String>) -> Result<String> {
     let name = schema.unwrap_or_else(|| crate::names::DEFAULT_SCHEMA.to_string());
-    let schema = crate::names::SchemaName::parse(&name).map_err(|e| Error::from_reason(error_envelope(&e)))?;
+    let schema = crate::names::SchemaName::parse(&name)
+        .map_err(|e| Error::from_reason(error_envelope(&e)))?;
     Ok(crate::plans::schema::install(&schema, true))
 }

@@ -30,11 +30,37 @@ pub fn job_fields(include_metadata: bool) -> String {
 
 /// Every column a failed job keeps when it is written back as `retry` or `failed`.
 const CARRIED_COLUMNS: &[&str] = &[
-    "id", "name", "priority", "data", "retry_limit", "retry_count", "retry_delay", "retry_backoff",
-    "retry_delay_max", "started_on", "singleton_key", "singleton_on", "group_id", "group_tier",
-    "expire_seconds", "deletion_seconds", "created_on", "keep_until", "policy", "dead_letter",
-    "heartbeat_seconds", "blocked", "blocking", "pending_dependencies", "source_name", "source_id",
-    "source_created_on", "source_retry_count", "source_output", "source_root_id", "trace_context",
+    "id",
+    "name",
+    "priority",
+    "data",
+    "retry_limit",
+    "retry_count",
+    "retry_delay",
+    "retry_backoff",
+    "retry_delay_max",
+    "started_on",
+    "singleton_key",
+    "singleton_on",
+    "group_id",
+    "group_tier",
+    "expire_seconds",
+    "deletion_seconds",
+    "created_on",
+    "keep_until",
+    "policy",
+    "dead_letter",
+    "heartbeat_seconds",
+    "blocked",
+    "blocking",
+    "pending_dependencies",
+    "source_name",
+    "source_id",
+    "source_created_on",
+    "source_retry_count",
+    "source_output",
+    "source_root_id",
+    "trace_context",
 ];
 
 /// `$n` = JSON array of ids, as a uuid set.
@@ -129,10 +155,12 @@ pub struct FetchPlan {
     pub has_min_priority: bool,
     pub has_max_priority: bool,
     pub has_ignore_groups: bool,
+    /// `groupConcurrency`: a JSON `{ default, tiers? }` parameter follows the others.
+    pub has_group_concurrency: bool,
 }
 
 /// Claim up to $2 jobs of queue $1 in priority then creation order. Optional parameters follow
-/// in order: min priority, max priority, JSON array of group ids to skip.
+/// in order: min priority, max priority, JSON array of group ids to skip, group limits.
 ///
 /// Policies are honoured before the claim rather than by tripping a unique index: a singleton or
 /// stately key with an active job is skipped (and only one job per key is claimed per batch), and
@@ -160,6 +188,31 @@ pub fn fetch_jobs(s: &SchemaName, t: &str, plan: &FetchPlan) -> String {
     if plan.has_ignore_groups {
         conditions.push(format!(
             "(j.group_id IS NULL OR j.group_id NOT IN (SELECT json_array_elements_text(${next_param}::text::json)))"
+        ));
+        next_param += 1;
+    }
+    // groupConcurrency: a group's active jobs plus those claimed now stay within its tier's limit
+    // (or the default). Like pg-boss, two fetchers racing can briefly exceed it.
+    let group_limit = "COALESCE((gl.cfg->'tiers'->>j.group_tier)::int, (gl.cfg->>'default')::int)";
+    let mut group_prelude = String::new();
+    let mut group_from = String::new();
+    let mut group_cols = String::new();
+    if plan.has_group_concurrency {
+        group_prelude = format!(
+            "group_active AS MATERIALIZED (
+  SELECT group_id, count(*)::int AS n FROM {s_}.{t}
+  WHERE name = $1::text AND state = 'active' AND group_id IS NOT NULL GROUP BY group_id
+),
+group_limits AS MATERIALIZED (SELECT ${next_param}::text::jsonb AS cfg),
+"
+        );
+        group_from =
+            " CROSS JOIN group_limits gl LEFT JOIN group_active ga ON ga.group_id = j.group_id"
+                .into();
+        group_cols =
+            format!(", j.group_id, COALESCE(ga.n, 0) AS active_n, {group_limit} AS group_limit");
+        conditions.push(format!(
+            "(j.group_id IS NULL OR COALESCE(ga.n, 0) < {group_limit})"
         ));
     }
     let one_per_key = plan.policy == "singleton" || plan.policy == "stately";
@@ -189,14 +242,28 @@ pub fn fetch_jobs(s: &SchemaName, t: &str, plan: &FetchPlan) -> String {
         ));
     }
     let key_col = if one_per_key { ", j.singleton_key" } else { "" };
-    let picked = if one_per_key {
-        "picked AS (SELECT id FROM (SELECT id, row_number() OVER (PARTITION BY singleton_key) AS nth FROM candidates) c WHERE nth = 1),\n"
+    let mut ranks = Vec::new();
+    let mut keep = Vec::new();
+    if one_per_key {
+        ranks.push("row_number() OVER (PARTITION BY singleton_key) AS nth");
+        keep.push("nth = 1");
+    }
+    if plan.has_group_concurrency {
+        ranks.push("row_number() OVER (PARTITION BY group_id ORDER BY id) AS group_nth");
+        keep.push("(group_id IS NULL OR active_n + group_nth <= group_limit)");
+    }
+    let picked = if ranks.is_empty() {
+        "picked AS (SELECT id FROM candidates),\n".to_string()
     } else {
-        "picked AS (SELECT id FROM candidates),\n"
+        format!(
+            "picked AS (SELECT id FROM (SELECT *, {} FROM candidates) c WHERE {}),\n",
+            ranks.join(", "),
+            keep.join(" AND ")
+        )
     };
     format!(
-        "WITH {prelude}candidates AS (
-  SELECT j.id{key_col} FROM {s_}.{t} j
+        "WITH {prelude}{group_prelude}candidates AS (
+  SELECT j.id{key_col}{group_cols} FROM {s_}.{t} j{group_from}
   WHERE {where_}
   ORDER BY j.priority DESC, j.created_on
   LIMIT $2::text::int
@@ -224,7 +291,10 @@ SELECT row_to_json(r)::text FROM (SELECT {fields} FROM claimed) r",
 pub fn complete_jobs(s: &SchemaName, t: &str, include_queued: bool, fenced: bool) -> String {
     let s_ = &s.ident;
     let (state_cond, unblock) = if include_queued {
-        ("state < 'completed'", ", blocked = false, pending_dependencies = 0")
+        (
+            "state < 'completed'",
+            ", blocked = false, pending_dependencies = 0",
+        )
     } else {
         ("state = 'active'", "")
     };
@@ -262,9 +332,28 @@ SELECT count(*)::text FROM results"
 /// `failed`, and copy each newly failed job into its dead letter queue as a fresh job. A write-back
 /// refused by a policy index (e.g. stately already holds a retry for the key) lands as `failed`.
 /// `extra_ctes` may define names `selector` and `output` use; the statement returns the count.
-pub fn fail_chain(s: &SchemaName, t: &str, extra_ctes: &str, selector: &str, output: &str, terminal: bool) -> String {
-    let retrying = if terminal { "false" } else { "d.retry_count < d.retry_limit" };
-    fail_chain_with(s, t, extra_ctes, selector, output, retrying, "SELECT count(*)::text FROM settled")
+pub fn fail_chain(
+    s: &SchemaName,
+    t: &str,
+    extra_ctes: &str,
+    selector: &str,
+    output: &str,
+    terminal: bool,
+) -> String {
+    let retrying = if terminal {
+        "false"
+    } else {
+        "d.retry_count < d.retry_limit"
+    };
+    fail_chain_with(
+        s,
+        t,
+        extra_ctes,
+        selector,
+        output,
+        retrying,
+        "SELECT count(*)::text FROM settled",
+    )
 }
 
 /// `fail_chain` with the retry decision (`retrying`, over the deleted row `d`) and the final
@@ -280,7 +369,11 @@ pub fn fail_chain_with(
 ) -> String {
     let s_ = &s.ident;
     let carried = CARRIED_COLUMNS.join(", ");
-    let carried_from_d = CARRIED_COLUMNS.iter().map(|c| format!("d.{c}")).collect::<Vec<_>>().join(", ");
+    let carried_from_d = CARRIED_COLUMNS
+        .iter()
+        .map(|c| format!("d.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
     format!(
         "WITH {extra_ctes}doomed AS (
   DELETE FROM {s_}.{t} WHERE {selector} RETURNING *
@@ -339,7 +432,11 @@ pub fn fail_jobs(s: &SchemaName, t: &str, fenced: bool) -> String {
     let chain = fail_chain(s, t, "", &selector, "$3::text::jsonb", false);
     let tail = "SELECT count(*)::text FROM settled";
     debug_assert!(chain.ends_with(tail));
-    format!("{}{}", chain.strip_suffix(tail).unwrap_or(&chain), SETTLED.replace("results", "settled"))
+    format!(
+        "{}{}",
+        chain.strip_suffix(tail).unwrap_or(&chain),
+        SETTLED.replace("results", "settled")
+    )
 }
 
 /// Fail active jobs of queue $1 each with its own output: $2 = JSON array of
@@ -354,7 +451,14 @@ pub fn fail_jobs_with_outputs(s: &SchemaName, t: &str, terminal: bool) -> String
 /// The tail of the settle commands: the count, and the ids settled as a JSON array.
 const SETTLED: &str = "SELECT count(*)::text, COALESCE(json_agg(id), '[]')::text FROM results";
 
-fn simple_update(s: &SchemaName, t: &str, set: &str, cond: &str, fenced: bool, fence_param: usize) -> String {
+fn simple_update(
+    s: &SchemaName,
+    t: &str,
+    set: &str,
+    cond: &str,
+    fenced: bool,
+    fence_param: usize,
+) -> String {
     let s_ = &s.ident;
     format!(
         "WITH results AS (
@@ -364,12 +468,23 @@ fn simple_update(s: &SchemaName, t: &str, set: &str, cond: &str, fenced: bool, f
 )
 {SETTLED}",
         ids = ids_param(2),
-        fence = if fenced { fence(fence_param) } else { String::new() }
+        fence = if fenced {
+            fence(fence_param)
+        } else {
+            String::new()
+        }
     )
 }
 
 pub fn cancel_jobs(s: &SchemaName, t: &str, fenced: bool) -> String {
-    simple_update(s, t, &format!("completed_on = {}.job_now(), state = 'cancelled'", s.ident), "state < 'completed'", fenced, 3)
+    simple_update(
+        s,
+        t,
+        &format!("completed_on = {}.job_now(), state = 'cancelled'", s.ident),
+        "state < 'completed'",
+        fenced,
+        3,
+    )
 }
 
 /// The queue's cached counts after jobs left the completed/cancelled set (`retained` of them were
@@ -413,7 +528,11 @@ pub fn resume_jobs(s: &SchemaName, t: &str, recount: bool) -> String {
 ){recount}
 SELECT count(*)::text FROM results",
         ids = ids_param(2),
-        recount = if recount { format!(", {}", reduce_retained(s_, false)) } else { String::new() }
+        recount = if recount {
+            format!(", {}", reduce_retained(s_, false))
+        } else {
+            String::new()
+        }
     )
 }
 
@@ -433,12 +552,26 @@ SELECT count(*)::text FROM results",
 }
 
 pub fn touch_jobs(s: &SchemaName, t: &str, fenced: bool) -> String {
-    simple_update(s, t, &format!("heartbeat_on = {}.job_now()", s.ident), "state = 'active'", fenced, 3)
+    simple_update(
+        s,
+        t,
+        &format!("heartbeat_on = {}.job_now()", s.ident),
+        "state = 'active'",
+        fenced,
+        3,
+    )
 }
 
 /// Return claimed jobs to the queue unstarted (used to hand back jobs over a local group limit).
 pub fn restore_jobs(s: &SchemaName, t: &str) -> String {
-    simple_update(s, t, "state = 'created', started_on = NULL, heartbeat_on = NULL", "state = 'active'", false, 0)
+    simple_update(
+        s,
+        t,
+        "state = 'created', started_on = NULL, heartbeat_on = NULL",
+        "state = 'active'",
+        false,
+        0,
+    )
 }
 
 /// `deleteJob()`: returns the count and the ids. With `recount` the queue's cached counts follow.
@@ -536,7 +669,10 @@ pub fn find_jobs(s: &SchemaName, t: &str, plan: &FindPlan) -> String {
 
 /// Whether the anchor of a `findJobs` page still exists. $1 = queue, $2 = id.
 pub fn job_exists(s: &SchemaName, t: &str) -> String {
-    format!("SELECT id::text FROM {}.{} WHERE name = $1::text AND id = $2::text::uuid", s.ident, t)
+    format!(
+        "SELECT id::text FROM {}.{} WHERE name = $1::text AND id = $2::text::uuid",
+        s.ident, t
+    )
 }
 
 /// `getJobById`. $1 = queue, $2 = id.
@@ -558,7 +694,13 @@ mod tests {
 
     #[test]
     fn fetch_numbers_optional_parameters_in_order() {
-        let plan = FetchPlan { policy: "standard".into(), has_min_priority: true, has_max_priority: true, has_ignore_groups: true, ..Default::default() };
+        let plan = FetchPlan {
+            policy: "standard".into(),
+            has_min_priority: true,
+            has_max_priority: true,
+            has_ignore_groups: true,
+            ..Default::default()
+        };
         let sql = fetch_jobs(&schema(), "job_common", &plan);
         assert!(sql.contains("j.priority >= $3::text::int"));
         assert!(sql.contains("j.priority <= $4::text::int"));
@@ -568,7 +710,10 @@ mod tests {
 
     #[test]
     fn singleton_fetch_claims_one_job_per_key() {
-        let plan = FetchPlan { policy: "singleton".into(), ..Default::default() };
+        let plan = FetchPlan {
+            policy: "singleton".into(),
+            ..Default::default()
+        };
         let sql = fetch_jobs(&schema(), "job_common", &plan);
         assert!(sql.contains("PARTITION BY singleton_key"));
         assert!(sql.contains("busy.state = 'active'"));

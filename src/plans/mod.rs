@@ -19,7 +19,10 @@ pub fn locked(schema: &SchemaName, key: &str, statements: &[String]) -> String {
     let mut sql = String::from(
         "BEGIN;\nSET LOCAL lock_timeout = 30000;\nSET LOCAL idle_in_transaction_session_timeout = 30000;\n",
     );
-    sql.push_str(&format!("SELECT pg_advisory_xact_lock({});\n", schema.advisory_key_sql(key)));
+    sql.push_str(&format!(
+        "SELECT pg_advisory_xact_lock({});\n",
+        schema.advisory_key_sql(key)
+    ));
     for s in statements {
         sql.push_str(s.trim_end().trim_end_matches(';'));
         sql.push_str(";\n");

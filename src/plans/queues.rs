@@ -41,13 +41,26 @@ pub fn create_queue(s: &SchemaName, name: &str, options_json: &str) -> String {
     locked(
         s,
         "create-queue",
-        &[format!("SELECT {}.create_queue({}, {}::jsonb)", s.ident, literal(name), literal(options_json))],
+        &[format!(
+            "SELECT {}.create_queue({}, {}::jsonb)",
+            s.ident,
+            literal(name),
+            literal(options_json)
+        )],
     )
 }
 
 /// `delete_queue()` under the `delete-queue` lock.
 pub fn delete_queue(s: &SchemaName, name: &str) -> String {
-    locked(s, "delete-queue", &[format!("SELECT {}.delete_queue({})", s.ident, literal(name))])
+    locked(
+        s,
+        "delete-queue",
+        &[format!(
+            "SELECT {}.delete_queue({})",
+            s.ident,
+            literal(name)
+        )],
+    )
 }
 
 /// Another queue, or a job of another queue, naming queue $1 as its dead letter queue (either would

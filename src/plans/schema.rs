@@ -38,7 +38,10 @@ pub fn install(s: &SchemaName, create_schema: bool) -> String {
 
 /// Whether `<schema>.version` exists.
 pub fn is_installed(s: &SchemaName) -> String {
-    format!("SELECT to_regclass({})::text", super::literal(&format!("{}.version", s.ident)))
+    format!(
+        "SELECT to_regclass({})::text",
+        super::literal(&format!("{}.version", s.ident))
+    )
 }
 
 pub fn version(s: &SchemaName) -> String {
@@ -58,7 +61,10 @@ pub fn case_variant(s: &SchemaName) -> String {
 
 /// `round(now() in epoch ms)` of the database clock (clock skew).
 pub fn db_time_ms(s: &SchemaName) -> String {
-    format!("SELECT round(date_part('epoch', {}.job_now()) * 1000)::bigint::text", s.ident)
+    format!(
+        "SELECT round(date_part('epoch', {}.job_now()) * 1000)::bigint::text",
+        s.ident
+    )
 }
 
 #[cfg(test)]

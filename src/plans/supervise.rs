@@ -76,7 +76,14 @@ SELECT json_build_object('name', name, 'queuedCount', queued_count, 'warningQueu
 /// Fail up to `limit` active jobs of the queues in $1 matching `predicate` (expired or with a
 /// lost heartbeat) with `output`, under the same advisory lock pg-boss takes for that sweep.
 /// Returns how many were picked; the caller repeats while a batch is full.
-fn expire(s: &SchemaName, t: &str, lock_key: &str, predicate: &str, output: &str, limit: i64) -> String {
+fn expire(
+    s: &SchemaName,
+    t: &str,
+    lock_key: &str,
+    predicate: &str,
+    output: &str,
+    limit: i64,
+) -> String {
     let s_ = &s.ident;
     let extra = format!(
         "lock AS MATERIALIZED (SELECT pg_advisory_xact_lock({key}) AS held),
@@ -111,7 +118,14 @@ pub fn expire_timed_out(s: &SchemaName, t: &str, limit: i64) -> String {
         s.ident,
         queue_filter()
     );
-    expire(s, t, &format!("{t}failJobsByTimeout"), &predicate, r#"'{ "value": { "message": "job timed out" } }'::jsonb"#, limit)
+    expire(
+        s,
+        t,
+        &format!("{t}failJobsByTimeout"),
+        &predicate,
+        r#"'{ "value": { "message": "job timed out" } }'::jsonb"#,
+        limit,
+    )
 }
 
 /// Active jobs whose heartbeat is older than their `heartbeatSeconds`.

@@ -22,16 +22,104 @@ pub(super) fn claim_options(worker: &Worker, limit: i64) -> Object {
     if let Some(p) = o.max_priority {
         m.insert("maxPriority".into(), json!(p));
     }
+    if let Some(g) = &o.group_concurrency {
+        m.insert("groupConcurrency".into(), g.clone());
+    }
     m
 }
 
-/// Claim up to `limit` jobs for `worker`, recording the fetch.
-pub(super) async fn claim(engine: &Engine, worker: &Worker, limit: i64) -> Result<Vec<ClaimedJob>, BossError> {
+/// The limit `localGroupConcurrency` sets for a group tier.
+fn local_limit(config: &Value, tier: Option<&str>) -> i64 {
+    match config {
+        Value::Number(n) => n.as_i64().unwrap_or(1),
+        Value::Object(o) => tier
+            .and_then(|t| o.get("tiers").and_then(|tiers| tiers.get(t)))
+            .and_then(Value::as_i64)
+            .or_else(|| o.get("default").and_then(Value::as_i64))
+            .unwrap_or(1),
+        _ => 1,
+    }
+}
+
+fn local_max_limit(config: &Value) -> i64 {
+    match config {
+        Value::Object(o) => {
+            let tiers = o.get("tiers").and_then(Value::as_object);
+            let top = tiers
+                .map(|t| t.values().filter_map(Value::as_i64).max().unwrap_or(0))
+                .unwrap_or(0);
+            top.max(o.get("default").and_then(Value::as_i64).unwrap_or(1))
+        }
+        other => local_limit(other, None),
+    }
+}
+
+/// Claim up to `limit` jobs for `worker`, recording the fetch. With group limits the loops of one
+/// `work()` claim one at a time; with `localGroupConcurrency`, groups already at their limit in
+/// this process are not fetched, and jobs fetched over a group's limit are handed back unstarted
+/// before any handler sees them.
+pub(super) async fn claim(
+    engine: &Engine,
+    worker: &Worker,
+    limit: i64,
+) -> Result<Vec<ClaimedJob>, BossError> {
     worker.with_info(|i| i.last_fetched_on = Some(now_ms()));
     let started = Instant::now();
-    let rows = engine.fetch_rows(&worker.name, &claim_options(worker, limit), None).await?;
-    let jobs: Vec<ClaimedJob> = rows.into_iter().filter_map(ClaimedJob::parse).collect();
-    engine.metrics.fetched(&worker.name, &worker.id, jobs.len(), started.elapsed());
+    let _claiming = match &worker.groups {
+        Some(gate) => Some(gate.claim.lock().await),
+        None => None,
+    };
+    let mut options = claim_options(worker, limit);
+    let local = worker.options.local_group_concurrency.clone();
+    if let (Some(config), Some(gate)) = (&local, &worker.groups) {
+        let max = local_max_limit(config);
+        let full: Vec<String> = gate
+            .held
+            .lock()
+            .map(|held| {
+                held.iter()
+                    .filter(|(_, n)| **n >= max)
+                    .map(|(g, _)| g.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !full.is_empty() {
+            options.insert("ignoreGroups".into(), json!(full));
+        }
+    }
+    let rows = engine.fetch_rows(&worker.name, &options, None).await?;
+    let mut jobs: Vec<ClaimedJob> = rows.into_iter().filter_map(ClaimedJob::parse).collect();
+    if let (Some(config), Some(gate)) = (&local, &worker.groups) {
+        let mut over = Vec::new();
+        if let Ok(mut held) = gate.held.lock() {
+            jobs.retain(|j| {
+                let Some(g) = &j.group_id else { return true };
+                let n = held.entry(g.clone()).or_insert(0);
+                if *n >= local_limit(config, j.group_tier.as_deref()) {
+                    over.push(j.id.clone());
+                    false
+                } else {
+                    *n += 1;
+                    true
+                }
+            });
+        }
+        if !over.is_empty() {
+            let q = engine.queue_info(&worker.name).await?;
+            let db = engine.instance_db()?;
+            let sql = plans::jobs::restore_jobs(&engine.config.schema, &q.table);
+            engine
+                .query(
+                    &db,
+                    &sql,
+                    &[Some(worker.name.clone()), Some(json!(over).to_string())],
+                )
+                .await?;
+        }
+    }
+    engine
+        .metrics
+        .fetched(&worker.name, &worker.id, jobs.len(), started.elapsed());
     Ok(jobs)
 }
 
@@ -41,16 +129,32 @@ pub(super) fn report(engine: &Engine, worker: &Worker, err: BossError) {
         i.last_error = Some(json!({ "message": err.message }));
         i.last_error_on = Some(now_ms());
     });
-    engine.emit(EngineEvent::WorkerError { error: err, queue: worker.name.clone(), worker: worker.id.clone() });
+    engine.emit(EngineEvent::WorkerError {
+        error: err,
+        queue: worker.name.clone(),
+        worker: worker.id.clone(),
+    });
 }
 
 /// Keeps the claims of `jobs` alive while their handler runs, when any job uses heartbeats.
-pub(super) fn spawn_heartbeat(engine: &Arc<Engine>, worker: &Arc<Worker>, table: &str, jobs: &[ClaimedJob]) -> Option<tokio::task::JoinHandle<()>> {
-    let min = jobs.iter().filter_map(|j| j.heartbeat_seconds).fold(f64::INFINITY, f64::min);
+pub(super) fn spawn_heartbeat(
+    engine: &Arc<Engine>,
+    worker: &Arc<Worker>,
+    table: &str,
+    jobs: &[ClaimedJob],
+) -> Option<tokio::task::JoinHandle<()>> {
+    let min = jobs
+        .iter()
+        .filter_map(|j| j.heartbeat_seconds)
+        .fold(f64::INFINITY, f64::min);
     if !min.is_finite() {
         return None;
     }
-    let every = worker.options.heartbeat_refresh_seconds.unwrap_or(min / 2.0).max(0.05);
+    let every = worker
+        .options
+        .heartbeat_refresh_seconds
+        .unwrap_or(min / 2.0)
+        .max(0.05);
     let ids = json!(jobs.iter().map(|j| j.id.clone()).collect::<Vec<_>>()).to_string();
     let attempts = json!(jobs.iter().map(ClaimedJob::attempt).collect::<Vec<_>>()).to_string();
     let sql = plans::jobs::touch_jobs(&engine.config.schema, table, true);
@@ -65,7 +169,11 @@ pub(super) fn spawn_heartbeat(engine: &Arc<Engine>, worker: &Arc<Worker>, table:
                 Ok(db) => db,
                 Err(_) => break,
             };
-            let params = [Some(worker.name.clone()), Some(ids.clone()), Some(attempts.clone())];
+            let params = [
+                Some(worker.name.clone()),
+                Some(ids.clone()),
+                Some(attempts.clone()),
+            ];
             if let Err(err) = engine.query(&db, &sql, &params).await {
                 engine.emit(EngineEvent::Error(err));
             }
@@ -99,7 +207,11 @@ pub(super) enum HandlerResult {
 
 /// Run the handler for `jobs` racing pg-boss's timeout (the batch's longest `expireInSeconds`)
 /// and a shutdown. The jobs' signals are aborted once the race is decided, as in pg-boss.
-pub(super) async fn call_handler(worker: &Worker, batch: u64, jobs: &[ClaimedJob]) -> HandlerResult {
+pub(super) async fn call_handler(
+    worker: &Worker,
+    batch: u64,
+    jobs: &[ClaimedJob],
+) -> HandlerResult {
     let max_expire = jobs.iter().map(|j| j.expire_seconds).fold(0.0, f64::max);
     let timeout = Duration::from_secs_f64(max_expire.max(1.0));
     let call = worker.handler.run(run_message(batch, jobs));
@@ -132,12 +244,30 @@ pub(super) fn trim_number(v: f64) -> String {
 }
 
 /// Settle rows and update bookkeeping; errors become `error` events.
-pub(super) async fn settle(engine: &Engine, worker: &Worker, table: &str, rows: &[SettleRow], released: usize) {
+pub(super) async fn settle(
+    engine: &Engine,
+    worker: &Worker,
+    table: &str,
+    rows: &[SettleRow],
+    released: usize,
+) {
     let started = Instant::now();
     match engine.settle_rows(&worker.name, table, rows).await {
-        Ok(counts) => engine.metrics.settled(&worker.name, &worker.id, counts, released, started.elapsed()),
+        Ok(counts) => engine.metrics.settled(
+            &worker.name,
+            &worker.id,
+            counts,
+            released,
+            started.elapsed(),
+        ),
         Err(err) => {
-            engine.metrics.settled(&worker.name, &worker.id, Default::default(), released, started.elapsed());
+            engine.metrics.settled(
+                &worker.name,
+                &worker.id,
+                Default::default(),
+                released,
+                started.elapsed(),
+            );
             report(engine, worker, err);
         }
     }
@@ -150,12 +280,17 @@ pub(super) async fn next_delay(engine: &Engine, worker: &Worker, fetched: usize)
     let info = engine.queues.get(&worker.name);
     let ready = info.as_ref().map(|q| q.ready_count).unwrap_or(0);
     let burst = full
-        && (o.burst_when_ready_exceeds.is_some_and(|n| n < ready) || (o.burst_when_batch_full && o.batch_size > 1));
+        && (o.burst_when_ready_exceeds.is_some_and(|n| n < ready)
+            || (o.burst_when_batch_full && o.batch_size > 1));
     if burst {
         return Duration::ZERO;
     }
     let notify = info.map(|q| q.notify).unwrap_or(false) && engine.listening();
-    let ms = if notify { o.notify_polling_interval_ms } else { o.polling_interval_ms };
+    let ms = if notify {
+        o.notify_polling_interval_ms
+    } else {
+        o.polling_interval_ms
+    };
     Duration::from_secs_f64(ms / 1000.0)
 }
 
@@ -179,7 +314,12 @@ pub async fn run(engine: Arc<Engine>, worker: Arc<Worker>) {
             Ok(q) => q.table,
             Err(err) => {
                 report(&engine, &worker, err);
-                wait(&worker, started, Duration::from_secs_f64(worker.options.polling_interval_ms / 1000.0)).await;
+                wait(
+                    &worker,
+                    started,
+                    Duration::from_secs_f64(worker.options.polling_interval_ms / 1000.0),
+                )
+                .await;
                 continue;
             }
         };
@@ -214,18 +354,24 @@ async fn process(engine: &Arc<Engine>, worker: &Arc<Worker>, table: &str, jobs: 
     let heartbeat = spawn_heartbeat(engine, worker, table, &jobs);
     let started = Instant::now();
     let result = call_handler(worker, batch, &jobs).await;
-    engine.metrics.handled(&worker.name, &worker.id, started.elapsed());
+    engine
+        .metrics
+        .handled(&worker.name, &worker.id, started.elapsed());
     if let Some(h) = heartbeat {
         h.abort();
     }
     let rows = match result {
         HandlerResult::Abandoned => {
             // the shutdown failed these jobs itself
+            worker.release_groups(&jobs);
             return;
         }
         HandlerResult::TimedOut(seconds) => outcome::fail_all(
             &jobs,
-            outcome::error_output(&format!("handler execution exceeded {}s", trim_number(seconds))),
+            outcome::error_output(&format!(
+                "handler execution exceeded {}s",
+                trim_number(seconds)
+            )),
             false,
         ),
         HandlerResult::Outcome(v) => outcome::batch_rows(&jobs, &v, worker.options.per_job_results),
@@ -233,6 +379,7 @@ async fn process(engine: &Arc<Engine>, worker: &Arc<Worker>, table: &str, jobs: 
     if !worker.is_abandoned() {
         settle(engine, worker, table, &rows, jobs.len()).await;
     }
+    worker.release_groups(&jobs);
     let ended = now_ms();
     worker.with_info(|i| {
         i.in_hand.retain(|(b, _)| *b != batch);

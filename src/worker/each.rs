@@ -2,7 +2,10 @@
 //! as slots free (never waiting for the slowest job of a batch) and their outcomes are written
 //! back in coalesced settles: whatever finished while the previous settle ran goes in the next one.
 
-use super::batch::{call_handler, claim, next_delay, report, settle, spawn_heartbeat, trim_number, wait, HandlerResult};
+use super::batch::{
+    call_handler, claim, next_delay, report, settle, spawn_heartbeat, trim_number, wait,
+    HandlerResult,
+};
 use super::outcome::{self, SettleRow};
 use super::{next_batch_id, now_ms, ClaimedJob, Worker, WorkerStatus};
 use crate::engine::Engine;
@@ -31,7 +34,12 @@ pub async fn run(engine: Arc<Engine>, worker: Arc<Worker>) {
             Err(err) => {
                 drop(first);
                 report(&engine, &worker, err);
-                wait(&worker, started, Duration::from_secs_f64(worker.options.polling_interval_ms / 1000.0)).await;
+                wait(
+                    &worker,
+                    started,
+                    Duration::from_secs_f64(worker.options.polling_interval_ms / 1000.0),
+                )
+                .await;
                 continue;
             }
         };
@@ -53,7 +61,7 @@ pub async fn run(engine: Arc<Engine>, worker: Arc<Worker>) {
                 Err(_) => break,
             }
         }
-        for (job, permit) in jobs.into_iter().zip(permits.into_iter()) {
+        for (job, permit) in jobs.into_iter().zip(permits) {
             let engine = engine.clone();
             let worker = worker.clone();
             let tx = tx.clone();
@@ -81,7 +89,13 @@ pub async fn run(engine: Arc<Engine>, worker: Arc<Worker>) {
     worker.with_info(|i| i.status = WorkerStatus::Stopped);
 }
 
-async fn run_job(engine: &Arc<Engine>, worker: &Arc<Worker>, table: &str, job: ClaimedJob, tx: &mpsc::UnboundedSender<(u64, SettleRow)>) {
+async fn run_job(
+    engine: &Arc<Engine>,
+    worker: &Arc<Worker>,
+    table: &str,
+    job: ClaimedJob,
+    tx: &mpsc::UnboundedSender<(u64, SettleRow)>,
+) {
     let batch = next_batch_id();
     let started_ms = now_ms();
     let jobs = vec![job];
@@ -93,7 +107,9 @@ async fn run_job(engine: &Arc<Engine>, worker: &Arc<Worker>, table: &str, job: C
     let heartbeat = spawn_heartbeat(engine, worker, table, &jobs);
     let started = Instant::now();
     let result = call_handler(worker, batch, &jobs).await;
-    engine.metrics.handled(&worker.name, &worker.id, started.elapsed());
+    engine
+        .metrics
+        .handled(&worker.name, &worker.id, started.elapsed());
     if let Some(h) = heartbeat {
         h.abort();
     }
@@ -101,7 +117,10 @@ async fn run_job(engine: &Arc<Engine>, worker: &Arc<Worker>, table: &str, job: C
         HandlerResult::Abandoned => return,
         HandlerResult::TimedOut(seconds) => outcome::fail_all(
             &jobs,
-            outcome::error_output(&format!("handler execution exceeded {}s", trim_number(seconds))),
+            outcome::error_output(&format!(
+                "handler execution exceeded {}s",
+                trim_number(seconds)
+            )),
             false,
         )
         .remove(0),
@@ -111,7 +130,11 @@ async fn run_job(engine: &Arc<Engine>, worker: &Arc<Worker>, table: &str, job: C
 }
 
 /// Writes outcomes back, coalescing everything that arrived since the last settle.
-async fn settle_loop(engine: Arc<Engine>, worker: Arc<Worker>, mut rx: mpsc::UnboundedReceiver<(u64, SettleRow)>) {
+async fn settle_loop(
+    engine: Arc<Engine>,
+    worker: Arc<Worker>,
+    mut rx: mpsc::UnboundedReceiver<(u64, SettleRow)>,
+) {
     while let Some(first) = rx.recv().await {
         let mut items = vec![first];
         while let Ok(more) = rx.try_recv() {
@@ -129,9 +152,20 @@ async fn settle_loop(engine: Arc<Engine>, worker: Arc<Worker>, mut rx: mpsc::Unb
         };
         let rows: Vec<SettleRow> = items.iter().map(|(_, r)| r.clone()).collect();
         settle(&engine, &worker, &table, &rows, rows.len()).await;
+        let done: Vec<ClaimedJob> = worker
+            .with_info(|i| {
+                i.in_hand
+                    .iter()
+                    .filter(|(b, _)| items.iter().any(|(d, _)| d == b))
+                    .flat_map(|(_, jobs)| jobs.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        worker.release_groups(&done);
         let ended = now_ms();
         worker.with_info(|i| {
-            i.in_hand.retain(|(b, _)| !items.iter().any(|(done, _)| done == b));
+            i.in_hand
+                .retain(|(b, _)| !items.iter().any(|(done, _)| done == b));
             i.last_job_ended_on = Some(ended);
         });
         engine.emit_wip_soon();

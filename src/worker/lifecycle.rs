@@ -11,9 +11,17 @@ use std::sync::Arc;
 
 impl Engine {
     /// Start `localConcurrency` loops (one for `workEach`) on queue `name`; returns the work id.
-    pub async fn work(self: &Arc<Self>, name: Option<&Value>, options: &Object, handler: Arc<dyn JobHandler>, each: bool) -> Result<String> {
+    pub async fn work(
+        self: &Arc<Self>,
+        name: Option<&Value>,
+        options: &Object,
+        handler: Arc<dyn JobHandler>,
+        each: bool,
+    ) -> Result<String> {
         if self.lifecycle() == Lifecycle::Stopped {
-            return Err(BossError::operational("Workers are disabled. pg-boss is stopped"));
+            return Err(BossError::operational(
+                "Workers are disabled. pg-boss is stopped",
+            ));
         }
         ensure(js::truthy(name), "queue name is required")?;
         let name = js::display(name);
@@ -22,9 +30,24 @@ impl Engine {
         self.queue_info(&name).await?;
         let loops = if each { 1 } else { options.local_concurrency };
         let work_id = uuid::Uuid::new_v4().to_string();
+        let groups = (options.group_concurrency.is_some()
+            || options.local_group_concurrency.is_some())
+        .then(|| Arc::new(super::GroupGate::default()));
         for i in 0..loops {
-            let id = if i == 0 { work_id.clone() } else { uuid::Uuid::new_v4().to_string() };
-            let worker = Arc::new(Worker::new(id, work_id.clone(), name.clone(), each, options.clone(), handler.clone()));
+            let id = if i == 0 {
+                work_id.clone()
+            } else {
+                uuid::Uuid::new_v4().to_string()
+            };
+            let worker = Arc::new(Worker::new(
+                id,
+                work_id.clone(),
+                name.clone(),
+                each,
+                options.clone(),
+                handler.clone(),
+                groups.clone(),
+            ));
             self.workers.add(worker.clone());
             let engine = self.clone();
             let w = worker.clone();
@@ -37,12 +60,19 @@ impl Engine {
                     }
                 };
                 // a panic in a worker loop becomes an error event, never a crash
-                if let Err(panic) = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(run)).await {
-                    let what = panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned());
-                    engine.emit(crate::engine::EngineEvent::Error(BossError::operational(format!(
-                        "pg-boss-native worker panicked: {}",
-                        what.unwrap_or_default()
-                    ))));
+                if let Err(panic) =
+                    futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(run)).await
+                {
+                    let what = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned());
+                    engine.emit(crate::engine::EngineEvent::Error(BossError::operational(
+                        format!(
+                            "pg-boss-native worker panicked: {}",
+                            what.unwrap_or_default()
+                        ),
+                    )));
                 }
             });
             worker.set_task(task);

@@ -7,9 +7,9 @@
 
 pub mod batch;
 pub mod each;
+pub mod lifecycle;
 pub mod options;
 pub mod outcome;
-pub mod lifecycle;
 pub mod settle;
 
 use futures_util::future::BoxFuture;
@@ -35,6 +35,8 @@ pub struct ClaimedJob {
     pub retry_count: i64,
     pub expire_seconds: f64,
     pub heartbeat_seconds: Option<f64>,
+    pub group_id: Option<String>,
+    pub group_tier: Option<String>,
     pub json: String,
 }
 
@@ -44,8 +46,19 @@ impl ClaimedJob {
         Some(ClaimedJob {
             id: v.get("id")?.as_str()?.to_string(),
             retry_count: v.get("retryCount").and_then(Value::as_i64).unwrap_or(0),
-            expire_seconds: v.get("expireInSeconds").and_then(Value::as_f64).unwrap_or(900.0),
-            heartbeat_seconds: v.get("heartbeatSeconds").and_then(Value::as_f64).filter(|h| *h > 0.0),
+            expire_seconds: v
+                .get("expireInSeconds")
+                .and_then(Value::as_f64)
+                .unwrap_or(900.0),
+            heartbeat_seconds: v
+                .get("heartbeatSeconds")
+                .and_then(Value::as_f64)
+                .filter(|h| *h > 0.0),
+            group_id: v.get("groupId").and_then(Value::as_str).map(str::to_string),
+            group_tier: v
+                .get("groupTier")
+                .and_then(Value::as_str)
+                .map(str::to_string),
             json,
         })
     }
@@ -90,13 +103,25 @@ pub struct WipInfo {
 }
 
 pub fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 static NEXT_BATCH: AtomicU64 = AtomicU64::new(1);
 
 pub fn next_batch_id() -> u64 {
     NEXT_BATCH.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Shared by the loops of one `work()` call that limits groups: claims are taken one at a time
+/// (so a loop sees the jobs its siblings just claimed), and `localGroupConcurrency` counts jobs
+/// held per group in this process.
+#[derive(Default)]
+pub struct GroupGate {
+    pub claim: tokio::sync::Mutex<()>,
+    pub held: Mutex<std::collections::HashMap<String, i64>>,
 }
 
 pub struct Worker {
@@ -106,6 +131,7 @@ pub struct Worker {
     pub each: bool,
     pub options: WorkOptions,
     pub handler: Arc<dyn JobHandler>,
+    pub groups: Option<Arc<GroupGate>>,
     stopping: AtomicBool,
     /// Set when a shutdown failed this worker's jobs: the loop drops them without settling.
     abandoned: AtomicBool,
@@ -118,7 +144,15 @@ pub struct Worker {
 }
 
 impl Worker {
-    pub fn new(id: String, work_id: String, name: String, each: bool, options: WorkOptions, handler: Arc<dyn JobHandler>) -> Worker {
+    pub fn new(
+        id: String,
+        work_id: String,
+        name: String,
+        each: bool,
+        options: WorkOptions,
+        handler: Arc<dyn JobHandler>,
+        groups: Option<Arc<GroupGate>>,
+    ) -> Worker {
         Worker {
             id,
             work_id,
@@ -126,6 +160,7 @@ impl Worker {
             each,
             options,
             handler,
+            groups,
             stopping: AtomicBool::new(false),
             abandoned: AtomicBool::new(false),
             wake: Notify::new(),
@@ -182,8 +217,24 @@ impl Worker {
         });
     }
 
+    /// Jobs leaving this worker's hands no longer count against `localGroupConcurrency`.
+    pub fn release_groups(&self, jobs: &[ClaimedJob]) {
+        let Some(gate) = &self.groups else { return };
+        if let Ok(mut held) = gate.held.lock() {
+            for g in jobs.iter().filter_map(|j| j.group_id.as_ref()) {
+                if let Some(n) = held.get_mut(g) {
+                    *n -= 1;
+                    if *n <= 0 {
+                        held.remove(g);
+                    }
+                }
+            }
+        }
+    }
+
     pub fn jobs_in_hand(&self) -> usize {
-        self.with_info(|i| i.in_hand.iter().map(|(_, jobs)| jobs.len()).sum()).unwrap_or(0)
+        self.with_info(|i| i.in_hand.iter().map(|(_, jobs)| jobs.len()).sum())
+            .unwrap_or(0)
     }
 
     pub fn set_task(&self, task: JoinHandle<()>) {

@@ -19,6 +19,8 @@ pub struct WorkOptions {
     pub min_priority: Option<i64>,
     pub max_priority: Option<i64>,
     pub group_concurrency: Option<Value>,
+    /// In-process limit per group across this `work()` call's loops.
+    pub local_group_concurrency: Option<Value>,
     /// `workEach` only: handlers in flight at once.
     pub concurrency: usize,
     /// The options as `getWipData()` reports them (with `pollingInterval` and
@@ -39,12 +41,24 @@ fn group_concurrency_value(value: &Value, option: &str) -> Result<()> {
     )?;
     let o = value.as_object();
     let default = o.and_then(|o| o.get("default"));
-    ensure(js::is_integer(default) && js::ge(default, 1.0), format!("{option}.default must be an integer >= 1"))?;
-    if let Some(tiers) = o.and_then(|o| o.get("tiers")).filter(|t| js::truthy(Some(t))) {
-        ensure(js::is_object_like(Some(tiers)), format!("{option}.tiers must be an object"))?;
+    ensure(
+        js::is_integer(default) && js::ge(default, 1.0),
+        format!("{option}.default must be an integer >= 1"),
+    )?;
+    if let Some(tiers) = o
+        .and_then(|o| o.get("tiers"))
+        .filter(|t| js::truthy(Some(t)))
+    {
+        ensure(
+            js::is_object_like(Some(tiers)),
+            format!("{option}.tiers must be an object"),
+        )?;
         if let Some(tiers) = tiers.as_object() {
             for (tier, limit) in tiers {
-                ensure(!tier.is_empty(), format!("{option} tier keys must be non-empty strings"))?;
+                ensure(
+                    !tier.is_empty(),
+                    format!("{option} tier keys must be non-empty strings"),
+                )?;
                 ensure(
                     js::is_integer(Some(limit)) && js::ge(Some(limit), 1.0),
                     format!("{option}.tiers[\"{tier}\"] must be an integer >= 1"),
@@ -56,19 +70,29 @@ fn group_concurrency_value(value: &Value, option: &str) -> Result<()> {
 }
 
 fn local_group_limit(value: &Value, local_concurrency: &Value) -> Result<()> {
-    let effective = if local_concurrency.is_null() { Value::from(1) } else { local_concurrency.clone() };
+    let effective = if local_concurrency.is_null() {
+        Value::from(1)
+    } else {
+        local_concurrency.clone()
+    };
     let cap = js::to_number(&effective);
     let shown = js::display(Some(&effective));
     match value {
         Value::Number(_) => ensure(
             js::to_number(value) <= cap,
-            format!("localGroupConcurrency ({}) cannot exceed localConcurrency ({shown})", js::display(Some(value))),
+            format!(
+                "localGroupConcurrency ({}) cannot exceed localConcurrency ({shown})",
+                js::display(Some(value))
+            ),
         ),
         Value::Object(o) => {
             let default = o.get("default").cloned().unwrap_or(Value::Null);
             ensure(
                 js::to_number(&default) <= cap,
-                format!("localGroupConcurrency.default ({}) cannot exceed localConcurrency ({shown})", js::display(Some(&default))),
+                format!(
+                    "localGroupConcurrency.default ({}) cannot exceed localConcurrency ({shown})",
+                    js::display(Some(&default))
+                ),
             )?;
             if let Some(Value::Object(tiers)) = o.get("tiers") {
                 for (tier, limit) in tiers {
@@ -96,7 +120,10 @@ pub fn check_work_options(options: &Object, each: bool) -> Result<WorkOptions> {
         "configuration assert: pollingIntervalSeconds must be at least every 500ms",
     )?;
     let polling_interval_ms = if has("pollingIntervalSeconds") {
-        get("pollingIntervalSeconds").map(js::to_number).unwrap_or(2.0) * 1000.0
+        get("pollingIntervalSeconds")
+            .map(js::to_number)
+            .unwrap_or(2.0)
+            * 1000.0
     } else {
         2000.0
     };
@@ -105,7 +132,10 @@ pub fn check_work_options(options: &Object, each: bool) -> Result<WorkOptions> {
         "configuration assert: notifyPollingIntervalSeconds must be at least every 500ms",
     )?;
     let notify_polling_interval_ms = if has("notifyPollingIntervalSeconds") {
-        let ms = get("notifyPollingIntervalSeconds").map(js::to_number).unwrap_or(30.0) * 1000.0;
+        let ms = get("notifyPollingIntervalSeconds")
+            .map(js::to_number)
+            .unwrap_or(30.0)
+            * 1000.0;
         ensure(
             ms >= polling_interval_ms,
             "configuration assert: notifyPollingIntervalSeconds must be at least pollingIntervalSeconds",
@@ -116,7 +146,8 @@ pub fn check_work_options(options: &Object, each: bool) -> Result<WorkOptions> {
     };
     ensure(
         !has("burstWhenReadyExceeds")
-            || (js::is_integer(get("burstWhenReadyExceeds")) && js::ge(get("burstWhenReadyExceeds"), 1.0)),
+            || (js::is_integer(get("burstWhenReadyExceeds"))
+                && js::ge(get("burstWhenReadyExceeds"), 1.0)),
         "configuration assert: burstWhenReadyExceeds must be an integer >= 1",
     )?;
     ensure(
@@ -128,10 +159,14 @@ pub fn check_work_options(options: &Object, each: bool) -> Result<WorkOptions> {
         "batchSize must be an integer > 0",
     )?;
     for key in ["includeMetadata", "priority"] {
-        ensure(!has(key) || get(key).is_some_and(Value::is_boolean), format!("{key} must be a boolean"))?;
+        ensure(
+            !has(key) || get(key).is_some_and(Value::is_boolean),
+            format!("{key} must be a boolean"),
+        )?;
     }
     ensure(
-        !has("localConcurrency") || (js::is_integer(get("localConcurrency")) && js::ge(get("localConcurrency"), 1.0)),
+        !has("localConcurrency")
+            || (js::is_integer(get("localConcurrency")) && js::ge(get("localConcurrency"), 1.0)),
         "localConcurrency must be an integer >= 1",
     )?;
     ensure(
@@ -164,24 +199,35 @@ pub fn check_work_options(options: &Object, each: bool) -> Result<WorkOptions> {
     }
     ensure(
         !has("transactionTimeoutSeconds")
-            || (js::is_integer(get("transactionTimeoutSeconds")) && js::ge(get("transactionTimeoutSeconds"), 0.0)),
+            || (js::is_integer(get("transactionTimeoutSeconds"))
+                && js::ge(get("transactionTimeoutSeconds"), 0.0)),
         "transactionTimeoutSeconds must be an integer >= 0",
     )?;
     if !js::truthy(get("transactional")) {
-        ensure(!has("transactionTimeoutSeconds"), "transactionTimeoutSeconds requires transactional")?;
+        ensure(
+            !has("transactionTimeoutSeconds"),
+            "transactionTimeoutSeconds requires transactional",
+        )?;
     } else {
-        ensure(!js::truthy(get("perJobResults")), "transactional cannot be combined with perJobResults")?;
+        ensure(
+            !js::truthy(get("perJobResults")),
+            "transactional cannot be combined with perJobResults",
+        )?;
     }
     if each {
         ensure(
-            !has("concurrency") || (js::is_integer(get("concurrency")) && js::ge(get("concurrency"), 1.0)),
+            !has("concurrency")
+                || (js::is_integer(get("concurrency")) && js::ge(get("concurrency"), 1.0)),
             "concurrency must be an integer >= 1",
         )?;
     }
 
     let mut resolved = options.clone();
     resolved.insert("pollingInterval".into(), Value::from(polling_interval_ms));
-    resolved.insert("notifyPollingInterval".into(), Value::from(notify_polling_interval_ms));
+    resolved.insert(
+        "notifyPollingInterval".into(),
+        Value::from(notify_polling_interval_ms),
+    );
     let batch_size = js::as_i64(get("batchSize")).unwrap_or(if each { 16 } else { 1 });
     Ok(WorkOptions {
         batch_size,
@@ -196,7 +242,10 @@ pub fn check_work_options(options: &Object, each: bool) -> Result<WorkOptions> {
         min_priority: js::as_i64(get("minPriority")),
         max_priority: js::as_i64(get("maxPriority")),
         group_concurrency: global.cloned(),
-        concurrency: js::as_i64(get("concurrency")).unwrap_or(batch_size.max(1)).max(1) as usize,
+        local_group_concurrency: local.cloned(),
+        concurrency: js::as_i64(get("concurrency"))
+            .unwrap_or(batch_size.max(1))
+            .max(1) as usize,
         resolved,
     })
 }
@@ -223,15 +272,33 @@ mod tests {
     #[test]
     fn messages_follow_pg_boss() {
         let m = |v: Value| check(v).unwrap_err().message;
-        assert_eq!(m(json!({"pollingIntervalSeconds": 0.1})), "configuration assert: pollingIntervalSeconds must be at least every 500ms");
-        assert_eq!(m(json!({"batchSize": 0})), "batchSize must be an integer > 0");
-        assert_eq!(m(json!({"localConcurrency": 0})), "localConcurrency must be an integer >= 1");
+        assert_eq!(
+            m(json!({"pollingIntervalSeconds": 0.1})),
+            "configuration assert: pollingIntervalSeconds must be at least every 500ms"
+        );
+        assert_eq!(
+            m(json!({"batchSize": 0})),
+            "batchSize must be an integer > 0"
+        );
+        assert_eq!(
+            m(json!({"localConcurrency": 0})),
+            "localConcurrency must be an integer >= 1"
+        );
         assert_eq!(
             m(json!({"groupConcurrency": 1, "localGroupConcurrency": 1})),
             "cannot specify both groupConcurrency and localGroupConcurrency - choose one"
         );
-        assert_eq!(m(json!({"localGroupConcurrency": 3, "localConcurrency": 2})), "localGroupConcurrency (3) cannot exceed localConcurrency (2)");
-        assert_eq!(m(json!({"groupConcurrency": {"default": 1, "tiers": {"a": 0}}})), "groupConcurrency.tiers[\"a\"] must be an integer >= 1");
-        assert_eq!(m(json!({"heartbeatRefreshSeconds": 0})), "heartbeatRefreshSeconds must be a number > 0");
+        assert_eq!(
+            m(json!({"localGroupConcurrency": 3, "localConcurrency": 2})),
+            "localGroupConcurrency (3) cannot exceed localConcurrency (2)"
+        );
+        assert_eq!(
+            m(json!({"groupConcurrency": {"default": 1, "tiers": {"a": 0}}})),
+            "groupConcurrency.tiers[\"a\"] must be an integer >= 1"
+        );
+        assert_eq!(
+            m(json!({"heartbeatRefreshSeconds": 0})),
+            "heartbeatRefreshSeconds must be a number > 0"
+        );
     }
 }

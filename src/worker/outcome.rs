@@ -30,7 +30,12 @@ pub fn error_output(message: &str) -> Value {
 }
 
 fn row(job: &ClaimedJob, status: &'static str, output: Value) -> SettleRow {
-    SettleRow { id: job.id.clone(), retry_count: job.retry_count, status, output }
+    SettleRow {
+        id: job.id.clone(),
+        retry_count: job.retry_count,
+        status,
+        output,
+    }
 }
 
 fn failure_status(terminal: bool) -> &'static str {
@@ -47,21 +52,48 @@ fn terminal(v: &Value) -> bool {
 
 /// Every job of the batch failed with the same output.
 pub fn fail_all(jobs: &[ClaimedJob], output: Value, terminal: bool) -> Vec<SettleRow> {
-    jobs.iter().map(|j| row(j, failure_status(terminal), output.clone())).collect()
+    jobs.iter()
+        .map(|j| row(j, failure_status(terminal), output.clone()))
+        .collect()
 }
 
 /// Settle rows for a `work()` batch.
 pub fn batch_rows(jobs: &[ClaimedJob], outcome: &Value, per_job_results: bool) -> Vec<SettleRow> {
     match outcome.get("kind").and_then(Value::as_str) {
-        Some("rejected") => fail_all(jobs, outcome.get("error").cloned().unwrap_or(Value::Null), terminal(outcome)),
-        Some("notArray") => fail_all(jobs, error_output("perJobResults handler must resolve with an array of job results"), false),
-        Some("results") if per_job_results => per_job_rows(jobs, outcome.get("results").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])),
+        Some("rejected") => fail_all(
+            jobs,
+            outcome.get("error").cloned().unwrap_or(Value::Null),
+            terminal(outcome),
+        ),
+        Some("notArray") => fail_all(
+            jobs,
+            error_output("perJobResults handler must resolve with an array of job results"),
+            false,
+        ),
+        Some("results") if per_job_results => per_job_rows(
+            jobs,
+            outcome
+                .get("results")
+                .and_then(Value::as_array)
+                .map(Vec::as_slice)
+                .unwrap_or(&[]),
+        ),
         Some("resolved") => {
             // pg-boss stores a handler's return value only when the batch holds one job
-            let output = if jobs.len() == 1 { outcome.get("output").cloned().unwrap_or(Value::Null) } else { Value::Null };
-            jobs.iter().map(|j| row(j, "completed", output.clone())).collect()
+            let output = if jobs.len() == 1 {
+                outcome.get("output").cloned().unwrap_or(Value::Null)
+            } else {
+                Value::Null
+            };
+            jobs.iter()
+                .map(|j| row(j, "completed", output.clone()))
+                .collect()
         }
-        _ => fail_all(jobs, error_output("handler returned an unexpected outcome"), false),
+        _ => fail_all(
+            jobs,
+            error_output("handler returned an unexpected outcome"),
+            false,
+        ),
     }
 }
 
@@ -74,7 +106,10 @@ pub fn per_job_rows(jobs: &[ClaimedJob], results: &[Value]) -> Vec<SettleRow> {
         if item.get("settled").is_some() {
             by_index.insert(i, item);
         } else if let Some(id) = item.get("id").and_then(Value::as_str) {
-            if matches!(item.get("status").and_then(Value::as_str), Some("completed" | "failed" | "deadletter")) {
+            if matches!(
+                item.get("status").and_then(Value::as_str),
+                Some("completed" | "failed" | "deadletter")
+            ) {
                 by_id.insert(id, item);
             }
         }
@@ -97,7 +132,11 @@ pub fn per_job_rows(jobs: &[ClaimedJob], results: &[Value]) -> Vec<SettleRow> {
                     _ => row(job, failure_status(terminal(item)), output),
                 };
             }
-            row(job, "failed", error_output("no disposition returned by handler"))
+            row(
+                job,
+                "failed",
+                error_output("no disposition returned by handler"),
+            )
         })
         .collect()
 }
@@ -105,9 +144,21 @@ pub fn per_job_rows(jobs: &[ClaimedJob], results: &[Value]) -> Vec<SettleRow> {
 /// Settle row for one `workEach()` job.
 pub fn each_row(job: &ClaimedJob, outcome: &Value) -> SettleRow {
     match outcome.get("kind").and_then(Value::as_str) {
-        Some("resolved") => row(job, "completed", outcome.get("output").cloned().unwrap_or(Value::Null)),
-        Some("rejected") => row(job, failure_status(terminal(outcome)), outcome.get("error").cloned().unwrap_or(Value::Null)),
-        _ => row(job, "failed", error_output("handler returned an unexpected outcome")),
+        Some("resolved") => row(
+            job,
+            "completed",
+            outcome.get("output").cloned().unwrap_or(Value::Null),
+        ),
+        Some("rejected") => row(
+            job,
+            failure_status(terminal(outcome)),
+            outcome.get("error").cloned().unwrap_or(Value::Null),
+        ),
+        _ => row(
+            job,
+            "failed",
+            error_output("handler returned an unexpected outcome"),
+        ),
     }
 }
 
@@ -116,15 +167,28 @@ mod tests {
     use super::*;
 
     fn job(id: &str) -> ClaimedJob {
-        ClaimedJob { id: id.into(), retry_count: 0, expire_seconds: 900.0, heartbeat_seconds: None, json: String::new() }
+        ClaimedJob {
+            id: id.into(),
+            retry_count: 0,
+            expire_seconds: 900.0,
+            heartbeat_seconds: None,
+            group_id: None,
+            group_tier: None,
+            json: String::new(),
+        }
     }
 
     #[test]
     fn output_is_kept_only_for_single_job_batches() {
         let out = json!({"kind": "resolved", "output": {"a": 1}});
-        assert_eq!(batch_rows(&[job("a")], &out, false)[0].output, json!({"a": 1}));
+        assert_eq!(
+            batch_rows(&[job("a")], &out, false)[0].output,
+            json!({"a": 1})
+        );
         let rows = batch_rows(&[job("a"), job("b")], &out, false);
-        assert!(rows.iter().all(|r| r.status == "completed" && r.output.is_null()));
+        assert!(rows
+            .iter()
+            .all(|r| r.status == "completed" && r.output.is_null()));
     }
 
     #[test]
@@ -140,7 +204,10 @@ mod tests {
         assert_eq!(rows[0].output, json!({"y": 2}));
         assert_eq!(rows[1].status, "deadletter");
         assert_eq!(rows[2].status, "failed");
-        assert_eq!(rows[2].output["message"], "no disposition returned by handler");
+        assert_eq!(
+            rows[2].output["message"],
+            "no disposition returned by handler"
+        );
     }
 
     #[test]
@@ -152,19 +219,29 @@ mod tests {
         let rows = per_job_rows(&[job("a"), job("b"), job("c")], &results);
         assert_eq!(rows[0].status, "completed");
         assert_eq!(rows[1].status, "deadletter");
-        assert_eq!(rows[2].output["message"], "no disposition returned by handler");
+        assert_eq!(
+            rows[2].output["message"],
+            "no disposition returned by handler"
+        );
     }
 
     #[test]
     fn a_non_array_fails_the_batch() {
         let rows = batch_rows(&[job("a"), job("b")], &json!({"kind": "notArray"}), true);
         assert!(rows.iter().all(|r| r.status == "failed"));
-        assert_eq!(rows[0].output["message"], "perJobResults handler must resolve with an array of job results");
+        assert_eq!(
+            rows[0].output["message"],
+            "perJobResults handler must resolve with an array of job results"
+        );
     }
 
     #[test]
     fn unrecoverable_errors_skip_retries() {
-        let rows = batch_rows(&[job("a")], &json!({"kind": "rejected", "error": {"message": "x"}, "terminal": true}), false);
+        let rows = batch_rows(
+            &[job("a")],
+            &json!({"kind": "rejected", "error": {"message": "x"}, "terminal": true}),
+            false,
+        );
         assert_eq!(rows[0].status, "deadletter");
     }
 }

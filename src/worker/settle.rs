@@ -9,16 +9,32 @@ use serde_json::Value;
 
 impl Engine {
     /// Settle `rows` of queue `name` (physical table `table`) in one statement.
-    pub async fn settle_rows(&self, name: &str, table: &str, rows: &[SettleRow]) -> Result<SettleCounts> {
+    pub async fn settle_rows(
+        &self,
+        name: &str,
+        table: &str,
+        rows: &[SettleRow],
+    ) -> Result<SettleCounts> {
         if rows.is_empty() {
             return Ok(SettleCounts::default());
         }
         let db = self.instance_db()?;
         let payload = Value::Array(rows.iter().map(SettleRow::to_json).collect()).to_string();
         let sql = plans::settle::settle_batch(&self.config.schema, table);
-        let out = self.query(&db, &sql, &[Some(name.to_string()), Some(payload)]).await?;
-        let v: Value = out.first().map(|t| serde_json::from_str(t)).transpose()?.unwrap_or(Value::Null);
+        let out = self
+            .query(&db, &sql, &[Some(name.to_string()), Some(payload)])
+            .await?;
+        let v: Value = out
+            .first()
+            .map(|t| serde_json::from_str(t))
+            .transpose()?
+            .unwrap_or(Value::Null);
         let n = |k: &str| v.get(k).and_then(Value::as_u64).unwrap_or(0);
-        Ok(SettleCounts { completed: n("completed"), retried: n("retried"), failed: n("failed"), dead_lettered: n("deadLettered") })
+        Ok(SettleCounts {
+            completed: n("completed"),
+            retried: n("retried"),
+            failed: n("failed"),
+            dead_lettered: n("deadLettered"),
+        })
     }
 }

@@ -1,0 +1,182 @@
+// npm run bench [-- --quick] [-- --only=W3,W4] [-- --scale [--scale-jobs=N]]
+//
+// pg-boss 12.38 against pg-boss-native on the same PostgreSQL (DATABASE_URL, default
+// postgres://root@localhost:5432/root), one after the other, each in its own schema and its own
+// child process, so client CPU and memory belong to one side only. See bench/README.md.
+import { spawn } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import pg from 'pg'
+import { findPostmaster, machineInfo } from './measure.mjs'
+import { SCALE, WORKLOADS } from './workloads.mjs'
+
+const CONNECTION = process.env.DATABASE_URL || 'postgres://root@localhost:5432/root'
+const SIDES = ['pg-boss', 'native']
+const SCHEMA = { 'pg-boss': 'bench_pgboss', native: 'bench_native' }
+const here = fileURLToPath(import.meta.url)
+
+const args = Object.fromEntries(process.argv.slice(2).map(a => {
+  const [k, v] = a.replace(/^--/, '').split('=')
+  return [k, v ?? true]
+}))
+
+// ---- one side, one workload (child process) ----
+
+async function child ({ side, workload, phase, n }) {
+  const { PgBoss } = side === 'pg-boss' ? await import('pg-boss') : await import('pg-boss-native')
+  const db = new pg.Client(CONNECTION)
+  await db.connect()
+  const schema = SCHEMA[side]
+  const ctx = {
+    PgBoss,
+    side,
+    db,
+    schema,
+    n,
+    postmaster: await findPostmaster(db),
+    options: { connectionString: CONNECTION, schema, max: 10, supervise: false, schedule: false }
+  }
+  const run = phase ? SCALE[phase] : WORKLOADS.find(w => w.id === workload).run
+  let result
+  try {
+    result = await run(ctx)
+  } catch (err) {
+    result = { error: err.message }
+  }
+  await db.end()
+  process.stdout.write('RESULT:' + JSON.stringify(result) + '\n')
+  process.exit(0) // a worker left behind by an error must not keep the process alive
+}
+
+function runChild (task, timeoutMs = 10 * 60_000) {
+  return new Promise(resolve => {
+    const proc = spawn(process.execPath, [here, `--child=${JSON.stringify(task)}`], { stdio: ['ignore', 'pipe', 'inherit'] })
+    let out = ''
+    proc.stdout.on('data', d => { out += d })
+    const timer = setTimeout(() => proc.kill('SIGKILL'), timeoutMs)
+    proc.on('close', (code, signal) => {
+      clearTimeout(timer)
+      const line = out.split('\n').find(l => l.startsWith('RESULT:'))
+      resolve(line ? JSON.parse(line.slice(7)) : { error: `child exited (${signal ?? code}) without a result` })
+    })
+  })
+}
+
+// ---- the default run ----
+
+async function main (mode, only) {
+  const machine = await describeMachine()
+  const rows = []
+  const started = Date.now()
+  for (const w of WORKLOADS.filter(w => !only || only.some(o => w.id.startsWith(o)))) {
+    const n = w[mode]
+    const row = { id: w.id, title: w.title, unit: w.unit, n, sides: {} }
+    for (const side of SIDES) {
+      if (w.nativeOnly && side === 'pg-boss') continue
+      const r = await runChild({ side, workload: w.id, n })
+      row.sides[side] = r
+      process.stderr.write(`${w.id.padEnd(11)} ${side.padEnd(8)} ${r.error ? 'ERROR ' + r.error : headline(w, r) + ' ' + r.check}\n`)
+    }
+    rows.push(row)
+  }
+  const seconds = Math.round((Date.now() - started) / 1000)
+  console.log(machineLine(machine) + `\nmode: ${mode}, ${seconds} s\n`)
+  console.log(table(rows))
+  writeFileSync(new URL('results.json', import.meta.url), JSON.stringify({ date: new Date().toISOString(), mode, seconds, machine, rows }, null, 2))
+}
+
+async function describeMachine () {
+  const db = new pg.Client(CONNECTION)
+  await db.connect()
+  const machine = await machineInfo(db)
+  await db.end()
+  return machine
+}
+
+function machineLine (m) {
+  return `${m.nproc} CPUs (${m.cpu}), Node ${m.node}, PostgreSQL ${m.postgres} ` +
+    `(shared_buffers ${m.shared_buffers}, synchronous_commit ${m.synchronous_commit}, max_connections ${m.max_connections})`
+}
+
+const fmt = (x, digits = 0) => x == null || Number.isNaN(x) ? 'n/a' : x.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })
+
+function headline (w, r) {
+  return w.unit === 'ms' ? `p50 ${fmt(r.p50, 2)} / p99 ${fmt(r.p99, 2)} ms` : `${fmt(r.rate)} jobs/s`
+}
+
+function perThousand (r, key) {
+  return r && !r.error && r[key] != null ? fmt(r[key] / r.n * 1000, 3) : 'n/a'
+}
+
+function table (rows) {
+  const header = ['workload', 'jobs', 'pg-boss', 'native', 'native÷pg-boss', 'client CPU s/1k (pg-boss | native)', 'server CPU s/1k (pg-boss | native)', 'check']
+  const lines = rows.map(row => {
+    const a = row.sides['pg-boss']
+    const b = row.sides.native
+    const ok = r => r && !r.error
+    const value = r => !r ? '—' : r.error ? 'ERROR' : row.unit === 'ms' ? `${fmt(r.p50, 2)} / ${fmt(r.p99, 2)} ms` : fmt(r.rate)
+    let ratio = '—'
+    if (ok(a) && ok(b)) ratio = row.unit === 'ms' ? `${fmt(b.p50 / a.p50, 2)}× / ${fmt(b.p99 / a.p99, 2)}×` : `${fmt(b.rate / a.rate, 2)}×`
+    const check = [a, b].filter(Boolean).map(r => r.error ? 'ERROR' : r.check).every(c => c === 'ok') ? 'ok' : 'SEE results.json'
+    return [
+      row.title + (row.unit === 'ms' ? ' (p50 / p99)' : ''), fmt(row.n), value(a), value(b), ratio,
+      `${perThousand(a, 'clientCpu')} | ${perThousand(b, 'clientCpu')}`,
+      `${perThousand(a, 'serverCpu')} | ${perThousand(b, 'serverCpu')}`,
+      check
+    ]
+  })
+  return markdown(header, lines) +
+    '\njobs/s unless marked ms; native÷pg-boss > 1 is faster for jobs/s, < 1 is faster for latency.' +
+    '\nCPU: seconds per 1,000 jobs during the timed part (client: this process, all threads; server: the postmaster and its children).'
+}
+
+function markdown (header, lines) {
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map(l => String(l[i]).length)))
+  const row = cells => '| ' + cells.map((c, i) => String(c).padEnd(widths[i])).join(' | ') + ' |'
+  return [row(header), row(widths.map(w => '-'.repeat(w))), ...lines.map(row)].join('\n')
+}
+
+// ---- --scale ----
+
+async function scale (n) {
+  const machine = await describeMachine()
+  const rows = {}
+  for (const side of SIDES) {
+    const fetch = await runChild({ side, phase: 'fetch', n }, 60 * 60_000)
+    const drain = fetch.error ? { error: 'not run' } : await runChild({ side, phase: 'drain', n }, 60 * 60_000)
+    rows[side] = { fetch, drain }
+    process.stderr.write(`scale ${side}: ${JSON.stringify(rows[side])}\n`)
+  }
+  const header = ['scale: ' + fmt(n) + ' jobs', 'pg-boss', 'native', 'native÷pg-boss']
+  const a = rows['pg-boss']
+  const b = rows.native
+  const line = (label, get, digits) => {
+    const x = safe(() => get(a))
+    const y = safe(() => get(b))
+    return [label, fmt(x, digits), fmt(y, digits), x && y ? fmt(y / x, 2) + '×' : '—']
+  }
+  const lines = [
+    line(`fetch of 100, backlog ${fmt(a.fetch.small ?? 10_000)} (ms, median of 5)`, s => s.fetch.fetchSmallMs, 2),
+    line(`fetch of 100, backlog ${fmt(n)} (ms, median of 5)`, s => s.fetch.fetchLargeMs, 2),
+    line('drain batch 100 (jobs/s)', s => s.drain.rate),
+    line('RSS at start (MB)', s => s.drain.rssStart),
+    line('RSS at end (MB)', s => s.drain.rssEnd),
+    line('RSS peak (MB)', s => s.drain.rssPeak),
+    line('client CPU s/1k jobs', s => s.drain.clientCpu / s.drain.n * 1000, 3),
+    line('server CPU s/1k jobs', s => s.drain.serverCpu / s.drain.n * 1000, 3)
+  ]
+  const checks = SIDES.map(s => `${s}: ${rows[s].drain.check ?? rows[s].drain.error ?? rows[s].fetch.error}`).join(', ')
+  console.log(machineLine(machine) + '\n')
+  console.log(markdown(header, lines) + `\ncheck: ${checks}`)
+  writeFileSync(new URL('results-scale.json', import.meta.url), JSON.stringify({ date: new Date().toISOString(), n, machine, rows }, null, 2))
+}
+
+function safe (fn) {
+  try { const v = fn(); return Number.isFinite(v) ? v : null } catch { return null }
+}
+
+// ---- entry (last, so every const above is initialized) ----
+
+if (args.child) await child(JSON.parse(args.child))
+else if (args.scale) await scale(Number(args['scale-jobs'] ?? 200_000))
+else await main(args.quick ? 'quick' : 'full', args.only ? String(args.only).split(',') : null)

@@ -1,0 +1,239 @@
+// The workloads. Each runs against one side (pg-boss or pg-boss-native) in its own schema, which
+// it drops and recreates first, and returns what it measured. Both sides get the same options.
+import { cpuDelta, cpuSnapshot, jobCounts, median, percentile, sleep, untilSettled } from './measure.mjs'
+
+const QUEUE = 'bench'
+const QUEUE_OPTIONS = { retryLimit: 0 } // a failed job is failed for good: drains end in completed or failed
+const CHUNK = 10_000
+
+/** Drops the side's schema, starts an instance (which installs it) and creates the queue. */
+async function freshInstance (ctx, queueOptions = QUEUE_OPTIONS, options = {}) {
+  await ctx.db.query(`DROP SCHEMA IF EXISTS ${ctx.schema} CASCADE`)
+  const boss = await started(ctx, options)
+  await boss.createQueue(QUEUE, queueOptions)
+  return boss
+}
+
+async function started (ctx, options = {}) {
+  const boss = new ctx.PgBoss({ ...ctx.options, ...options })
+  boss.on('error', err => console.error(`[${ctx.side}] error event:`, err.message))
+  await boss.start()
+  return boss
+}
+
+/** Inserts jobs `from`..`to`-1 of the queue as `{ i }`, in chunks. */
+async function prefill (boss, from, to) {
+  for (let start = from; start < to; start += CHUNK) {
+    const end = Math.min(to, start + CHUNK)
+    await boss.insert(QUEUE, Array.from({ length: end - start }, (_, k) => ({ data: { i: start + k } })))
+  }
+}
+
+/**
+ * A queue holding `n` ready jobs, made by an instance that is stopped again, so the instance that
+ * drains starts with the queue (and its ready count, which burstWhenReadyExceeds reads) cached.
+ */
+async function prefilled (ctx, n, queueOptions) {
+  const boss = await freshInstance(ctx, queueOptions)
+  await prefill(boss, 0, n)
+  await boss.getQueueStats(QUEUE) // captures the ready count into the queue row
+  await boss.stop({ graceful: false })
+  await ctx.db.query(`ANALYZE ${ctx.schema}.job`)
+}
+
+/** Runs `fn` and returns its wall time and the CPU it cost here and on the server. */
+async function measured (ctx, fn) {
+  const before = cpuSnapshot(ctx.postmaster)
+  const t0 = performance.now()
+  const result = await fn()
+  const seconds = (performance.now() - t0) / 1000
+  return { seconds, ...cpuDelta(before, cpuSnapshot(ctx.postmaster)), ...result }
+}
+
+function verify (counts, expected) {
+  const wrong = Object.entries(expected).filter(([k, v]) => counts[k] !== v)
+  return wrong.length ? `WRONG: expected ${JSON.stringify(expected)}, database has ${JSON.stringify(counts)}` : 'ok'
+}
+
+// ---- enqueue ----
+
+async function sendMany (ctx, senders) {
+  const boss = await freshInstance(ctx)
+  const n = ctx.n
+  let next = 0
+  const m = await measured(ctx, () => Promise.all(Array.from({ length: senders }, async () => {
+    while (next < n) await boss.send(QUEUE, { i: next++ })
+  })))
+  const counts = await jobCounts(ctx.db, ctx.schema, QUEUE)
+  await boss.stop({ graceful: false })
+  return { ...m, n, rate: n / m.seconds, check: verify(counts, { created: n, total: n }) }
+}
+
+async function insertMany (ctx, calls) {
+  const boss = await freshInstance(ctx)
+  const n = ctx.n
+  const per = n / calls
+  const batches = Array.from({ length: calls }, (_, c) =>
+    Array.from({ length: per }, (_, k) => ({ data: { i: c * per + k } })))
+  const m = await measured(ctx, async () => { for (const jobs of batches) await boss.insert(QUEUE, jobs) })
+  const counts = await jobCounts(ctx.db, ctx.schema, QUEUE)
+  await boss.stop({ graceful: false })
+  return { ...m, n, rate: n / m.seconds, check: verify(counts, { created: n, total: n }) }
+}
+
+// ---- drain ----
+
+const failing = job => job.data.i % 10 === 0 // 10% of jobs
+
+/**
+ * Drains a prefilled queue of ctx.n jobs. `subscribe(boss, onSeen)` registers the worker; the time
+ * runs from just before it until the database counts every job completed or failed.
+ */
+async function drain (ctx, subscribe, { failures = false } = {}) {
+  const n = ctx.n
+  await prefilled(ctx, n)
+  const boss = await started(ctx)
+  let seen = 0
+  const m = await measured(ctx, async () => {
+    await subscribe(boss, count => { seen += count })
+    return { counts: await untilSettled(ctx.db, ctx.schema, QUEUE, n, () => seen) }
+  })
+  await boss.offWork(QUEUE, { wait: false })
+  await boss.stop({ graceful: false })
+  const failed = failures ? n / 10 : 0
+  return { ...m, n, rate: n / m.seconds, check: verify(m.counts, { completed: n - failed, failed }) }
+}
+
+const drainWork = options => ctx => drain(ctx, (boss, onSeen) =>
+  boss.work(QUEUE, options, async jobs => { onSeen(jobs.length) }))
+
+const BURST = { burstWhenBatchFull: true }
+
+/** batchSize 100, perJobResults: the handler settles each job; 10% fail. */
+const drainPerJob = ctx => drain(ctx, (boss, onSeen) =>
+  boss.work(QUEUE, { batchSize: 100, perJobResults: true, ...BURST }, async jobs => {
+    onSeen(jobs.length)
+    return jobs.map(job => ({ id: job.id, status: failing(job) ? 'failed' : 'completed' }))
+  }), { failures: true })
+
+/** pg-boss-native's workEach: one job per handler call, 16 at once; 10% throw. */
+const drainEach = ctx => drain(ctx, (boss, onSeen) =>
+  boss.workEach(QUEUE, { batchSize: 100, concurrency: 16, ...BURST }, async job => {
+    onSeen(1)
+    if (failing(job)) throw new Error('fails on purpose')
+  }), { failures: true })
+
+// ---- latency ----
+
+/**
+ * send() → handler start, LISTEN/NOTIFY on. One job at a time: the next is sent once the worker
+ * is idle again, so each measures a wake-up, not a queue.
+ */
+async function latency (ctx) {
+  const boss = await freshInstance(ctx, { ...QUEUE_OPTIONS, notify: true }, { useListenNotify: true })
+  const n = ctx.n
+  const warmup = 5
+  const samples = []
+  let arrived = () => {}
+  await boss.work(QUEUE, { batchSize: 1 }, async ([job]) => {
+    samples.push(performance.now() - job.data.sentAt)
+    arrived()
+  })
+  await sleep(500) // first empty fetch done, worker waiting on NOTIFY
+  const m = await measured(ctx, async () => {
+    for (let k = 0; k < n + warmup; k++) {
+      const got = new Promise(resolve => { arrived = resolve })
+      await boss.send(QUEUE, { i: k, sentAt: performance.now() })
+      const timeout = sleep(10_000).then(() => 'timeout')
+      if (await Promise.race([got, timeout]) === 'timeout') throw new Error(`job ${k}: handler not called within 10 s of send()`)
+      await sleep(20) // let the worker complete it and go back to waiting
+    }
+    return { counts: await untilSettled(ctx.db, ctx.schema, QUEUE, n + warmup, () => samples.length) }
+  })
+  await boss.stop({ graceful: false })
+  const sorted = samples.slice(warmup).sort((a, b) => a - b)
+  return {
+    ...m,
+    n,
+    p50: percentile(sorted, 0.5),
+    p99: percentile(sorted, 0.99),
+    check: verify(m.counts, { completed: n + warmup })
+  }
+}
+
+// ---- scale ----
+
+/** Fills the queue to ctx.n and times one fetch of 100 at a 10,000 backlog and at ctx.n (median of 5). */
+async function scaleFetch (ctx) {
+  const boss = await freshInstance(ctx)
+  const timeFetches = async () => {
+    const times = []
+    for (let k = 0; k < 5; k++) {
+      const t0 = performance.now()
+      const jobs = await boss.fetch(QUEUE, { batchSize: 100 })
+      times.push(performance.now() - t0)
+      await boss.complete(QUEUE, jobs.map(j => j.id))
+    }
+    return median(times)
+  }
+  const small = Math.min(10_000, ctx.n)
+  await prefill(boss, 0, small)
+  await ctx.db.query(`ANALYZE ${ctx.schema}.job`)
+  const fetchSmallMs = await timeFetches()
+  const t0 = performance.now()
+  await prefill(boss, small, ctx.n)
+  const prefillSeconds = (performance.now() - t0) / 1000
+  await ctx.db.query(`ANALYZE ${ctx.schema}.job`)
+  const fetchLargeMs = await timeFetches()
+  await boss.stop({ graceful: false })
+  return { n: ctx.n, small, fetchSmallMs, fetchLargeMs, prefillSeconds }
+}
+
+/** Drains the queue scaleFetch left (batchSize 100, burstWhenBatchFull), watching this process's RSS. */
+async function scaleDrain (ctx) {
+  const mb = () => process.memoryUsage().rss / 2 ** 20
+  const rssStart = mb()
+  let rssPeak = rssStart
+  const sampler = setInterval(() => { rssPeak = Math.max(rssPeak, mb()) }, 250)
+  const boss = await started(ctx)
+  const { created: n, completed: before } = await jobCounts(ctx.db, ctx.schema, QUEUE)
+  let seen = 0
+  const m = await measured(ctx, async () => {
+    await boss.work(QUEUE, { batchSize: 100, ...BURST }, async jobs => { seen += jobs.length })
+    return { counts: await untilSettled(ctx.db, ctx.schema, QUEUE, n + before, () => seen + before, 120_000) }
+  })
+  const rssEnd = mb()
+  clearInterval(sampler)
+  await boss.stop({ graceful: false })
+  return { ...m, n, rate: n / m.seconds, rssStart, rssEnd, rssPeak: Math.max(rssPeak, rssEnd), check: verify(m.counts, { completed: n + before }) }
+}
+
+// quick and full sizes are job counts
+export const WORKLOADS = [
+  { id: 'W1-send-1', title: 'W1 send(), 1 sender', unit: 'jobs/s', quick: 1_000, full: 5_000, run: ctx => sendMany(ctx, 1) },
+  { id: 'W1-send-16', title: 'W1 send(), 16 senders', unit: 'jobs/s', quick: 5_000, full: 50_000, run: ctx => sendMany(ctx, 16) },
+  { id: 'W2-insert', title: 'W2 insert() 20,000 in 4 calls', unit: 'jobs/s', quick: 20_000, full: 20_000, run: ctx => insertMany(ctx, 4) },
+  {
+    id: 'W3-b1-c1',
+    title: 'W3 drain batch 1, localConcurrency 1',
+    unit: 'jobs/s',
+    quick: 1_000,
+    full: 10_000,
+    run: drainWork({ batchSize: 1, localConcurrency: 1, burstWhenReadyExceeds: 10, ...BURST })
+  },
+  {
+    id: 'W3-b1-c16',
+    title: 'W3 drain batch 1, localConcurrency 16',
+    unit: 'jobs/s',
+    quick: 5_000,
+    full: 50_000,
+    run: drainWork({ batchSize: 1, localConcurrency: 16, burstWhenReadyExceeds: 10, ...BURST })
+  },
+  { id: 'W4-b100', title: 'W4 drain batch 100', unit: 'jobs/s', quick: 20_000, full: 200_000, run: drainWork({ batchSize: 100, ...BURST }) },
+  { id: 'W4-b1000', title: 'W4 drain batch 1000', unit: 'jobs/s', quick: 20_000, full: 200_000, run: drainWork({ batchSize: 1000, ...BURST }) },
+  { id: 'W5-perjob', title: 'W5 batch 100 perJobResults, 10% fail', unit: 'jobs/s', quick: 10_000, full: 100_000, run: drainPerJob },
+  { id: 'W5-each', title: 'W5 workEach batch 100 conc 16, 10% fail', unit: 'jobs/s', quick: 10_000, full: 100_000, run: drainEach, nativeOnly: true },
+  { id: 'W6-notify', title: 'W6 send→handler latency, NOTIFY', unit: 'ms', quick: 200, full: 1_000, run: latency }
+]
+
+export const SCALE = { fetch: scaleFetch, drain: scaleDrain }
