@@ -97,7 +97,9 @@ let status = 0
 try {
   const only = process.argv.slice(2)
   if (!only.includes('--js-only')) {
-    status = await runStep('cargo', ['test', '--quiet'], env)
+    // the engine's unit tests and its database tests, built without the napi layer (which
+    // `npm install` already compiled into the addon the JS tests load)
+    status = await runStep('cargo', ['test', '--quiet', '--no-default-features', '--features', 'engine-tests'], env)
   }
   if (status === 0 && !only.includes('--rust-only')) {
     const files = readdirSync(join(root, '__test__'))

@@ -19,4 +19,5 @@ pub mod supervise;
 pub mod validate;
 pub mod worker;
 
+#[cfg(feature = "node")]
 mod binding;

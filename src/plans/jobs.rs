@@ -280,7 +280,8 @@ group_limits AS MATERIALIZED (SELECT ${next_param}::text::jsonb AS cfg),
   WHERE j.name = $1::text AND j.id = p.id
   RETURNING j.*
 )
-SELECT row_to_json(r)::text FROM (SELECT {fields} FROM claimed) r",
+-- handed out in the order they were chosen (UPDATE ... RETURNING has no order of its own)
+SELECT row_to_json(r)::text FROM (SELECT {fields} FROM claimed ORDER BY priority DESC, created_on, id) r",
         where_ = conditions.join("\n    AND "),
         fields = job_fields(plan.include_metadata)
     )
