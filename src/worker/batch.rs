@@ -308,6 +308,7 @@ pub(super) async fn wait(worker: &Worker, since: Instant, delay: Duration) {
 
 pub async fn run(engine: Arc<Engine>, worker: Arc<Worker>) {
     worker.set_status(WorkerStatus::Active);
+    let (tx, settler) = super::settler::spawn(engine.clone(), worker.clone());
     while !worker.is_stopping() {
         let started = Instant::now();
         let table = match engine.queue_info(&worker.name).await {
@@ -332,7 +333,7 @@ pub async fn run(engine: Arc<Engine>, worker: Arc<Worker>) {
         };
         let fetched = jobs.len();
         if fetched > 0 {
-            process(&engine, &worker, &table, jobs).await;
+            process(&engine, &worker, &table, jobs, &tx).await;
             if worker.is_abandoned() {
                 break;
             }
@@ -340,10 +341,18 @@ pub async fn run(engine: Arc<Engine>, worker: Arc<Worker>) {
         let delay = next_delay(&engine, &worker, fetched).await;
         wait(&worker, started, delay).await;
     }
+    drop(tx);
+    let _ = settler.await;
     worker.with_info(|i| i.status = WorkerStatus::Stopped);
 }
 
-async fn process(engine: &Arc<Engine>, worker: &Arc<Worker>, table: &str, jobs: Vec<ClaimedJob>) {
+async fn process(
+    engine: &Arc<Engine>,
+    worker: &Arc<Worker>,
+    table: &str,
+    jobs: Vec<ClaimedJob>,
+    tx: &super::settler::SettleSender,
+) {
     let batch = next_batch_id();
     let started_ms = now_ms();
     worker.with_info(|i| {
@@ -376,15 +385,10 @@ async fn process(engine: &Arc<Engine>, worker: &Arc<Worker>, table: &str, jobs: 
         ),
         HandlerResult::Outcome(v) => outcome::batch_rows(&jobs, &v, worker.options.per_job_results),
     };
-    if !worker.is_abandoned() {
-        settle(engine, worker, table, &rows, jobs.len()).await;
-    }
-    worker.release_groups(&jobs);
-    let ended = now_ms();
-    worker.with_info(|i| {
-        i.in_hand.retain(|(b, _)| *b != batch);
-        i.last_job_ended_on = Some(ended);
-        i.last_job_duration = Some(ended.saturating_sub(started_ms));
+    // written back by the settler while this loop claims its next batch
+    let _ = tx.send(super::settler::Settled {
+        batch,
+        started_ms,
+        rows,
     });
-    engine.emit_wip_soon();
 }

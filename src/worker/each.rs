@@ -3,22 +3,21 @@
 //! back in coalesced settles: whatever finished while the previous settle ran goes in the next one.
 
 use super::batch::{
-    call_handler, claim, next_delay, report, settle, spawn_heartbeat, trim_number, wait,
-    HandlerResult,
+    call_handler, claim, next_delay, report, spawn_heartbeat, trim_number, wait, HandlerResult,
 };
-use super::outcome::{self, SettleRow};
+use super::outcome;
+use super::settler;
 use super::{next_batch_id, now_ms, ClaimedJob, Worker, WorkerStatus};
 use crate::engine::Engine;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 pub async fn run(engine: Arc<Engine>, worker: Arc<Worker>) {
     worker.set_status(WorkerStatus::Active);
     let slots = Arc::new(Semaphore::new(worker.options.concurrency));
-    let (tx, rx) = mpsc::unbounded_channel::<(u64, SettleRow)>();
-    let settler = tokio::spawn(settle_loop(engine.clone(), worker.clone(), rx));
+    let (tx, settler) = settler::spawn(engine.clone(), worker.clone());
     let mut running: JoinSet<()> = JoinSet::new();
 
     while !worker.is_stopping() {
@@ -94,7 +93,7 @@ async fn run_job(
     worker: &Arc<Worker>,
     table: &str,
     job: ClaimedJob,
-    tx: &mpsc::UnboundedSender<(u64, SettleRow)>,
+    tx: &settler::SettleSender,
 ) {
     let batch = next_batch_id();
     let started_ms = now_ms();
@@ -126,48 +125,9 @@ async fn run_job(
         .remove(0),
         HandlerResult::Outcome(v) => outcome::each_row(&jobs[0], &v),
     };
-    let _ = tx.send((batch, row));
-}
-
-/// Writes outcomes back, coalescing everything that arrived since the last settle.
-async fn settle_loop(
-    engine: Arc<Engine>,
-    worker: Arc<Worker>,
-    mut rx: mpsc::UnboundedReceiver<(u64, SettleRow)>,
-) {
-    while let Some(first) = rx.recv().await {
-        let mut items = vec![first];
-        while let Ok(more) = rx.try_recv() {
-            items.push(more);
-        }
-        if worker.is_abandoned() {
-            continue;
-        }
-        let table = match engine.queue_info(&worker.name).await {
-            Ok(q) => q.table,
-            Err(err) => {
-                report(&engine, &worker, err);
-                continue;
-            }
-        };
-        let rows: Vec<SettleRow> = items.iter().map(|(_, r)| r.clone()).collect();
-        settle(&engine, &worker, &table, &rows, rows.len()).await;
-        let done: Vec<ClaimedJob> = worker
-            .with_info(|i| {
-                i.in_hand
-                    .iter()
-                    .filter(|(b, _)| items.iter().any(|(d, _)| d == b))
-                    .flat_map(|(_, jobs)| jobs.clone())
-                    .collect()
-            })
-            .unwrap_or_default();
-        worker.release_groups(&done);
-        let ended = now_ms();
-        worker.with_info(|i| {
-            i.in_hand
-                .retain(|(b, _)| !items.iter().any(|(done, _)| done == b));
-            i.last_job_ended_on = Some(ended);
-        });
-        engine.emit_wip_soon();
-    }
+    let _ = tx.send(settler::Settled {
+        batch,
+        started_ms,
+        rows: vec![row],
+    });
 }

@@ -11,6 +11,7 @@ pub mod lifecycle;
 pub mod options;
 pub mod outcome;
 pub mod settle;
+pub mod settler;
 
 use futures_util::future::BoxFuture;
 use options::WorkOptions;
