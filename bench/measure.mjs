@@ -75,12 +75,17 @@ export async function jobCounts (db, schema, name) {
 /**
  * Resolves with the database's counts once `n` jobs of the queue are completed or failed. Handler
  * callbacks (`seen()`) only decide when to start asking the database; the answer is the database's.
- * Throws when nothing moves for `stallMs`.
+ * Throws when nothing moves for `stallMs`, or when it takes longer than `maxMs`.
  */
-export async function untilSettled (db, schema, name, n, seen, stallMs = 60_000) {
+export async function untilSettled (db, schema, name, n, seen, { stallMs = 60_000, maxMs = Infinity } = {}) {
   let progress = -1
   let movedAt = Date.now()
+  const deadline = Date.now() + maxMs
   for (;;) {
+    if (Date.now() > deadline) {
+      const counts = await jobCounts(db, schema, name)
+      throw new Error(`too slow: after ${maxMs / 1000} s handlers saw ${seen()} of ${n} jobs; database ${JSON.stringify(counts)}`)
+    }
     let marker = seen()
     if (marker >= n) {
       const counts = await jobCounts(db, schema, name)

@@ -96,7 +96,7 @@ async function drain (ctx, subscribe, { failures = false } = {}) {
   let seen = 0
   const m = await measured(ctx, async () => {
     await subscribe(boss, count => { seen += count })
-    return { counts: await untilSettled(ctx.db, ctx.schema, QUEUE, n, () => seen) }
+    return { counts: await untilSettled(ctx.db, ctx.schema, QUEUE, n, () => seen, ctx.limits) }
   })
   await boss.offWork(QUEUE, { wait: false })
   await boss.stop({ graceful: false })
@@ -148,7 +148,7 @@ async function latency (ctx) {
       if (await Promise.race([got, timeout]) === 'timeout') throw new Error(`job ${k}: handler not called within 10 s of send()`)
       await sleep(20) // let the worker complete it and go back to waiting
     }
-    return { counts: await untilSettled(ctx.db, ctx.schema, QUEUE, n + warmup, () => samples.length) }
+    return { counts: await untilSettled(ctx.db, ctx.schema, QUEUE, n + warmup, () => samples.length, ctx.limits) }
   })
   await boss.stop({ graceful: false })
   const sorted = samples.slice(warmup).sort((a, b) => a - b)
@@ -200,7 +200,7 @@ async function scaleDrain (ctx) {
   let seen = 0
   const m = await measured(ctx, async () => {
     await boss.work(QUEUE, { batchSize: 100, ...BURST }, async jobs => { seen += jobs.length })
-    return { counts: await untilSettled(ctx.db, ctx.schema, QUEUE, n + before, () => seen + before, 120_000) }
+    return { counts: await untilSettled(ctx.db, ctx.schema, QUEUE, n + before, () => seen + before, ctx.limits) }
   })
   const rssEnd = mb()
   clearInterval(sampler)
