@@ -69,9 +69,14 @@ fn ids_param(n: usize) -> String {
 }
 
 /// `$n` = JSON array of `id:retry_count`: only the attempt that was fetched may settle.
+///
+/// Where a statement picks jobs by id, `state` is compared as text: an indexable
+/// `state = 'active'` lets stale stats (a fresh backlog looks all `created`) steer the planner to
+/// the state index with the id list rescanned per row, quadratic in the batch size; as text, the
+/// primary key drives the lookups.
 fn fence(n: usize) -> String {
     format!(
-        "AND state = 'active' AND (id::text || ':' || retry_count::text) IN (SELECT json_array_elements_text(${n}::text::json))"
+        "AND state::text = 'active' AND (id::text || ':' || retry_count::text) IN (SELECT json_array_elements_text(${n}::text::json))"
     )
 }
 
@@ -297,7 +302,7 @@ pub fn complete_jobs(s: &SchemaName, t: &str, include_queued: bool, fenced: bool
             ", blocked = false, pending_dependencies = 0",
         )
     } else {
-        ("state = 'active'", "")
+        ("state::text = 'active'", "")
     };
     format!(
         "WITH results AS (
@@ -321,7 +326,7 @@ pub fn complete_jobs_with_outputs(s: &SchemaName, t: &str) -> String {
 ), results AS (
   UPDATE {s_}.{t} j SET completed_on = {s_}.job_now(), state = 'completed', output = o.output
   FROM outcome o
-  WHERE j.name = $1::text AND j.id = o.id AND j.retry_count = o.retry_count AND j.state = 'active'
+  WHERE j.name = $1::text AND j.id = o.id AND j.retry_count = o.retry_count AND j.state::text = 'active'
   RETURNING j.id
 )
 SELECT count(*)::text FROM results"
@@ -444,7 +449,7 @@ pub fn fail_jobs(s: &SchemaName, t: &str, fenced: bool) -> String {
 /// `{ id, retry_count, output }`. `terminal` skips remaining retries (dead letter now).
 pub fn fail_jobs_with_outputs(s: &SchemaName, t: &str, terminal: bool) -> String {
     let extra = "outcome AS (SELECT * FROM json_to_recordset($2::text::json) AS x (id uuid, retry_count int, output jsonb)),\n";
-    let selector = "name = $1::text AND state = 'active' AND (id, retry_count) IN (SELECT id, retry_count FROM outcome)";
+    let selector = "name = $1::text AND state::text = 'active' AND (id, retry_count) IN (SELECT id, retry_count FROM outcome)";
     let output = "(SELECT o.output FROM outcome o WHERE o.id = d.id)";
     fail_chain(s, t, extra, selector, output, terminal)
 }
@@ -557,7 +562,7 @@ pub fn touch_jobs(s: &SchemaName, t: &str, fenced: bool) -> String {
         s,
         t,
         &format!("heartbeat_on = {}.job_now()", s.ident),
-        "state = 'active'",
+        "state::text = 'active'",
         fenced,
         3,
     )
@@ -569,7 +574,7 @@ pub fn restore_jobs(s: &SchemaName, t: &str) -> String {
         s,
         t,
         "state = 'created', started_on = NULL, heartbeat_on = NULL",
-        "state = 'active'",
+        "state::text = 'active'",
         false,
         0,
     )
