@@ -293,6 +293,7 @@ impl Engine {
             &self.config.schema,
             &q.table,
             q.notify && self.config.backend != "cockroachdb",
+            true,
         );
         let first = json!([job_payload(&req.data, &req.options, 0)]).to_string();
         let dead_letters: Vec<String> = req
@@ -406,6 +407,7 @@ impl Engine {
             &self.config.schema,
             &q.table,
             q.notify && self.config.backend != "cockroachdb",
+            js::truthy(options.get("returnId")),
         );
         let rows = match self
             .query(

@@ -83,7 +83,8 @@ fn fence(n: usize) -> String {
 /// Insert jobs from a JSON array ($2) into queue $1, inheriting the queue's defaults. Skipped rows
 /// (policy indexes, throttle slots, duplicate ids) produce no id. With `notify`, one transactional
 /// NOTIFY tells listeners when at least one job is runnable now.
-pub fn insert_jobs(s: &SchemaName, t: &str, notify: bool) -> String {
+/// Without `return_ids` only the count comes back (bulk inserts need no 5,000 ids returned).
+pub fn insert_jobs(s: &SchemaName, t: &str, notify: bool, return_ids: bool) -> String {
     let s_ = &s.ident;
     let insert = format!(
         r#"WITH input AS (
@@ -143,11 +144,18 @@ pub fn insert_jobs(s: &SchemaName, t: &str, notify: bool) -> String {
 woken AS (
   SELECT pg_notify('{channel}', $1::text) FROM inserted WHERE start_after <= {s_}.job_now() LIMIT 1
 )
-SELECT id::text FROM inserted WHERE (SELECT count(*) FROM woken) >= 0",
-            channel = s.notify_channel()
+{tail} WHERE (SELECT count(*) FROM woken) >= 0",
+            channel = s.notify_channel(),
+            tail = if return_ids {
+                "SELECT id::text FROM inserted"
+            } else {
+                "SELECT count(*)::text FROM inserted"
+            }
         )
-    } else {
+    } else if return_ids {
         format!("{insert}\nSELECT id::text FROM inserted")
+    } else {
+        format!("{insert}\nSELECT count(*)::text FROM inserted")
     }
 }
 
@@ -727,7 +735,7 @@ mod tests {
 
     #[test]
     fn notify_insert_uses_the_shared_channel() {
-        let sql = insert_jobs(&schema(), "job_common", true);
+        let sql = insert_jobs(&schema(), "job_common", true, true);
         assert!(sql.contains(&schema().notify_channel()));
     }
 

@@ -20,7 +20,8 @@ impl Engine {
         }
         let db = self.instance_db()?;
         // keyed by id; a job appearing twice keeps its last outcome
-        let payload = Value::Object(rows.iter().map(|r| (r.id.clone(), r.to_json())).collect()).to_string();
+        let payload =
+            Value::Object(rows.iter().map(|r| (r.id.clone(), r.to_json())).collect()).to_string();
         let sql = plans::settle::settle_batch(&self.config.schema, table);
         let out = self
             .query(&db, &sql, &[Some(name.to_string()), Some(payload)])
