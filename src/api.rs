@@ -130,10 +130,12 @@ pub async fn call(
             engine.send(req, db).await.map(id_or_null)
         }
         "insert" => {
+            let mut args = args;
+            let jobs = args.get_mut(1).map(Value::take).unwrap_or(Value::Null);
             let ids = engine
                 .insert(
                     args.first().unwrap_or(&Value::Null),
-                    args.get(1).unwrap_or(&Value::Null),
+                    jobs,
                     &options(&args, 2),
                     db,
                 )

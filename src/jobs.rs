@@ -351,16 +351,17 @@ impl Engine {
     pub async fn insert(
         &self,
         name: &Value,
-        jobs: &Value,
+        jobs: Value,
         options: &Object,
         db: Option<SharedExecutor>,
     ) -> Result<Option<Vec<String>>> {
-        let jobs = jobs
-            .as_array()
-            .ok_or_else(|| BossError::assertion("jobs argument should be an array"))?;
+        let Value::Array(jobs) = jobs else {
+            return Err(BossError::assertion("jobs argument should be an array"));
+        };
         let mut seen = std::collections::HashSet::new();
-        for job in jobs {
-            let o = job.as_object().cloned().unwrap_or_default();
+        let empty = Object::new();
+        for job in &jobs {
+            let o = job.as_object().unwrap_or(&empty);
             if let Some(id) = o.get("id").filter(|v| !v.is_null()) {
                 let id = js::display(Some(id));
                 if !seen.insert(id.clone()) {
@@ -369,7 +370,7 @@ impl Engine {
                     )));
                 }
             }
-            validate::group_config(&o)?;
+            validate::group_config(o)?;
         }
         let name = js::display(Some(name));
         let q = self.queue_info(&name).await?;
@@ -379,10 +380,22 @@ impl Engine {
                 "key_strict_fifo queues require a singletonKey",
             ));
         }
-        let payload: Vec<Value> = jobs
+        let mut dead_letters: Vec<String> = Vec::new();
+        for d in jobs
             .iter()
+            .filter_map(|j| j.get("deadLetter").and_then(Value::as_str))
+        {
+            if !dead_letters.iter().any(|x| x == d) {
+                dead_letters.push(d.to_string());
+            }
+        }
+        let payload: Vec<Value> = jobs
+            .into_iter()
             .map(|j| {
-                let mut o = j.as_object().cloned().unwrap_or_default();
+                let mut o = match j {
+                    Value::Object(o) => o,
+                    _ => Object::new(),
+                };
                 if let Some(g) = o.get("group").and_then(Value::as_object).cloned() {
                     o.insert(
                         "groupId".into(),
@@ -413,24 +426,12 @@ impl Engine {
             .query(
                 &db,
                 &sql,
-                &[
-                    Some(name.clone()),
-                    Some(Value::Array(payload.clone()).to_string()),
-                ],
+                &[Some(name.clone()), Some(Value::Array(payload).to_string())],
             )
             .await
         {
             Ok(rows) => rows,
             Err(err) => {
-                let mut dead_letters: Vec<String> = Vec::new();
-                for d in payload
-                    .iter()
-                    .filter_map(|j| j.get("deadLetter").and_then(Value::as_str))
-                {
-                    if !dead_letters.iter().any(|x| x == d) {
-                        dead_letters.push(d.to_string());
-                    }
-                }
                 return Err(self.insert_error(err, &name, &dead_letters, own_db).await);
             }
         };
