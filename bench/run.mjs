@@ -32,6 +32,7 @@ const LIMITS = {
 
 async function child ({ side, workload, phase, n, mode }) {
   const { PgBoss } = side === 'pg-boss' ? await import('pg-boss') : await import('pg-boss-native')
+  const addonBuilt = side === 'native' ? nativeBuild().addonBuilt : undefined // the addon just loaded: others may rebuild it mid-run
   const db = new pg.Client(CONNECTION)
   await db.connect()
   const schema = SCHEMA[side]
@@ -55,7 +56,7 @@ async function child ({ side, workload, phase, n, mode }) {
     await endLeftovers(db, schema) // a stalled run's statements would go on running after we exit
   }
   await db.end()
-  process.stdout.write('RESULT:' + JSON.stringify(result) + '\n')
+  process.stdout.write('RESULT:' + JSON.stringify({ ...result, addonBuilt }) + '\n')
   process.exit(0) // a worker left behind by an error must not keep the process alive
 }
 
@@ -104,7 +105,8 @@ async function main (mode, only, repeat) {
   }
   const seconds = Math.round((Date.now() - started) / 1000)
   const load = Math.max(...rows.flatMap(r => r.runs.map(x => x.load)))
-  console.log(machineLine(machine) + `\nmode: ${mode}, best of ${repeat}, ${seconds} s, highest 1-min load average after a run: ${fmt(load, 2)}\n`)
+  console.log(machineLine(machine) + `\nmode: ${mode}, best of ${repeat}, ${seconds} s, highest 1-min load average after a run: ${fmt(load, 2)}`)
+  console.log(rebuiltWarning(rows.flatMap(r => r.runs)) + '\n')
   console.log(table(rows))
   writeFileSync(new URL('results.json', import.meta.url), JSON.stringify({ date: new Date().toISOString(), mode, repeat, seconds, machine, rows }, null, 2))
 }
@@ -127,6 +129,11 @@ function nativeBuild () {
     dirty: git('git status --porcelain -- src Cargo.toml Cargo.lock') !== '',
     addonBuilt: addon ? statSync(new URL(addon, root)).mtime.toISOString() : null
   }
+}
+
+function rebuiltWarning (runs) {
+  const builds = [...new Set(runs.map(r => r.addonBuilt).filter(Boolean))]
+  return builds.length > 1 ? `WARNING: the addon was rebuilt during the run; native rows span builds ${builds.join(', ')} (per run in results.json)` : ''
 }
 
 function machineLine (m) {
@@ -214,7 +221,7 @@ async function scale (n) {
     line('server CPU s/1k jobs', s => s.drain.serverCpu / s.drain.n * 1000, 3)
   ]
   const checks = SIDES.map(s => `${s}: ${rows[s].drain.check ?? rows[s].drain.error ?? rows[s].fetch.error}`).join(', ')
-  console.log(machineLine(machine) + '\n')
+  console.log(machineLine(machine) + '\n' + rebuiltWarning([b.fetch, b.drain]) + '\n')
   console.log(markdown(header, lines) + `\ncheck: ${checks}`)
   writeFileSync(new URL('results-scale.json', import.meta.url), JSON.stringify({ date: new Date().toISOString(), n, machine, rows }, null, 2))
 }
