@@ -14,32 +14,63 @@ use crate::names::SchemaName;
 /// the planner start from the state index and rescan the outcome for every job, quadratic in the
 /// batch size (1 s instead of 28 ms for 2,000 jobs).
 pub fn settle_batch(s: &SchemaName, t: &str) -> String {
+    fail_chain_with(
+        s,
+        t,
+        &settle_ctes(s, t),
+        &selector(),
+        &output(),
+        &retrying(),
+        TAIL,
+    )
+}
+
+/// `settle_batch` when every job completed (the common case): the update alone, without planning
+/// the fail chain's deletes and re-inserts. Same parameters and answer.
+pub fn complete_batch(s: &SchemaName, t: &str) -> String {
+    format!(
+        "WITH {}SELECT json_build_object('completed', (SELECT count(*) FROM completed), 'retried', 0, 'failed', 0, 'deadLettered', 0)::text",
+        settle_ctes(s, t).trim_end().trim_end_matches(',').to_string() + "\n"
+    )
+}
+
+const OUTCOME: &str = "(SELECT m FROM outcome)";
+
+const TAIL: &str = "SELECT json_build_object(
+  'completed', (SELECT count(*) FROM completed),
+  'retried', (SELECT count(*) FROM settled WHERE state = 'retry'),
+  'failed', (SELECT count(*) FROM settled WHERE state = 'failed'),
+  'deadLettered', (SELECT count(*) FROM dead_lettered)
+)::text";
+
+fn selector() -> String {
+    format!(
+        "name = $1::text AND state::text = 'active'
+    AND id IN (SELECT key::uuid FROM jsonb_each({OUTCOME}) WHERE value->>'status' <> 'completed')
+    AND retry_count = ({OUTCOME} -> (id::text) ->> 'retry_count')::int"
+    )
+}
+
+fn output() -> String {
+    format!("{OUTCOME} -> (d.id::text) -> 'output'")
+}
+
+fn retrying() -> String {
+    format!("d.retry_count < d.retry_limit AND ({OUTCOME} -> (d.id::text) ->> 'status') <> 'deadletter'")
+}
+
+fn settle_ctes(s: &SchemaName, t: &str) -> String {
     let s_ = &s.ident;
-    let outcome = "(SELECT m FROM outcome)";
-    let extra = format!(
+    format!(
         "outcome AS MATERIALIZED (SELECT $2::text::jsonb AS m),
 completed AS (
   UPDATE {s_}.{t} j SET completed_on = {s_}.job_now(), state = 'completed', output = o.value -> 'output'
-  FROM (SELECT key::uuid AS id, value FROM jsonb_each({outcome})) o
+  FROM (SELECT key::uuid AS id, value FROM jsonb_each({OUTCOME})) o
   WHERE j.name = $1::text AND j.id = o.id AND o.value->>'status' = 'completed'
     AND j.state::text = 'active'
     AND j.retry_count = (o.value->>'retry_count')::int
   RETURNING j.id
 ),
 "
-    );
-    let selector = format!(
-        "name = $1::text AND state::text = 'active'
-    AND id IN (SELECT key::uuid FROM jsonb_each({outcome}) WHERE value->>'status' <> 'completed')
-    AND retry_count = ({outcome} -> (id::text) ->> 'retry_count')::int"
-    );
-    let output = format!("{outcome} -> (d.id::text) -> 'output'");
-    let retrying = format!("d.retry_count < d.retry_limit AND ({outcome} -> (d.id::text) ->> 'status') <> 'deadletter'");
-    let tail = "SELECT json_build_object(
-  'completed', (SELECT count(*) FROM completed),
-  'retried', (SELECT count(*) FROM settled WHERE state = 'retry'),
-  'failed', (SELECT count(*) FROM settled WHERE state = 'failed'),
-  'deadLettered', (SELECT count(*) FROM dead_lettered)
-)::text";
-    fail_chain_with(s, t, &extra, &selector, &output, &retrying, tail)
+    )
 }

@@ -87,8 +87,25 @@ pub(super) async fn claim(
             options.insert("ignoreGroups".into(), json!(full));
         }
     }
-    let rows = engine.fetch_rows(&worker.name, &options, None).await?;
-    let mut jobs: Vec<ClaimedJob> = rows.into_iter().filter_map(ClaimedJob::parse).collect();
+    let mut jobs: Vec<ClaimedJob> = match &worker.claimer {
+        Some(shared) => {
+            let fetch = |n: usize| {
+                let mut options = options.clone();
+                options.insert("batchSize".into(), json!(n));
+                async move {
+                    let rows = engine.fetch_rows(&worker.name, &options, None).await?;
+                    Ok(rows.into_iter().filter_map(ClaimedJob::parse).collect())
+                }
+            };
+            shared.claim(limit.max(1) as usize, fetch).await?
+        }
+        None => engine
+            .fetch_rows(&worker.name, &options, None)
+            .await?
+            .into_iter()
+            .filter_map(ClaimedJob::parse)
+            .collect(),
+    };
     if let (Some(config), Some(gate)) = (&local, &worker.groups) {
         let mut over = Vec::new();
         if let Ok(mut held) = gate.held.lock() {

@@ -33,6 +33,8 @@ impl Engine {
         let groups = (options.group_concurrency.is_some()
             || options.local_group_concurrency.is_some())
         .then(|| Arc::new(super::GroupGate::default()));
+        let claimer = (!each && loops > 1 && groups.is_none())
+            .then(|| Arc::new(super::claimer::SharedClaimer::default()));
         for i in 0..loops {
             let id = if i == 0 {
                 work_id.clone()
@@ -47,6 +49,7 @@ impl Engine {
                 options.clone(),
                 handler.clone(),
                 groups.clone(),
+                claimer.clone(),
             ));
             self.workers.add(worker.clone());
             let engine = self.clone();

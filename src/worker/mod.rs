@@ -6,6 +6,7 @@
 //! `settle::settle_rows`: one statement per flush whatever the mix of outcomes.
 
 pub mod batch;
+pub mod claimer;
 pub mod each;
 pub mod lifecycle;
 pub mod options;
@@ -133,6 +134,8 @@ pub struct Worker {
     pub options: WorkOptions,
     pub handler: Arc<dyn JobHandler>,
     pub groups: Option<Arc<GroupGate>>,
+    /// Shared by the loops of a `work()` with `localConcurrency > 1` (without group limits).
+    pub claimer: Option<Arc<claimer::SharedClaimer>>,
     stopping: AtomicBool,
     /// Set when a shutdown failed this worker's jobs: the loop drops them without settling.
     abandoned: AtomicBool,
@@ -153,6 +156,7 @@ impl Worker {
         options: WorkOptions,
         handler: Arc<dyn JobHandler>,
         groups: Option<Arc<GroupGate>>,
+        claimer: Option<Arc<claimer::SharedClaimer>>,
     ) -> Worker {
         Worker {
             id,
@@ -162,6 +166,7 @@ impl Worker {
             options,
             handler,
             groups,
+            claimer,
             stopping: AtomicBool::new(false),
             abandoned: AtomicBool::new(false),
             wake: Notify::new(),

@@ -22,7 +22,11 @@ impl Engine {
         // keyed by id; a job appearing twice keeps its last outcome
         let payload =
             Value::Object(rows.iter().map(|r| (r.id.clone(), r.to_json())).collect()).to_string();
-        let sql = plans::settle::settle_batch(&self.config.schema, table);
+        let sql = if rows.iter().all(|r| r.status == "completed") {
+            plans::settle::complete_batch(&self.config.schema, table)
+        } else {
+            plans::settle::settle_batch(&self.config.schema, table)
+        };
         let out = self
             .query(&db, &sql, &[Some(name.to_string()), Some(payload)])
             .await?;
