@@ -35,22 +35,22 @@ impl Engine {
         .then(|| Arc::new(super::GroupGate::default()));
         let claimer = (!each && loops > 1 && groups.is_none())
             .then(|| Arc::new(super::claimer::SharedClaimer::default()));
+        let shared = super::WorkShared {
+            work_id: work_id.clone(),
+            name: name.clone(),
+            each,
+            options: options.clone(),
+            handler: handler.clone(),
+            groups,
+            claimer,
+        };
         for i in 0..loops {
             let id = if i == 0 {
                 work_id.clone()
             } else {
                 uuid::Uuid::new_v4().to_string()
             };
-            let worker = Arc::new(Worker::new(
-                id,
-                work_id.clone(),
-                name.clone(),
-                each,
-                options.clone(),
-                handler.clone(),
-                groups.clone(),
-                claimer.clone(),
-            ));
+            let worker = Arc::new(Worker::new(id, shared.clone()));
             self.workers.add(worker.clone());
             let engine = self.clone();
             let w = worker.clone();

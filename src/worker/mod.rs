@@ -147,17 +147,29 @@ pub struct Worker {
     task: Mutex<Option<JoinHandle<()>>>,
 }
 
+/// What the loops of one `work()` / `workEach()` call share.
+#[derive(Clone)]
+pub struct WorkShared {
+    pub work_id: String,
+    pub name: String,
+    pub each: bool,
+    pub options: WorkOptions,
+    pub handler: Arc<dyn JobHandler>,
+    pub groups: Option<Arc<GroupGate>>,
+    pub claimer: Option<Arc<claimer::SharedClaimer>>,
+}
+
 impl Worker {
-    pub fn new(
-        id: String,
-        work_id: String,
-        name: String,
-        each: bool,
-        options: WorkOptions,
-        handler: Arc<dyn JobHandler>,
-        groups: Option<Arc<GroupGate>>,
-        claimer: Option<Arc<claimer::SharedClaimer>>,
-    ) -> Worker {
+    pub fn new(id: String, shared: WorkShared) -> Worker {
+        let WorkShared {
+            work_id,
+            name,
+            each,
+            options,
+            handler,
+            groups,
+            claimer,
+        } = shared;
         Worker {
             id,
             work_id,
