@@ -10,14 +10,21 @@ use pg_boss_native::worker::ClaimedJob;
 use serde_json::{json, Value};
 
 fn database_url() -> String {
-    std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@localhost:5432/postgres".into())
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@localhost:5432/postgres".into())
 }
 
 async fn drop_schema(schema: &str) {
     let cfg: tokio_postgres::Config = database_url().parse().expect("DATABASE_URL");
-    let (client, conn) = cfg.connect(tokio_postgres::NoTls).await.expect("connect to DATABASE_URL");
+    let (client, conn) = cfg
+        .connect(tokio_postgres::NoTls)
+        .await
+        .expect("connect to DATABASE_URL");
     tokio::spawn(conn);
-    client.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).await.expect("drop schema");
+    client
+        .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        .await
+        .expect("drop schema");
 }
 
 fn engine(schema: &str) -> std::sync::Arc<Engine> {
@@ -39,7 +46,10 @@ async fn send_claim_and_settle_a_mixed_batch_in_one_statement() {
 
     let mut options = serde_json::Map::new();
     options.insert("retryLimit".into(), json!(1));
-    engine.create_queue(Some(&json!("rust-q")), &options).await.expect("create queue");
+    engine
+        .create_queue(Some(&json!("rust-q")), &options)
+        .await
+        .expect("create queue");
     for i in 0..3 {
         let req = check_send_args(&[json!("rust-q"), json!({ "i": i })]).unwrap();
         assert!(engine.send(req, None).await.unwrap().is_some());
@@ -47,8 +57,13 @@ async fn send_claim_and_settle_a_mixed_batch_in_one_statement() {
 
     let mut fetch = serde_json::Map::new();
     fetch.insert("batchSize".into(), json!(3));
-    let jobs: Vec<ClaimedJob> =
-        engine.fetch_rows("rust-q", &fetch, None).await.unwrap().into_iter().filter_map(ClaimedJob::parse).collect();
+    let jobs: Vec<ClaimedJob> = engine
+        .fetch_rows("rust-q", &fetch, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(ClaimedJob::parse)
+        .collect();
     assert_eq!(jobs.len(), 3);
 
     let rows: Vec<SettleRow> = jobs
@@ -61,15 +76,32 @@ async fn send_claim_and_settle_a_mixed_batch_in_one_statement() {
             output: json!({ "n": i }),
         })
         .collect();
-    let counts = engine.settle_rows("rust-q", "job_common", &rows).await.unwrap();
+    let counts = engine
+        .settle_rows("rust-q", "job_common", &rows)
+        .await
+        .unwrap();
     assert_eq!((counts.completed, counts.retried, counts.failed), (1, 1, 1));
 
     // a second settle of the same attempts is fenced out: nothing is active any more
-    let again = engine.settle_rows("rust-q", "job_common", &rows).await.unwrap();
+    let again = engine
+        .settle_rows("rust-q", "job_common", &rows)
+        .await
+        .unwrap();
     assert_eq!((again.completed, again.retried, again.failed), (0, 0, 0));
 
-    let found: Value = serde_json::from_str(&engine.find_jobs(Some(&json!("rust-q")), &serde_json::Map::new(), None).await.unwrap()).unwrap();
-    let mut states: Vec<String> = found.as_array().unwrap().iter().map(|j| j["state"].as_str().unwrap().to_string()).collect();
+    let found: Value = serde_json::from_str(
+        &engine
+            .find_jobs(Some(&json!("rust-q")), &serde_json::Map::new(), None)
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let mut states: Vec<String> = found
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["state"].as_str().unwrap().to_string())
+        .collect();
     states.sort();
     assert_eq!(states, vec!["completed", "failed", "retry"]);
 
