@@ -105,8 +105,9 @@ async function main (mode, only, repeat) {
   }
   const seconds = Math.round((Date.now() - started) / 1000)
   const load = Math.max(...rows.flatMap(r => r.runs.map(x => x.load)))
-  console.log(machineLine(machine) + `\nmode: ${mode}, best of ${repeat}, ${seconds} s, highest 1-min load average after a run: ${fmt(load, 2)}`)
-  console.log(rebuiltWarning(rows.flatMap(r => r.runs)) + '\n')
+  const warning = rebuiltWarning(rows.flatMap(r => r.runs))
+  console.log(machineLine(machine) + `\nmode: ${mode}, best of ${repeat}, ${seconds} s, highest 1-min load average after a run: ${fmt(load, 2)}` +
+    (warning ? '\n' + warning : '') + '\n')
   console.log(table(rows))
   writeFileSync(new URL('results.json', import.meta.url), JSON.stringify({ date: new Date().toISOString(), mode, repeat, seconds, machine, rows }, null, 2))
 }
@@ -221,7 +222,8 @@ async function scale (n) {
     line('server CPU s/1k jobs', s => s.drain.serverCpu / s.drain.n * 1000, 3)
   ]
   const checks = SIDES.map(s => `${s}: ${rows[s].drain.check ?? rows[s].drain.error ?? rows[s].fetch.error}`).join(', ')
-  console.log(machineLine(machine) + '\n' + rebuiltWarning([b.fetch, b.drain]) + '\n')
+  const warning = rebuiltWarning([b.fetch, b.drain])
+  console.log(machineLine(machine) + (warning ? '\n' + warning : '') + '\n')
   console.log(markdown(header, lines) + `\ncheck: ${checks}`)
   writeFileSync(new URL('results-scale.json', import.meta.url), JSON.stringify({ date: new Date().toISOString(), n, machine, rows }, null, 2))
 }
