@@ -196,10 +196,15 @@ class PgBoss extends EventEmitter {
   supervise (name) { return this.#call('supervise', [name ?? null]) }
   schemaVersion () { return this.#call('schemaVersion', []) }
 
+  /** The database in use: the constructor `db`, or the native pool as an `IDatabase`. */
   getDb () {
     if (this.#config.db) return this.#config.db
     return {
-      executeSql: () => { throw new Error('pg-boss-native: getDb().executeSql() on the native pool is not implemented yet; pass your own db option') }
+      executeSql: async (text, values) => {
+        const { rows, dates } = await this.#call('executeSql', [text, Array.isArray(values) ? values : []])
+        for (const row of rows) for (const column of dates) if (typeof row[column] === 'number') row[column] = new Date(row[column])
+        return { rows }
+      }
     }
   }
 

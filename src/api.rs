@@ -171,6 +171,17 @@ pub async fn call(
         }
         "findJobs" => engine.find_jobs(args.first(), &options(&args, 1), db).await,
         "getJobById" => engine.get_job_by_id(args.first(), args.get(1), db).await,
+        "executeSql" => {
+            let text = match args.first() {
+                Some(Value::String(s)) => s.clone(),
+                _ => return Err(BossError::assertion("executeSql requires SQL text")),
+            };
+            let values = match args.get(1) {
+                Some(Value::Array(a)) => a.clone(),
+                _ => Vec::new(),
+            };
+            engine.instance_db()?.execute_raw(&text, values).await
+        }
         "supervise" => {
             let name = match arg(&args, 0) {
                 Some(v) => Some(crate::names::assert_queue_name(Some(v))?),

@@ -17,6 +17,18 @@ pub trait Executor: Send + Sync {
     fn query<'a>(&'a self, sql: &'a str, params: &'a [Param]) -> BoxFuture<'a, Result<Vec<Row>>>;
     /// A parameterless, possibly multi-statement script (DDL, `BEGIN ... COMMIT` blocks).
     fn batch<'a>(&'a self, sql: &'a str) -> BoxFuture<'a, Result<()>>;
+    /// Arbitrary SQL with JSON values, rows as JSON (`getDb().executeSql()`); see `raw_sql`.
+    fn execute_raw<'a>(
+        &'a self,
+        _sql: &'a str,
+        _values: Vec<serde_json::Value>,
+    ) -> BoxFuture<'a, Result<String>> {
+        Box::pin(async {
+            Err(BossError::operational(
+                "executeSql is only available on the native pool",
+            ))
+        })
+    }
 }
 
 pub type SharedExecutor = Arc<dyn Executor>;
@@ -212,6 +224,17 @@ impl Executor for NativePool {
                 out.push(values);
             }
             Ok(out)
+        })
+    }
+
+    fn execute_raw<'a>(
+        &'a self,
+        sql: &'a str,
+        values: Vec<serde_json::Value>,
+    ) -> BoxFuture<'a, Result<String>> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            crate::raw_sql::execute(&client, sql, values).await
         })
     }
 

@@ -15,6 +15,7 @@ pub mod notify;
 pub mod plans;
 pub mod queue_cache;
 pub mod queues;
+pub mod raw_sql;
 pub mod supervise;
 pub mod validate;
 pub mod worker;
