@@ -273,7 +273,8 @@ test('metrics count fetched, completed, failed and retried jobs, also as Prometh
   assert.equal(each.inFlight, 0)
   assert.ok(each.handlerLatencyMs.count >= 8 && each.handlerLatencyMs.p99 >= each.handlerLatencyMs.p50)
   assert.equal(metrics.queues.unrec.deadLettered, 2)
-  assert.equal(metrics.queues.unrec.retried, 1)
+  // the transient job may be retried again before the worker stops
+  assert.ok(metrics.queues.unrec.retried >= 1)
   const text = boss.getMetrics({ format: 'prometheus' })
   assert.match(text, /# TYPE pgboss_jobs_completed_total counter/)
   assert.match(text, /pgboss_jobs_completed_total\{queue="each",worker="[0-9a-f-]+"\} 8/)
@@ -365,4 +366,26 @@ test('stop() waits for handlers, then fails what is left and emits stopped; work
   assert.equal(row.state, 'failed')
   assert.deepEqual(row.output, { value: 'pg-boss shut down while active' })
   await assert.rejects(slow.work('stopping', () => {}), { message: 'Workers are disabled. pg-boss is stopped' })
+})
+
+test('claims wait for write-backs: a slow database never lets a worker hoard the queue', async () => {
+  await boss.createQueue('slow-settle')
+  await boss.insert('slow-settle', Array.from({ length: 2000 }, (_, i) => ({ data: { i } })))
+  // every completion costs 2 ms on the server, far slower than claiming
+  await db.query(`CREATE FUNCTION ${schema}.slow_complete() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.002); RETURN NEW; END $$`)
+  await db.query(`CREATE TRIGGER slow_complete BEFORE UPDATE ON ${schema}.job_common FOR EACH ROW WHEN (NEW.state = 'completed' AND NEW.name = 'slow-settle') EXECUTE FUNCTION ${schema}.slow_complete()`)
+  try {
+    await boss.work('slow-settle', { batchSize: 100, burstWhenBatchFull: true, pollingIntervalSeconds: 0.5 }, async () => {})
+    let peak = 0
+    for (let i = 0; i < 20; i++) {
+      const { rows } = await db.query(`SELECT count(*)::int AS n FROM ${schema}.job WHERE name = 'slow-settle' AND state = 'active'`)
+      peak = Math.max(peak, rows[0].n)
+      await sleep(100)
+    }
+    // one batch being handled and one being written back, at most
+    assert.ok(peak <= 200, `peak of ${peak} active jobs`)
+    await boss.offWork('slow-settle')
+  } finally {
+    await db.query(`DROP TRIGGER slow_complete ON ${schema}.job_common`)
+  }
 })

@@ -326,6 +326,8 @@ pub(super) async fn wait(worker: &Worker, since: Instant, delay: Duration) {
 pub async fn run(engine: Arc<Engine>, worker: Arc<Worker>) {
     worker.set_status(WorkerStatus::Active);
     let (tx, settler) = super::settler::spawn(engine.clone(), worker.clone());
+    // at most one batch waiting to be written back while the next one is handled
+    let unsettled = Arc::new(tokio::sync::Semaphore::new(1));
     while !worker.is_stopping() {
         let started = Instant::now();
         let table = match engine.queue_info(&worker.name).await {
@@ -350,7 +352,7 @@ pub async fn run(engine: Arc<Engine>, worker: Arc<Worker>) {
         };
         let fetched = jobs.len();
         if fetched > 0 {
-            process(&engine, &worker, &table, jobs, &tx).await;
+            process(&engine, &worker, &table, jobs, &tx, &unsettled).await;
             if worker.is_abandoned() {
                 break;
             }
@@ -369,6 +371,7 @@ async fn process(
     table: &str,
     jobs: Vec<ClaimedJob>,
     tx: &super::settler::SettleSender,
+    unsettled: &Arc<tokio::sync::Semaphore>,
 ) {
     let batch = next_batch_id();
     let started_ms = now_ms();
@@ -402,10 +405,13 @@ async fn process(
         ),
         HandlerResult::Outcome(v) => outcome::batch_rows(&jobs, &v, worker.options.per_job_results),
     };
-    // written back by the settler while this loop claims its next batch
+    // written back by the settler while this loop claims its next batch; waits while the
+    // previous batch is still being written
+    let permit = unsettled.clone().acquire_owned().await.ok();
     let _ = tx.send(super::settler::Settled {
         batch,
         started_ms,
         rows,
+        permit,
     });
 }

@@ -65,9 +65,10 @@ pub async fn run(engine: Arc<Engine>, worker: Arc<Worker>) {
             let worker = worker.clone();
             let tx = tx.clone();
             let table = table.clone();
+            // the slot stays taken until the job's outcome is written, so claimed-but-unsettled
+            // jobs never exceed `concurrency`
             running.spawn(async move {
-                run_job(&engine, &worker, &table, job, &tx).await;
-                drop(permit);
+                run_job(&engine, &worker, &table, job, &tx, permit).await;
             });
         }
         if fetched < limit {
@@ -94,6 +95,7 @@ async fn run_job(
     table: &str,
     job: ClaimedJob,
     tx: &settler::SettleSender,
+    slot: tokio::sync::OwnedSemaphorePermit,
 ) {
     let batch = next_batch_id();
     let started_ms = now_ms();
@@ -129,5 +131,6 @@ async fn run_job(
         batch,
         started_ms,
         rows: vec![row],
+        permit: Some(slot),
     });
 }

@@ -15,6 +15,10 @@ pub struct Settled {
     pub batch: u64,
     pub started_ms: u64,
     pub rows: Vec<SettleRow>,
+    /// Released once these rows are written: claims wait for it, so jobs claimed but not yet
+    /// settled stay bounded (a slow database slows the claims instead of the worker taking the
+    /// whole queue).
+    pub permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 pub type SettleSender = mpsc::UnboundedSender<Settled>;
@@ -35,6 +39,7 @@ async fn run(engine: Arc<Engine>, worker: Arc<Worker>, mut rx: mpsc::UnboundedRe
         }
         if worker.is_abandoned() {
             // a shutdown failed these jobs itself
+            drop(items);
             continue;
         }
         let table = match engine.queue_info(&worker.name).await {
@@ -64,6 +69,7 @@ async fn run(engine: Arc<Engine>, worker: Arc<Worker>, mut rx: mpsc::UnboundedRe
             i.last_job_ended_on = Some(ended);
             i.last_job_duration = Some(ended.saturating_sub(started));
         });
+        drop(items);
         engine.emit_wip_soon();
     }
 }
