@@ -102,8 +102,9 @@ declare class PgBoss extends EventEmitter<PgBossEventMap> {
   work<ReqData, ResData = any>(name: string, handler: WorkHandler<ReqData, ResData>): Promise<string>
   work<ReqData, ResData = any, const O extends WorkOptions = WorkOptions>(name: string, options: O, handler: WorkHandlerFor<O, ReqData, ResData>): Promise<string>
   /**
-   * pg-boss-native: calls `handler` with ONE job at a time. Jobs are claimed in batches of
-   * `batchSize`, at most `concurrency` handlers run at once, freed slots refill without waiting for
+   * pg-boss-native: calls `handler` with ONE job at a time. Each claim takes as many jobs as there
+   * are free slots (at most `batchSize`), at most `concurrency` handlers run at once (a slot is
+   * free again once its job's outcome is written), freed slots refill without waiting for
    * the rest of the batch, and outcomes are written back in coalesced batches. A handler's value
    * completes its job; a throw fails only that job (terminally for an `UnrecoverableError`).
    * Resolves the work id, which `offWork()` accepts.

@@ -298,9 +298,9 @@ class PgBoss extends EventEmitter {
 
   /**
    * `workEach(name, handler)` / `workEach(name, options, handler)`: the handler takes ONE job and
-   * returns its output (or throws). Jobs are claimed in batches of `batchSize`, at most
-   * `concurrency` handlers run at once, slots refill as jobs finish, and outcomes are settled in
-   * coalesced batches.
+   * returns its output (or throws). Each claim takes as many jobs as there are free slots (at most
+   * `batchSize`), at most `concurrency` handlers run at once, slots refill as jobs finish, and
+   * outcomes are settled in coalesced batches.
    */
   async workEach (name, ...args) {
     return this.#startWork(name, args, true)
