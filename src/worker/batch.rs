@@ -365,24 +365,26 @@ pub async fn run(engine: Arc<Engine>, worker: Arc<Worker>) {
     worker.with_info(|i| i.status = WorkerStatus::Stopped);
 }
 
-async fn process(
+/// One handler call for `jobs`: recorded as in hand, heartbeats kept while it runs, timed, and
+/// turned into rows to write back (`to_rows` maps a returned outcome; a timeout fails them all).
+/// `None` when a shutdown abandoned the call: the shutdown failed those jobs itself.
+pub(super) async fn handle(
     engine: &Arc<Engine>,
     worker: &Arc<Worker>,
     table: &str,
-    jobs: Vec<ClaimedJob>,
-    tx: &super::settler::SettleSender,
-    unsettled: &Arc<tokio::sync::Semaphore>,
-) {
+    jobs: &[ClaimedJob],
+    to_rows: impl FnOnce(Value) -> Vec<SettleRow>,
+) -> Option<(u64, u64, Vec<SettleRow>)> {
     let batch = next_batch_id();
     let started_ms = now_ms();
     worker.with_info(|i| {
-        i.in_hand.push((batch, jobs.clone()));
+        i.in_hand.push((batch, jobs.to_vec()));
         i.last_job_started_on = Some(started_ms);
     });
     engine.emit_wip_soon();
-    let heartbeat = spawn_heartbeat(engine, worker, table, &jobs);
+    let heartbeat = spawn_heartbeat(engine, worker, table, jobs);
     let started = Instant::now();
-    let result = call_handler(worker, batch, &jobs).await;
+    let result = call_handler(worker, batch, jobs).await;
     engine
         .metrics
         .handled(&worker.name, &worker.id, started.elapsed());
@@ -391,19 +393,37 @@ async fn process(
     }
     let rows = match result {
         HandlerResult::Abandoned => {
-            // the shutdown failed these jobs itself
-            worker.release_groups(&jobs);
-            return;
+            worker.release_groups(jobs);
+            return None;
         }
         HandlerResult::TimedOut(seconds) => outcome::fail_all(
-            &jobs,
+            jobs,
             outcome::error_output(&format!(
                 "handler execution exceeded {}s",
                 trim_number(seconds)
             )),
             false,
         ),
-        HandlerResult::Outcome(v) => outcome::batch_rows(&jobs, &v, worker.options.per_job_results),
+        HandlerResult::Outcome(v) => to_rows(v),
+    };
+    Some((batch, started_ms, rows))
+}
+
+async fn process(
+    engine: &Arc<Engine>,
+    worker: &Arc<Worker>,
+    table: &str,
+    jobs: Vec<ClaimedJob>,
+    tx: &super::settler::SettleSender,
+    unsettled: &Arc<tokio::sync::Semaphore>,
+) {
+    let per_job_results = worker.options.per_job_results;
+    let Some((batch, started_ms, rows)) = handle(engine, worker, table, &jobs, |v| {
+        outcome::batch_rows(&jobs, &v, per_job_results)
+    })
+    .await
+    else {
+        return;
     };
     // written back by the settler while this loop claims its next batch; waits while the
     // previous batch is still being written

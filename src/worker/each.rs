@@ -2,12 +2,10 @@
 //! as slots free (never waiting for the slowest job of a batch) and their outcomes are written
 //! back in coalesced settles: whatever finished while the previous settle ran goes in the next one.
 
-use super::batch::{
-    call_handler, claim, next_delay, report, spawn_heartbeat, trim_number, wait, HandlerResult,
-};
+use super::batch::{claim, handle, next_delay, report, wait};
 use super::outcome;
 use super::settler;
-use super::{next_batch_id, now_ms, ClaimedJob, Worker, WorkerStatus};
+use super::{ClaimedJob, Worker, WorkerStatus};
 use crate::engine::Engine;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -97,40 +95,18 @@ async fn run_job(
     tx: &settler::SettleSender,
     slot: tokio::sync::OwnedSemaphorePermit,
 ) {
-    let batch = next_batch_id();
-    let started_ms = now_ms();
     let jobs = vec![job];
-    worker.with_info(|i| {
-        i.in_hand.push((batch, jobs.clone()));
-        i.last_job_started_on = Some(started_ms);
-    });
-    engine.emit_wip_soon();
-    let heartbeat = spawn_heartbeat(engine, worker, table, &jobs);
-    let started = Instant::now();
-    let result = call_handler(worker, batch, &jobs).await;
-    engine
-        .metrics
-        .handled(&worker.name, &worker.id, started.elapsed());
-    if let Some(h) = heartbeat {
-        h.abort();
-    }
-    let row = match result {
-        HandlerResult::Abandoned => return,
-        HandlerResult::TimedOut(seconds) => outcome::fail_all(
-            &jobs,
-            outcome::error_output(&format!(
-                "handler execution exceeded {}s",
-                trim_number(seconds)
-            )),
-            false,
-        )
-        .remove(0),
-        HandlerResult::Outcome(v) => outcome::each_row(&jobs[0], &v),
+    let Some((batch, started_ms, rows)) = handle(engine, worker, table, &jobs, |v| {
+        vec![outcome::each_row(&jobs[0], &v)]
+    })
+    .await
+    else {
+        return;
     };
     let _ = tx.send(settler::Settled {
         batch,
         started_ms,
-        rows: vec![row],
+        rows,
         permit: Some(slot),
     });
 }
