@@ -228,7 +228,7 @@ class PgBoss extends EventEmitter {
     if (args.length && args[0] === undefined) args = [false, ...args.slice(1)]
     if (typeof args[0] === 'string') {
       if (typeof args[1] === 'function') {
-        throw assertion(`${method === 'send' ? 'send()' : 'send()'} cannot accept a function as the payload.  Did you intend to use work()?`)
+        throw assertion('send() cannot accept a function as the payload.  Did you intend to use work()?')
       }
       const [options, optionsDb] = splitDb(args[2])
       db = optionsDb

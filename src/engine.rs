@@ -398,13 +398,8 @@ impl Engine {
                 })
                 .unwrap_or_default();
             if !held.is_empty() {
-                let rows = crate::worker::outcome::fail_all(&held, output.clone(), false)
-                    .into_iter()
-                    .map(|mut r| {
-                        r.status = "failed";
-                        r
-                    })
-                    .collect::<Vec<_>>();
+                // failed with normal retry rules, as pg-boss's shutdown does
+                let rows = crate::worker::outcome::fail_all(&held, output.clone(), false);
                 match self.queue_info(&w.name).await {
                     Ok(q) => {
                         if let Err(err) = self.settle_rows(&w.name, &q.table, &rows).await {

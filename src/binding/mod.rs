@@ -19,13 +19,17 @@ use std::sync::Arc;
 
 /// Errors cross to JS as data, `{ "err": { kind, message, code } }`, and index.js rethrows them
 /// as `AssertionError` or `Error`, so no rejection path loses the kind or the SQLSTATE.
-fn error_envelope(err: &BossError) -> String {
+fn error_data(err: &BossError) -> serde_json::Value {
     let (kind, code) = match &err.kind {
         ErrorKind::Assertion => ("assertion", None),
         ErrorKind::Operational => ("error", None),
         ErrorKind::Database { code } => ("database", code.clone()),
     };
-    serde_json::json!({ "err": { "kind": kind, "message": err.message, "code": code } }).to_string()
+    serde_json::json!({ "err": { "kind": kind, "message": err.message, "code": code } })
+}
+
+fn error_envelope(err: &BossError) -> String {
+    error_data(err).to_string()
 }
 
 fn ok_envelope(payload: &str) -> String {
@@ -65,12 +69,16 @@ impl NativeBoss {
             engine.set_event_sink(Some(Arc::new(move |event: EngineEvent| {
                 let payload = match event {
                     EngineEvent::Error(err) => {
-                        serde_json::json!({ "event": "error", "error": serde_json::from_str::<serde_json::Value>(&error_envelope(&err)).ok() })
+                        serde_json::json!({ "event": "error", "error": error_data(&err) })
                     }
-                    EngineEvent::WorkerError { error, queue, worker } => {
+                    EngineEvent::WorkerError {
+                        error,
+                        queue,
+                        worker,
+                    } => {
                         serde_json::json!({
                             "event": "error",
-                            "error": serde_json::from_str::<serde_json::Value>(&error_envelope(&error)).ok(),
+                            "error": error_data(&error),
                             "queue": queue,
                             "worker": worker,
                         })

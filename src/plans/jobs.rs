@@ -324,23 +324,6 @@ pub fn complete_jobs(s: &SchemaName, t: &str, include_queued: bool, fenced: bool
     )
 }
 
-/// Complete jobs of queue $1 each with its own output: $2 = JSON array of
-/// `{ id, retry_count, output }` (the attempt each was claimed at).
-pub fn complete_jobs_with_outputs(s: &SchemaName, t: &str) -> String {
-    let s_ = &s.ident;
-    format!(
-        "WITH outcome AS (
-  SELECT * FROM json_to_recordset($2::text::json) AS x (id uuid, retry_count int, output jsonb)
-), results AS (
-  UPDATE {s_}.{t} j SET completed_on = {s_}.job_now(), state = 'completed', output = o.output
-  FROM outcome o
-  WHERE j.name = $1::text AND j.id = o.id AND j.retry_count = o.retry_count AND j.state::text = 'active'
-  RETURNING j.id
-)
-SELECT count(*)::text FROM results"
-    )
-}
-
 /// The fail chain shared by `fail()`, per-job failures and expiry: delete the selected jobs, write
 /// them back as `retry` (attempts left, with the retry delay or jittered exponential backoff) or
 /// `failed`, and copy each newly failed job into its dead letter queue as a fresh job. A write-back
@@ -451,15 +434,6 @@ pub fn fail_jobs(s: &SchemaName, t: &str, fenced: bool) -> String {
         chain.strip_suffix(tail).unwrap_or(&chain),
         SETTLED.replace("results", "settled")
     )
-}
-
-/// Fail active jobs of queue $1 each with its own output: $2 = JSON array of
-/// `{ id, retry_count, output }`. `terminal` skips remaining retries (dead letter now).
-pub fn fail_jobs_with_outputs(s: &SchemaName, t: &str, terminal: bool) -> String {
-    let extra = "outcome AS (SELECT * FROM json_to_recordset($2::text::json) AS x (id uuid, retry_count int, output jsonb)),\n";
-    let selector = "name = $1::text AND state::text = 'active' AND (id, retry_count) IN (SELECT id, retry_count FROM outcome)";
-    let output = "(SELECT o.output FROM outcome o WHERE o.id = d.id)";
-    fail_chain(s, t, extra, selector, output, terminal)
 }
 
 /// The tail of the settle commands: the count, and the ids settled as a JSON array.

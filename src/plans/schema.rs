@@ -59,14 +59,6 @@ pub fn case_variant(s: &SchemaName) -> String {
     )
 }
 
-/// `round(now() in epoch ms)` of the database clock (clock skew).
-pub fn db_time_ms(s: &SchemaName) -> String {
-    format!(
-        "SELECT round(date_part('epoch', {}.job_now()) * 1000)::bigint::text",
-        s.ident
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
