@@ -333,6 +333,11 @@ class PgBoss extends EventEmitter {
         value = await (each ? handler(jobs[0]) : handler(jobs))
       } catch (err) {
         return encodeRejected(err)
+      } finally {
+        // pg-boss aborts the signal once the handler has settled; the engine only sends an abort
+        // for a timeout or a shutdown, so the common path costs one call into JS, not two
+        controllers.delete(batch)
+        controller.abort(new Error('handler settled'))
       }
       return (perJobResults && !each) ? encodeResults(value) : encodeResolved(value)
     }

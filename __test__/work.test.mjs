@@ -389,3 +389,69 @@ test('claims wait for write-backs: a slow database never lets a worker hoard the
     await db.query(`DROP TRIGGER slow_complete ON ${schema}.job_common`)
   }
 })
+
+test('workEach: claimed-but-unwritten jobs stay bounded by 2 × batchSize + concurrency with a slow database', async () => {
+  await boss.createQueue('slow-each')
+  await boss.insert('slow-each', Array.from({ length: 2000 }, (_, i) => ({ data: { i } })))
+  await db.query(`CREATE FUNCTION ${schema}.slow_each() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.002); RETURN NEW; END $$`)
+  await db.query(`CREATE TRIGGER slow_each BEFORE UPDATE ON ${schema}.job_common FOR EACH ROW WHEN (NEW.state = 'completed' AND NEW.name = 'slow-each') EXECUTE FUNCTION ${schema}.slow_each()`)
+  try {
+    await boss.workEach('slow-each', { batchSize: 50, concurrency: 4, burstWhenBatchFull: true, pollingIntervalSeconds: 0.5 }, async () => {})
+    let peak = 0
+    let completed = 0
+    for (let i = 0; i < 20; i++) {
+      const { rows } = await db.query(`SELECT count(*) FILTER (WHERE state = 'active')::int AS a, count(*) FILTER (WHERE state = 'completed')::int AS c FROM ${schema}.job WHERE name = 'slow-each'`)
+      peak = Math.max(peak, rows[0].a)
+      completed = rows[0].c
+      await sleep(100)
+    }
+    assert.ok(completed > 0, 'jobs are being completed')
+    assert.ok(peak <= 104, `peak of ${peak} active jobs`)
+    await boss.offWork('slow-each')
+  } finally {
+    await db.query(`DROP TRIGGER slow_each ON ${schema}.job_common`)
+  }
+})
+
+test('workEach: offWork() hands buffered, never-started jobs back to the queue', async () => {
+  await boss.createQueue('each-stop', { retryLimit: 0 })
+  const ids = await boss.insert('each-stop', Array.from({ length: 20 }, (_, i) => ({ data: { i } })), { returnId: true })
+  let started = 0
+  await boss.workEach('each-stop', { ...poll, batchSize: 10, concurrency: 1 }, async () => {
+    started++
+    await sleep(300)
+  })
+  await waitFor(() => started >= 1)
+  await boss.offWork('each-stop')
+  const { rows } = await db.query(`SELECT state, retry_count, started_on FROM ${schema}.job WHERE id = ANY($1)`, [ids])
+  const byState = rows.reduce((m, r) => ({ ...m, [r.state]: (m[r.state] ?? 0) + 1 }), {})
+  assert.equal(byState.active, undefined, `no job left active: ${JSON.stringify(byState)}`)
+  assert.equal(byState.completed, started)
+  assert.equal(byState.created, 20 - started)
+  // handed back unstarted: the next claim is still the first attempt
+  assert.ok(rows.filter(r => r.state === 'created').every(r => r.retry_count === 0 && r.started_on === null))
+})
+
+test('localConcurrency loops share one settler: every job settles once and per-worker metrics add up', async () => {
+  await boss.createQueue('loops', { retryLimit: 0 })
+  const ids = await boss.insert('loops', Array.from({ length: 60 }, (_, i) => ({ data: { i } })), { returnId: true })
+  const workId = await boss.work('loops', { ...poll, batchSize: 1, localConcurrency: 4 }, async ([job]) => {
+    if (job.data.i % 10 === 0) throw new Error('tenth')
+    return { i: job.data.i }
+  })
+  const rows = await settled(ids)
+  assert.equal(rows.filter(r => r.state === 'completed').length, 54)
+  assert.ok(rows.filter(r => r.state === 'completed').every(r => r.output.i === r.data.i))
+  assert.equal(rows.filter(r => r.state === 'failed').length, 6)
+  await boss.offWork('loops')
+  const { queues } = boss.getMetrics()
+  const q = queues.loops
+  assert.equal(q.completed, 54)
+  assert.equal(q.failed, 6)
+  const workers = Object.values(q.workers)
+  assert.equal(workers.length, 4)
+  assert.ok(Object.keys(q.workers).includes(workId))
+  assert.equal(workers.reduce((n, w) => n + w.completed, 0), 54)
+  assert.equal(workers.reduce((n, w) => n + w.failed, 0), 6)
+  assert.equal(q.inFlight, 0)
+})

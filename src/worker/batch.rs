@@ -242,12 +242,17 @@ pub(super) async fn call_handler(
         _ = tokio::time::sleep(timeout) => HandlerResult::TimedOut(max_expire),
         _ = worker.abandon.notified() => HandlerResult::Abandoned,
     };
+    // a settled handler's signals are aborted by the JS side itself (one call into JS per batch)
     let reason = match &result {
-        HandlerResult::TimedOut(s) => format!("handler execution exceeded {}s", trim_number(*s)),
-        HandlerResult::Abandoned => "pg-boss shut down while active".to_string(),
-        HandlerResult::Outcome(_) => "handler settled".to_string(),
+        HandlerResult::TimedOut(s) => {
+            Some(format!("handler execution exceeded {}s", trim_number(*s)))
+        }
+        HandlerResult::Abandoned => Some("pg-boss shut down while active".to_string()),
+        HandlerResult::Outcome(_) => None,
     };
-    worker.handler.abort(abort_message(batch, &reason));
+    if let Some(reason) = reason {
+        worker.handler.abort(abort_message(batch, &reason));
+    }
     result
 }
 
@@ -257,36 +262,6 @@ pub(super) fn trim_number(v: f64) -> String {
         format!("{}", v as i64)
     } else {
         format!("{v}")
-    }
-}
-
-/// Settle rows and update bookkeeping; errors become `error` events.
-pub(super) async fn settle(
-    engine: &Engine,
-    worker: &Worker,
-    table: &str,
-    rows: &[SettleRow],
-    released: usize,
-) {
-    let started = Instant::now();
-    match engine.settle_rows(&worker.name, table, rows).await {
-        Ok(counts) => engine.metrics.settled(
-            &worker.name,
-            &worker.id,
-            counts,
-            released,
-            started.elapsed(),
-        ),
-        Err(err) => {
-            engine.metrics.settled(
-                &worker.name,
-                &worker.id,
-                Default::default(),
-                released,
-                started.elapsed(),
-            );
-            report(engine, worker, err);
-        }
     }
 }
 
@@ -325,7 +300,9 @@ pub(super) async fn wait(worker: &Worker, since: Instant, delay: Duration) {
 
 pub async fn run(engine: Arc<Engine>, worker: Arc<Worker>) {
     worker.set_status(WorkerStatus::Active);
-    let (tx, settler) = super::settler::spawn(engine.clone(), worker.clone());
+    let Some(tx) = worker.take_settler() else {
+        return;
+    };
     // at most one batch waiting to be written back while the next one is handled
     let unsettled = Arc::new(tokio::sync::Semaphore::new(1));
     while !worker.is_stopping() {
@@ -361,7 +338,8 @@ pub async fn run(engine: Arc<Engine>, worker: Arc<Worker>) {
         wait(&worker, started, delay).await;
     }
     drop(tx);
-    let _ = settler.await;
+    // the last batch is written back before this loop reports stopped
+    let _ = unsettled.acquire().await;
     worker.with_info(|i| i.status = WorkerStatus::Stopped);
 }
 
@@ -429,6 +407,7 @@ async fn process(
     // previous batch is still being written
     let permit = unsettled.clone().acquire_owned().await.ok();
     let _ = tx.send(super::settler::Settled {
+        worker: worker.clone(),
         batch,
         started_ms,
         rows,

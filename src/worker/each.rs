@@ -1,81 +1,120 @@
 //! The `workEach()` loop: per-job handlers with at most `concurrency` in flight. Jobs are claimed
-//! as slots free (never waiting for the slowest job of a batch) and their outcomes are written
-//! back in coalesced settles: whatever finished while the previous settle ran goes in the next one.
+//! in batches of up to `batchSize` into a local buffer; the next batch is claimed in the
+//! background once the buffer is down to `concurrency` jobs, so slots refill from the buffer
+//! while the claim runs (never waiting for the slowest job of a batch, nor for the claim).
+//! Outcomes are written back in coalesced settles: whatever finished while the previous settle
+//! ran goes in the next one.
+//!
+//! Two bounds: `concurrency` handlers run at once, and at most `2 × batchSize + concurrency` jobs
+//! are claimed but not yet written back, so a slow database slows the claims instead of the
+//! worker taking the whole queue.
 
-use super::batch::{claim, handle, next_delay, report, wait};
+use super::batch::{claim, handle, next_delay, report};
 use super::outcome;
 use super::settler;
 use super::{ClaimedJob, Worker, WorkerStatus};
 use crate::engine::Engine;
+use crate::error::BossError;
+use crate::plans;
+use serde_json::json;
+use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
+use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::{JoinHandle, JoinSet};
+use tokio::time::Instant;
+
+/// A claimed job waiting for a handler slot, with its share of the write-back budget.
+type Buffered = (ClaimedJob, OwnedSemaphorePermit);
+
+/// One background claim: the queue's table, the jobs (each with its budget permit) and how many
+/// were asked for.
+type Claimed = Result<(String, Vec<Buffered>, usize), BossError>;
 
 pub async fn run(engine: Arc<Engine>, worker: Arc<Worker>) {
     worker.set_status(WorkerStatus::Active);
-    let slots = Arc::new(Semaphore::new(worker.options.concurrency));
-    let (tx, settler) = settler::spawn(engine.clone(), worker.clone());
+    let batch_size = (worker.options.batch_size.max(1)) as usize;
+    let concurrency = worker.options.concurrency.max(1);
+    let slots = Arc::new(Semaphore::new(concurrency));
+    let unsettled = Arc::new(Semaphore::new(2 * batch_size + concurrency));
+    let Some(tx) = worker.take_settler() else {
+        return;
+    };
     let mut running: JoinSet<()> = JoinSet::new();
+    let mut buffer: VecDeque<Buffered> = VecDeque::new();
+    let mut table = String::new();
+    let mut claiming: Option<JoinHandle<Claimed>> = None;
+    // the next claim starts while this many jobs are still buffered, so it lands before they run out
+    let low_water = (batch_size / 2).max(concurrency);
+    // no claim before this instant (after a short claim the queue is drained: poll as pg-boss does)
+    let mut hold_until: Option<Instant> = None;
 
     while !worker.is_stopping() {
-        // reap finished tasks so the set does not grow
         while running.try_join_next().is_some() {}
-        let first = tokio::select! {
-            permit = slots.clone().acquire_owned() => match permit { Ok(p) => p, Err(_) => break },
-            _ = worker.wake.notified() => continue,
-        };
-        let started = Instant::now();
-        let table = match engine.queue_info(&worker.name).await {
-            Ok(q) => q.table,
-            Err(err) => {
-                drop(first);
-                report(&engine, &worker, err);
-                wait(
-                    &worker,
-                    started,
-                    Duration::from_secs_f64(worker.options.polling_interval_ms / 1000.0),
-                )
-                .await;
-                continue;
-            }
-        };
-        let free = 1 + slots.available_permits();
-        let limit = (worker.options.batch_size as usize).min(free).max(1);
-        let jobs = match claim(&engine, &worker, limit as i64).await {
-            Ok(jobs) => jobs,
-            Err(err) => {
-                report(&engine, &worker, err);
-                Vec::new()
-            }
-        };
-        let fetched = jobs.len();
-        let mut permits = vec![first];
-        for _ in 1..fetched {
-            // only this loop takes permits, so the ones counted as free are still there
-            match slots.clone().try_acquire_owned() {
-                Ok(p) => permits.push(p),
-                Err(_) => break,
-            }
+        let held = hold_until.is_some_and(|t| Instant::now() < t);
+        if claiming.is_none() && !held && buffer.len() <= low_water {
+            claiming = Some(tokio::spawn(claim_batch(
+                engine.clone(),
+                worker.clone(),
+                unsettled.clone(),
+                batch_size,
+            )));
         }
-        for (job, permit) in jobs.into_iter().zip(permits) {
-            let engine = engine.clone();
-            let worker = worker.clone();
-            let tx = tx.clone();
-            let table = table.clone();
-            // the slot stays taken until the job's outcome is written, so claimed-but-unsettled
-            // jobs never exceed `concurrency`
-            running.spawn(async move {
-                run_job(&engine, &worker, &table, job, &tx, permit).await;
-            });
-        }
-        if fetched < limit {
-            let delay = next_delay(&engine, &worker, 0).await;
-            wait(&worker, started, delay).await;
+        tokio::select! {
+            done = async { claiming.as_mut().expect("guarded").await }, if claiming.is_some() => {
+                claiming = None;
+                let started = Instant::now();
+                let result = done.unwrap_or_else(|_| Err(BossError::operational("claim task failed")));
+                let (fetched, limit) = match result {
+                    Ok((t, jobs, limit)) => {
+                        if !t.is_empty() {
+                            table = t;
+                        }
+                        let n = jobs.len();
+                        buffer.extend(jobs);
+                        (n, limit)
+                    }
+                    Err(err) => {
+                        report(&engine, &worker, err);
+                        (0, batch_size)
+                    }
+                };
+                hold_until = if fetched < limit {
+                    Some(started + next_delay(&engine, &worker, 0).await)
+                } else {
+                    None
+                };
+            }
+            slot = slots.clone().acquire_owned(), if !buffer.is_empty() => {
+                let Ok(slot) = slot else { break };
+                let Some((job, budget)) = buffer.pop_front() else { continue };
+                let engine = engine.clone();
+                let worker = worker.clone();
+                let tx = tx.clone();
+                let table = table.clone();
+                running.spawn(async move {
+                    run_job(&engine, &worker, &table, job, &tx, slot, budget).await;
+                });
+            }
+            _ = tokio::time::sleep_until(hold_until.unwrap_or_else(Instant::now)), if held => {}
+            _ = worker.wake.notified() => {
+                // a NOTIFY or notifyWorker(): new jobs may be there, claim now
+                hold_until = None;
+            }
         }
     }
 
-    // Stopping: let handlers in flight finish (stop()/offWork() bound the wait) unless abandoned.
+    // Stopping: jobs claimed but never started go back to the queue as they were.
+    if let Some(pending) = claiming.take() {
+        if let Ok(Ok((t, jobs, _))) = pending.await {
+            if !t.is_empty() {
+                table = t;
+            }
+            buffer.extend(jobs);
+        }
+    }
+    hand_back(&engine, &worker, &table, buffer).await;
+    // let handlers in flight finish (stop()/offWork() bound the wait) unless abandoned
     loop {
         tokio::select! {
             next = running.join_next() => if next.is_none() { break },
@@ -83,8 +122,76 @@ pub async fn run(engine: Arc<Engine>, worker: Arc<Worker>) {
         }
     }
     drop(tx);
-    let _ = settler.await;
+    // everything handled is written back before this loop reports stopped
+    let _ = unsettled
+        .acquire_many((2 * batch_size + concurrency) as u32)
+        .await;
     worker.with_info(|i| i.status = WorkerStatus::Stopped);
+}
+
+/// Claim up to `batch_size` jobs, as many as the write-back budget allows (waiting for at least
+/// one), each job taking one budget permit.
+async fn claim_batch(
+    engine: Arc<Engine>,
+    worker: Arc<Worker>,
+    unsettled: Arc<Semaphore>,
+    batch_size: usize,
+) -> Claimed {
+    // waiting for budget gives way to a stop, so stop() never waits on a claim that cannot start
+    let first = loop {
+        if worker.is_stopping() {
+            return Ok((String::new(), Vec::new(), 0));
+        }
+        tokio::select! {
+            permit = unsettled.clone().acquire_owned() => {
+                break permit.map_err(|_| BossError::operational("worker stopped"))?
+            }
+            _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+        }
+    };
+    let extra = (batch_size - 1).min(unsettled.available_permits());
+    let mut budget = first;
+    if extra > 0 {
+        if let Ok(more) = unsettled.clone().try_acquire_many_owned(extra as u32) {
+            budget.merge(more);
+        }
+    }
+    let limit = budget.num_permits();
+    let table = engine.queue_info(&worker.name).await?.table;
+    let jobs = claim(&engine, &worker, limit as i64).await?;
+    // unused permits go back as `budget` drops
+    let mut out = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let Some(permit) = budget.split(1) else { break };
+        out.push((job, permit));
+    }
+    Ok((table, out, limit))
+}
+
+/// Return buffered, never-started jobs to the queue (a later claim counts the same attempt).
+async fn hand_back(engine: &Engine, worker: &Worker, table: &str, buffer: VecDeque<Buffered>) {
+    if buffer.is_empty() {
+        return;
+    }
+    let jobs: Vec<ClaimedJob> = buffer.into_iter().map(|(j, _)| j).collect();
+    worker.release_groups(&jobs);
+    let ids: Vec<String> = jobs.iter().map(|j| j.id.clone()).collect();
+    let result = async {
+        let db = engine.instance_db()?;
+        let sql = plans::jobs::restore_jobs(&engine.config.schema, table);
+        engine
+            .query(
+                &db,
+                &sql,
+                &[Some(worker.name.clone()), Some(json!(ids).to_string())],
+            )
+            .await
+    }
+    .await;
+    if let Err(err) = result {
+        // they stay active and are retried after expiry, as after a crash
+        report(engine, worker, err);
+    }
 }
 
 async fn run_job(
@@ -93,20 +200,24 @@ async fn run_job(
     table: &str,
     job: ClaimedJob,
     tx: &settler::SettleSender,
-    slot: tokio::sync::OwnedSemaphorePermit,
+    slot: OwnedSemaphorePermit,
+    budget: OwnedSemaphorePermit,
 ) {
     let jobs = vec![job];
-    let Some((batch, started_ms, rows)) = handle(engine, worker, table, &jobs, |v| {
+    let handled = handle(engine, worker, table, &jobs, |v| {
         vec![outcome::each_row(&jobs[0], &v)]
     })
-    .await
-    else {
+    .await;
+    // the handler slot frees now; the budget permit stays with the outcome until it is written
+    drop(slot);
+    let Some((batch, started_ms, rows)) = handled else {
         return;
     };
     let _ = tx.send(settler::Settled {
+        worker: worker.clone(),
         batch,
         started_ms,
         rows,
-        permit: Some(slot),
+        permit: Some(budget),
     });
 }

@@ -43,6 +43,7 @@ impl Engine {
             handler: handler.clone(),
             groups,
             claimer,
+            settler: super::settler::spawn(self.clone()),
         };
         for i in 0..loops {
             let id = if i == 0 {

@@ -136,6 +136,9 @@ pub struct Worker {
     pub groups: Option<Arc<GroupGate>>,
     /// Shared by the loops of a `work()` with `localConcurrency > 1` (without group limits).
     pub claimer: Option<Arc<claimer::SharedClaimer>>,
+    /// The `work()` call's settler, taken by the loop when it starts; the settler ends once every
+    /// loop has dropped its sender.
+    settler: Mutex<Option<settler::SettleSender>>,
     stopping: AtomicBool,
     /// Set when a shutdown failed this worker's jobs: the loop drops them without settling.
     abandoned: AtomicBool,
@@ -157,6 +160,7 @@ pub struct WorkShared {
     pub handler: Arc<dyn JobHandler>,
     pub groups: Option<Arc<GroupGate>>,
     pub claimer: Option<Arc<claimer::SharedClaimer>>,
+    pub settler: settler::SettleSender,
 }
 
 impl Worker {
@@ -169,6 +173,7 @@ impl Worker {
             handler,
             groups,
             claimer,
+            settler,
         } = shared;
         Worker {
             id,
@@ -179,6 +184,7 @@ impl Worker {
             handler,
             groups,
             claimer,
+            settler: Mutex::new(Some(settler)),
             stopping: AtomicBool::new(false),
             abandoned: AtomicBool::new(false),
             wake: Notify::new(),
@@ -196,6 +202,11 @@ impl Worker {
             }),
             task: Mutex::new(None),
         }
+    }
+
+    /// The sender for this loop's outcomes (`None` once taken).
+    pub fn take_settler(&self) -> Option<settler::SettleSender> {
+        self.settler.lock().ok().and_then(|mut s| s.take())
     }
 
     pub fn internal(&self) -> bool {

@@ -1,57 +1,108 @@
-//! The write-back side of a worker: outcomes queue here and are settled in coalesced statements
-//! (whatever finished while the previous settle ran goes into the next one), so a worker claims
-//! its next jobs while the last ones commit.
+//! The write-back side of a `work()` / `workEach()` call, shared by all its loops: outcomes
+//! queue here and are settled in coalesced statements (whatever finished while the previous
+//! settle ran goes into the next one, whichever loop it came from), so loops claim their next
+//! jobs while the last ones commit and sixteen loops finishing together cost one statement.
 
-use super::batch::{report, settle};
+use super::batch::report;
 use super::outcome::SettleRow;
 use super::{now_ms, ClaimedJob, Worker};
 use crate::engine::Engine;
+use crate::metrics::SettleCounts;
 use std::sync::Arc;
+use std::time::Instant;
 use tokio::sync::mpsc;
 
-/// One handler call's outcome: its batch id (its entry in the worker's jobs in hand), when the
-/// handler started, and a row per job.
+/// One handler call's outcome: the loop that ran it, its batch id (its entry in that loop's jobs
+/// in hand), when the handler started, and a row per job.
 pub struct Settled {
+    pub worker: Arc<Worker>,
     pub batch: u64,
     pub started_ms: u64,
     pub rows: Vec<SettleRow>,
     /// Released once these rows are written: claims wait for it, so jobs claimed but not yet
     /// settled stay bounded (a slow database slows the claims instead of the worker taking the
-    /// whole queue).
+    /// whole queue), and a stopping loop waits for it so nothing is left half-settled.
     pub permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 pub type SettleSender = mpsc::UnboundedSender<Settled>;
 
-pub fn spawn(
-    engine: Arc<Engine>,
-    worker: Arc<Worker>,
-) -> (SettleSender, tokio::task::JoinHandle<()>) {
+/// Start the settler of one `work()` call; it ends once every sender is dropped and its last
+/// flush is written.
+pub fn spawn(engine: Arc<Engine>) -> SettleSender {
     let (tx, rx) = mpsc::unbounded_channel();
-    (tx, tokio::spawn(run(engine, worker, rx)))
+    tokio::spawn(run(engine, rx));
+    tx
 }
 
-async fn run(engine: Arc<Engine>, worker: Arc<Worker>, mut rx: mpsc::UnboundedReceiver<Settled>) {
-    while let Some(first) = rx.recv().await {
+/// Flushes in flight at once: one commits while the next is built and sent, so the write-back
+/// rate is not one round trip per flush. Each holds jobs no other flush holds.
+const FLUSHES_IN_FLIGHT: usize = 2;
+
+async fn run(engine: Arc<Engine>, mut rx: mpsc::UnboundedReceiver<Settled>) {
+    let mut flushing = tokio::task::JoinSet::new();
+    loop {
+        if flushing.len() >= FLUSHES_IN_FLIGHT {
+            let _ = flushing.join_next().await;
+            continue;
+        }
+        let first = tokio::select! {
+            item = rx.recv() => match item {
+                Some(item) => item,
+                None => break,
+            },
+            Some(_) = flushing.join_next(), if !flushing.is_empty() => continue,
+        };
         let mut items = vec![first];
         while let Ok(more) = rx.try_recv() {
             items.push(more);
         }
-        if worker.is_abandoned() {
-            // a shutdown failed these jobs itself
-            drop(items);
+        // a shutdown failed an abandoned loop's jobs itself
+        items.retain(|s| !s.worker.is_abandoned());
+        if !items.is_empty() {
+            flushing.spawn(flush(engine.clone(), items));
+        }
+    }
+    while flushing.join_next().await.is_some() {}
+}
+
+/// Write back `items` in one statement, then do each loop's bookkeeping.
+async fn flush(engine: Arc<Engine>, items: Vec<Settled>) {
+    let lead = items[0].worker.clone();
+    let rows: Vec<SettleRow> = items.iter().flat_map(|s| s.rows.iter().cloned()).collect();
+    let started = Instant::now();
+    let result = match engine.queue_info(&lead.name).await {
+        Ok(q) => engine.settle_rows(&lead.name, &q.table, &rows).await,
+        Err(err) => Err(err),
+    };
+    let took = started.elapsed();
+    let mut left = match result {
+        Ok(counts) => counts,
+        Err(err) => {
+            report(&engine, &lead, err);
+            SettleCounts::default()
+        }
+    };
+    let ended = now_ms();
+    let mut seen: Vec<String> = Vec::new();
+    for s in &items {
+        if seen.contains(&s.worker.id) {
             continue;
         }
-        let table = match engine.queue_info(&worker.name).await {
-            Ok(q) => q.table,
-            Err(err) => {
-                report(&engine, &worker, err);
-                continue;
-            }
-        };
-        let rows: Vec<SettleRow> = items.iter().flat_map(|s| s.rows.iter().cloned()).collect();
-        settle(&engine, &worker, &table, &rows, rows.len()).await;
-        let batches: Vec<u64> = items.iter().map(|s| s.batch).collect();
+        seen.push(s.worker.id.clone());
+        let mine: Vec<&Settled> = items
+            .iter()
+            .filter(|i| i.worker.id == s.worker.id)
+            .collect();
+        let worker = &s.worker;
+        let my_rows = mine.iter().flat_map(|i| i.rows.iter());
+        let completed_rows = my_rows.clone().filter(|r| r.status == "completed").count() as u64;
+        let released = my_rows.count();
+        let counts = attribute(&mut left, completed_rows, released as u64 - completed_rows);
+        engine
+            .metrics
+            .settled(&worker.name, &worker.id, counts, released, took);
+        let batches: Vec<u64> = mine.iter().map(|i| i.batch).collect();
         let done: Vec<ClaimedJob> = worker
             .with_info(|i| {
                 i.in_hand
@@ -62,14 +113,62 @@ async fn run(engine: Arc<Engine>, worker: Arc<Worker>, mut rx: mpsc::UnboundedRe
             })
             .unwrap_or_default();
         worker.release_groups(&done);
-        let ended = now_ms();
-        let started = items.iter().map(|s| s.started_ms).max().unwrap_or(ended);
+        let started = mine.iter().map(|i| i.started_ms).max().unwrap_or(ended);
         worker.with_info(|i| {
             i.in_hand.retain(|(b, _)| !batches.contains(b));
             i.last_job_ended_on = Some(ended);
             i.last_job_duration = Some(ended.saturating_sub(started));
         });
-        drop(items);
-        engine.emit_wip_soon();
+    }
+    drop(items);
+    engine.emit_wip_soon();
+}
+
+/// One loop's share of a flush's counts: what its rows asked for, as far as the statement's
+/// totals (`left`) go. Exact whenever every row was written; when the attempt fence skipped some,
+/// the queue's totals stay exact and the loops of one `work()` may split them differently.
+fn attribute(left: &mut SettleCounts, completed_rows: u64, failed_rows: u64) -> SettleCounts {
+    let take = |pool: &mut u64, want: u64| {
+        let n = want.min(*pool);
+        *pool -= n;
+        n
+    };
+    let completed = take(&mut left.completed, completed_rows);
+    let retried = take(&mut left.retried, failed_rows);
+    let failed = take(&mut left.failed, failed_rows - retried);
+    let dead_lettered = take(&mut left.dead_lettered, failed);
+    SettleCounts {
+        completed,
+        retried,
+        failed,
+        dead_lettered,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attribute_splits_totals_by_what_each_loop_asked() {
+        let mut left = SettleCounts {
+            completed: 5,
+            retried: 1,
+            failed: 2,
+            dead_lettered: 1,
+        };
+        let a = attribute(&mut left, 3, 2);
+        assert_eq!(
+            (a.completed, a.retried, a.failed, a.dead_lettered),
+            (3, 1, 1, 1)
+        );
+        let b = attribute(&mut left, 2, 1);
+        assert_eq!(
+            (b.completed, b.retried, b.failed, b.dead_lettered),
+            (2, 0, 1, 0)
+        );
+        // a fenced-out row: nothing left to attribute
+        let c = attribute(&mut left, 1, 0);
+        assert_eq!(c.completed, 0);
     }
 }
