@@ -455,3 +455,26 @@ test('localConcurrency loops share one settler: every job settles once and per-w
   assert.equal(workers.reduce((n, w) => n + w.failed, 0), 6)
   assert.equal(q.inFlight, 0)
 })
+
+test('a bursting loop completes its batch in the statement that claims the next one', async () => {
+  await boss.createQueue('carry', { retryLimit: 0 })
+  const ids = await boss.insert('carry', Array.from({ length: 40 }, (_, i) => ({ data: { i } })), { returnId: true })
+  // record which transaction moved each job to active and to completed
+  await db.query(`CREATE TABLE ${schema}.carry_log (id uuid, state text, tx bigint)`)
+  await db.query(`CREATE FUNCTION ${schema}.carry_log() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO ${schema}.carry_log VALUES (NEW.id, NEW.state::text, txid_current()); RETURN NEW; END $$`)
+  await db.query(`CREATE TRIGGER carry_log AFTER UPDATE ON ${schema}.job_common FOR EACH ROW WHEN (NEW.name = 'carry') EXECUTE FUNCTION ${schema}.carry_log()`)
+  try {
+    await boss.work('carry', { ...poll, batchSize: 4, burstWhenBatchFull: true }, async jobs => jobs.length)
+    const rows = await settled(ids)
+    assert.ok(rows.every(r => r.state === 'completed'))
+    const { rows: shared } = await db.query(`SELECT count(DISTINCT c.tx)::int AS n FROM ${schema}.carry_log c JOIN ${schema}.carry_log a ON a.tx = c.tx AND a.state = 'active' WHERE c.state = 'completed'`)
+    // 10 batches: each of the first 9 is completed by the claim of the next
+    assert.ok(shared[0].n >= 8, `${shared[0].n} completions shared a claim's transaction`)
+    await boss.offWork('carry')
+    const q = boss.getMetrics().queues.carry
+    assert.equal(q.completed, 40)
+    assert.equal(q.inFlight, 0)
+  } finally {
+    await db.query(`DROP TRIGGER carry_log ON ${schema}.job_common`)
+  }
+})

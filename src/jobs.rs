@@ -507,6 +507,22 @@ impl Engine {
         options: &Object,
         db: Option<SharedExecutor>,
     ) -> Result<Vec<String>> {
+        Ok(self.claim_rows(name, options, db, None, false).await?.1)
+    }
+
+    /// A claim as `fetch_rows` makes it; with `completing` (a keyed outcome of completed jobs, as
+    /// `settle_rows` builds it) those jobs are completed in the same statement and their count
+    /// comes back too. A failed combined statement wrote nothing, the completions included.
+    /// A `worker_claim` writes its size into the statement (a worker claims few distinct sizes,
+    /// so each gets a plan PostgreSQL keeps; `fetch()` callers may ask for any size).
+    pub async fn claim_rows(
+        &self,
+        name: &str,
+        options: &Object,
+        db: Option<SharedExecutor>,
+        completing: Option<String>,
+        worker_claim: bool,
+    ) -> Result<(u64, Vec<String>)> {
         let name = name.to_string();
         let db = self.db(db)?;
         let q = self.queue_info(&name).await?;
@@ -531,8 +547,12 @@ impl Engine {
             has_max_priority: max.is_some(),
             has_ignore_groups: ignore_groups.is_some(),
             has_group_concurrency: group_limits.is_some(),
+            limit_literal: worker_claim.then_some(batch_size),
         };
-        let mut params = vec![Some(name), Some(batch_size.to_string())];
+        let mut params = vec![Some(name)];
+        if !worker_claim {
+            params.push(Some(batch_size.to_string()));
+        }
         if let Some(v) = min {
             params.push(Some(js::display(Some(v))));
         }
@@ -545,13 +565,24 @@ impl Engine {
         if let Some(g) = group_limits {
             params.push(Some(g.to_string()));
         }
-        let sql = plans::jobs::fetch_jobs(&self.config.schema, &q.table, &plan);
-        match self.query(&db, &sql, &params).await {
-            Ok(rows) => Ok(rows),
-            // a policy index collision with a concurrent claimer reads as an empty fetch
-            Err(e) if e.sqlstate() == Some("23505") => Ok(Vec::new()),
-            Err(e) => Err(e),
-        }
+        let Some(outcome) = completing else {
+            let sql = plans::jobs::fetch_jobs(&self.config.schema, &q.table, &plan);
+            return match self.query(&db, &sql, &params).await {
+                Ok(rows) => Ok((0, rows)),
+                // a policy index collision with a concurrent claimer reads as an empty fetch
+                Err(e) if e.sqlstate() == Some("23505") => Ok((0, Vec::new())),
+                Err(e) => Err(e),
+            };
+        };
+        params.push(Some(outcome));
+        let sql = plans::jobs::complete_and_fetch(&self.config.schema, &q.table, &plan);
+        let mut rows = self.query(&db, &sql, &params).await?.into_iter();
+        let completed = rows
+            .next()
+            .and_then(|first| serde_json::from_str::<Value>(&first).ok())
+            .and_then(|v| v.get("completed").and_then(Value::as_u64))
+            .unwrap_or(0);
+        Ok((completed, rows.collect()))
     }
 
     pub async fn complete(

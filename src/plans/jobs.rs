@@ -170,6 +170,11 @@ pub struct FetchPlan {
     pub has_ignore_groups: bool,
     /// `groupConcurrency`: a JSON `{ default, tiers? }` parameter follows the others.
     pub has_group_concurrency: bool,
+    /// The claim size written into the statement instead of passed as $2 (the optional
+    /// parameters then start at $2). A worker's claims use it: with the size known, PostgreSQL
+    /// plans the statement once per connection and reuses the plan, where a parameter LIMIT makes
+    /// it re-plan every claim (a generic plan must assume a large limit and looks too costly).
+    pub limit_literal: Option<i64>,
 }
 
 /// Claim up to $2 jobs of queue $1 in priority then creation order. Optional parameters follow
@@ -180,6 +185,55 @@ pub struct FetchPlan {
 /// a key_strict_fifo key is offered only its head job and only while nothing of it is active,
 /// waiting to retry or failed.
 pub fn fetch_jobs(s: &SchemaName, t: &str, plan: &FetchPlan) -> String {
+    format!(
+        "WITH {}
+-- handed out in the order they were chosen (UPDATE ... RETURNING has no order of its own)
+SELECT row_to_json(r)::text FROM (SELECT {} FROM claimed ORDER BY priority DESC, created_on, id) r",
+        claim_ctes(s, t, plan),
+        job_fields(plan.include_metadata)
+    )
+}
+
+/// How many parameters a claim with `plan` takes ($1 queue, $2 limit unless written in, then
+/// the optional ones).
+pub fn claim_param_count(plan: &FetchPlan) -> usize {
+    (if plan.limit_literal.is_some() { 1 } else { 2 })
+        + [
+            plan.has_min_priority,
+            plan.has_max_priority,
+            plan.has_ignore_groups,
+            plan.has_group_concurrency,
+        ]
+        .iter()
+        .filter(|b| **b)
+        .count()
+}
+
+/// Complete the jobs of a keyed outcome (the parameter after the claim's own, shaped as
+/// `settle_batch` takes it, all `completed`) and claim the next jobs, in one statement and one
+/// commit: a worker loop that goes straight on to its next batch pays one round trip per cycle.
+/// The first row is `{"completed": n}`, then the claimed jobs in claim order. The claim cannot
+/// take a job this completes: both read one snapshot, where those jobs are still active.
+pub fn complete_and_fetch(s: &SchemaName, t: &str, plan: &FetchPlan) -> String {
+    let outcome = claim_param_count(plan) + 1;
+    format!(
+        "WITH {},
+{}
+SELECT t FROM (
+  SELECT 0 AS k, 0::bigint AS n, json_build_object('completed', (SELECT count(*) FROM completed))::text AS t
+  UNION ALL
+  SELECT 1, row_number() OVER (ORDER BY c.priority DESC, c.created_on, c.id),
+    (SELECT row_to_json(r)::text FROM (SELECT {}) r)
+  FROM claimed c
+) handed_out ORDER BY k, n",
+        super::settle::completion_ctes(s, t, outcome),
+        claim_ctes(s, t, plan),
+        job_fields(plan.include_metadata)
+    )
+}
+
+/// The CTEs of a claim, ending in `claimed` (the claimed rows, all columns).
+fn claim_ctes(s: &SchemaName, t: &str, plan: &FetchPlan) -> String {
     let s_ = &s.ident;
     let mut conditions = vec![
         "j.name = $1::text".to_string(),
@@ -189,7 +243,7 @@ pub fn fetch_jobs(s: &SchemaName, t: &str, plan: &FetchPlan) -> String {
     if !plan.ignore_start_after {
         conditions.push(format!("j.start_after <= {s_}.job_now()"));
     }
-    let mut next_param = 3;
+    let mut next_param = if plan.limit_literal.is_some() { 2 } else { 3 };
     if plan.has_min_priority {
         conditions.push(format!("j.priority >= ${next_param}::text::int"));
         next_param += 1;
@@ -275,11 +329,11 @@ group_limits AS MATERIALIZED (SELECT ${next_param}::text::jsonb AS cfg),
         )
     };
     format!(
-        "WITH {prelude}{group_prelude}candidates AS (
+        "{prelude}{group_prelude}candidates AS (
   SELECT j.id{key_col}{group_cols} FROM {s_}.{t} j{group_from}
   WHERE {where_}
   ORDER BY j.priority DESC, j.created_on
-  LIMIT $2::text::int
+  LIMIT {limit}
   FOR UPDATE OF j SKIP LOCKED
 ),
 {picked}claimed AS (
@@ -292,11 +346,12 @@ group_limits AS MATERIALIZED (SELECT ${next_param}::text::jsonb AS cfg),
   FROM picked p
   WHERE j.name = $1::text AND j.id = p.id
   RETURNING j.*
-)
--- handed out in the order they were chosen (UPDATE ... RETURNING has no order of its own)
-SELECT row_to_json(r)::text FROM (SELECT {fields} FROM claimed ORDER BY priority DESC, created_on, id) r",
+)",
         where_ = conditions.join("\n    AND "),
-        fields = job_fields(plan.include_metadata)
+        limit = match plan.limit_literal {
+            Some(n) => n.to_string(),
+            None => "$2::text::int".to_string(),
+        },
     )
 }
 
@@ -694,6 +749,24 @@ mod tests {
         assert!(sql.contains("j.priority <= $4::text::int"));
         assert!(sql.contains("$5::text::json"));
         assert!(sql.contains("FOR UPDATE OF j SKIP LOCKED"));
+    }
+
+    #[test]
+    fn a_written_in_limit_moves_the_optional_parameters_down() {
+        let plan = FetchPlan {
+            policy: "standard".into(),
+            has_min_priority: true,
+            limit_literal: Some(100),
+            ..Default::default()
+        };
+        let sql = fetch_jobs(&schema(), "job_common", &plan);
+        assert!(sql.contains("LIMIT 100\n"));
+        assert!(sql.contains("j.priority >= $2::text::int"));
+        assert!(!sql.contains("$3"));
+        assert_eq!(claim_param_count(&plan), 2);
+        // the completion's outcome comes after the claim's own parameters
+        let combined = complete_and_fetch(&schema(), "job_common", &plan);
+        assert!(combined.contains("SELECT $3::text::jsonb AS m"));
     }
 
     #[test]

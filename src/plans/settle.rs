@@ -60,9 +60,15 @@ fn retrying() -> String {
 }
 
 fn settle_ctes(s: &SchemaName, t: &str) -> String {
+    format!("{},\n", completion_ctes(s, t, 2))
+}
+
+/// `outcome` (the keyed outcome in parameter `$outcome_param`) and `completed` (its completed
+/// jobs written back, fenced by attempt), for queue $1 in table `t`.
+pub fn completion_ctes(s: &SchemaName, t: &str, outcome_param: usize) -> String {
     let s_ = &s.ident;
     format!(
-        "outcome AS MATERIALIZED (SELECT $2::text::jsonb AS m),
+        "outcome AS MATERIALIZED (SELECT ${outcome_param}::text::jsonb AS m),
 completed AS (
   UPDATE {s_}.{t} j SET completed_on = {s_}.job_now(), state = 'completed', output = o.value -> 'output'
   FROM (SELECT key::uuid AS id, value FROM jsonb_each({OUTCOME})) o
@@ -70,7 +76,6 @@ completed AS (
     AND j.state::text = 'active'
     AND j.retry_count = (o.value->>'retry_count')::int
   RETURNING j.id
-),
-"
+)"
     )
 }

@@ -93,15 +93,19 @@ pub(super) async fn claim(
                 let mut options = options.clone();
                 options.insert("batchSize".into(), json!(n));
                 async move {
-                    let rows = engine.fetch_rows(&worker.name, &options, None).await?;
+                    let rows = engine
+                        .claim_rows(&worker.name, &options, None, None, true)
+                        .await?
+                        .1;
                     Ok(rows.into_iter().filter_map(ClaimedJob::parse).collect())
                 }
             };
             shared.claim(limit.max(1) as usize, fetch).await?
         }
         None => engine
-            .fetch_rows(&worker.name, &options, None)
+            .claim_rows(&worker.name, &options, None, None, true)
             .await?
+            .1
             .into_iter()
             .filter_map(ClaimedJob::parse)
             .collect(),
@@ -305,11 +309,18 @@ pub async fn run(engine: Arc<Engine>, worker: Arc<Worker>) {
     };
     // at most one batch waiting to be written back while the next one is handled
     let unsettled = Arc::new(tokio::sync::Semaphore::new(1));
+    // A loop that claims alone may complete its last batch in the statement that claims the next
+    // (one commit per cycle instead of two). Shared claims and group gates settle apart.
+    let may_carry = worker.claimer.is_none() && worker.groups.is_none();
+    let mut carried: Option<Handled> = None;
     while !worker.is_stopping() {
         let started = Instant::now();
         let table = match engine.queue_info(&worker.name).await {
             Ok(q) => q.table,
             Err(err) => {
+                if let Some(done) = carried.take() {
+                    write_back(&worker, &tx, &unsettled, done).await;
+                }
                 report(&engine, &worker, err);
                 wait(
                     &worker,
@@ -320,7 +331,11 @@ pub async fn run(engine: Arc<Engine>, worker: Arc<Worker>) {
                 continue;
             }
         };
-        let jobs = match claim(&engine, &worker, worker.options.batch_size).await {
+        let claimed = match carried.take() {
+            Some(done) => claim_completing(&engine, &worker, &tx, &unsettled, done).await,
+            None => claim(&engine, &worker, worker.options.batch_size).await,
+        };
+        let jobs = match claimed {
             Ok(jobs) => jobs,
             Err(err) => {
                 report(&engine, &worker, err);
@@ -328,19 +343,100 @@ pub async fn run(engine: Arc<Engine>, worker: Arc<Worker>) {
             }
         };
         let fetched = jobs.len();
-        if fetched > 0 {
-            process(&engine, &worker, &table, jobs, &tx, &unsettled).await;
-            if worker.is_abandoned() {
+        let delay = if fetched > 0 {
+            let Some(done) = process(&engine, &worker, &table, &jobs).await else {
                 break;
+            };
+            let delay = next_delay(&engine, &worker, fetched).await;
+            let all_completed = done.rows.iter().all(|r| r.status == "completed");
+            if may_carry && delay.is_zero() && all_completed && !worker.is_stopping() {
+                carried = Some(done);
+            } else {
+                write_back(&worker, &tx, &unsettled, done).await;
             }
-        }
-        let delay = next_delay(&engine, &worker, fetched).await;
+            delay
+        } else {
+            next_delay(&engine, &worker, fetched).await
+        };
         wait(&worker, started, delay).await;
+    }
+    if let Some(done) = carried.take() {
+        write_back(&worker, &tx, &unsettled, done).await;
     }
     drop(tx);
     // the last batch is written back before this loop reports stopped
     let _ = unsettled.acquire().await;
     worker.with_info(|i| i.status = WorkerStatus::Stopped);
+}
+
+/// A handled batch: its id, when its handler started, and a row per job to write back.
+struct Handled {
+    batch: u64,
+    started_ms: u64,
+    rows: Vec<SettleRow>,
+}
+
+/// Hand `done` to the settler, which writes it while this loop claims its next batch; waits
+/// while the previous batch is still being written.
+async fn write_back(
+    worker: &Arc<Worker>,
+    tx: &super::settler::SettleSender,
+    unsettled: &Arc<tokio::sync::Semaphore>,
+    done: Handled,
+) {
+    let permit = unsettled.clone().acquire_owned().await.ok();
+    let _ = tx.send(super::settler::Settled {
+        worker: worker.clone(),
+        batch: done.batch,
+        started_ms: done.started_ms,
+        rows: done.rows,
+        permit,
+    });
+}
+
+/// Complete `done` (every job of it completed) and claim the next batch in one statement. If
+/// that statement fails it wrote nothing: `done` goes to the settler and the claim is retried
+/// alone.
+async fn claim_completing(
+    engine: &Engine,
+    worker: &Arc<Worker>,
+    tx: &super::settler::SettleSender,
+    unsettled: &Arc<tokio::sync::Semaphore>,
+    done: Handled,
+) -> Result<Vec<ClaimedJob>, BossError> {
+    worker.with_info(|i| i.last_fetched_on = Some(now_ms()));
+    let started = Instant::now();
+    let options = claim_options(worker, worker.options.batch_size);
+    let payload = super::settle::settle_payload(&done.rows);
+    match engine
+        .claim_rows(&worker.name, &options, None, Some(payload), true)
+        .await
+    {
+        Ok((completed, rows)) => {
+            let took = started.elapsed();
+            engine.metrics.settled(
+                &worker.name,
+                &worker.id,
+                crate::metrics::SettleCounts {
+                    completed,
+                    ..Default::default()
+                },
+                done.rows.len(),
+                took,
+            );
+            super::settler::written_back(worker, &[done.batch], done.started_ms, now_ms());
+            engine.emit_wip_soon();
+            let jobs: Vec<ClaimedJob> = rows.into_iter().filter_map(ClaimedJob::parse).collect();
+            engine
+                .metrics
+                .fetched(&worker.name, &worker.id, jobs.len(), took);
+            Ok(jobs)
+        }
+        Err(_) => {
+            write_back(worker, tx, unsettled, done).await;
+            claim(engine, worker, worker.options.batch_size).await
+        }
+    }
 }
 
 /// One handler call for `jobs`: recorded as in hand, heartbeats kept while it runs, timed, and
@@ -391,26 +487,16 @@ async fn process(
     engine: &Arc<Engine>,
     worker: &Arc<Worker>,
     table: &str,
-    jobs: Vec<ClaimedJob>,
-    tx: &super::settler::SettleSender,
-    unsettled: &Arc<tokio::sync::Semaphore>,
-) {
+    jobs: &[ClaimedJob],
+) -> Option<Handled> {
     let per_job_results = worker.options.per_job_results;
-    let Some((batch, started_ms, rows)) = handle(engine, worker, table, &jobs, |v| {
-        outcome::batch_rows(&jobs, &v, per_job_results)
+    let (batch, started_ms, rows) = handle(engine, worker, table, jobs, |v| {
+        outcome::batch_rows(jobs, &v, per_job_results)
     })
-    .await
-    else {
-        return;
-    };
-    // written back by the settler while this loop claims its next batch; waits while the
-    // previous batch is still being written
-    let permit = unsettled.clone().acquire_owned().await.ok();
-    let _ = tx.send(super::settler::Settled {
-        worker: worker.clone(),
+    .await?;
+    Some(Handled {
         batch,
         started_ms,
         rows,
-        permit,
-    });
+    })
 }

@@ -156,7 +156,14 @@ async fn claim_batch(
             budget.merge(more);
         }
     }
-    let limit = budget.num_permits();
+    // short of a full batch, claim a power of two: each claim size is a statement PostgreSQL
+    // plans once per connection, so the sizes stay few
+    let mut limit = budget.num_permits();
+    if limit < batch_size {
+        let pow2 = 1usize << (usize::BITS - 1 - limit.leading_zeros());
+        drop(budget.split(limit - pow2));
+        limit = pow2;
+    }
     let table = engine.queue_info(&worker.name).await?.table;
     let jobs = claim(&engine, &worker, limit as i64).await?;
     // unused permits go back as `budget` drops

@@ -7,6 +7,12 @@ use crate::metrics::SettleCounts;
 use crate::plans;
 use serde_json::Value;
 
+/// The keyed outcome a settle statement takes: id → { status, retry_count, output }. A job
+/// appearing twice keeps its last outcome.
+pub fn settle_payload(rows: &[SettleRow]) -> String {
+    Value::Object(rows.iter().map(|r| (r.id.clone(), r.to_json())).collect()).to_string()
+}
+
 impl Engine {
     /// Settle `rows` of queue `name` (physical table `table`) in one statement.
     pub async fn settle_rows(
@@ -19,9 +25,7 @@ impl Engine {
             return Ok(SettleCounts::default());
         }
         let db = self.instance_db()?;
-        // keyed by id; a job appearing twice keeps its last outcome
-        let payload =
-            Value::Object(rows.iter().map(|r| (r.id.clone(), r.to_json())).collect()).to_string();
+        let payload = settle_payload(rows);
         let sql = if rows.iter().all(|r| r.status == "completed") {
             plans::settle::complete_batch(&self.config.schema, table)
         } else {

@@ -103,25 +103,31 @@ async fn flush(engine: Arc<Engine>, items: Vec<Settled>) {
             .metrics
             .settled(&worker.name, &worker.id, counts, released, took);
         let batches: Vec<u64> = mine.iter().map(|i| i.batch).collect();
-        let done: Vec<ClaimedJob> = worker
-            .with_info(|i| {
-                i.in_hand
-                    .iter()
-                    .filter(|(b, _)| batches.contains(b))
-                    .flat_map(|(_, jobs)| jobs.clone())
-                    .collect()
-            })
-            .unwrap_or_default();
-        worker.release_groups(&done);
         let started = mine.iter().map(|i| i.started_ms).max().unwrap_or(ended);
-        worker.with_info(|i| {
-            i.in_hand.retain(|(b, _)| !batches.contains(b));
-            i.last_job_ended_on = Some(ended);
-            i.last_job_duration = Some(ended.saturating_sub(started));
-        });
+        written_back(worker, &batches, started, ended);
     }
     drop(items);
     engine.emit_wip_soon();
+}
+
+/// `batches` of `worker` are written back: they leave its jobs in hand (and its group counts),
+/// and its last-job times move on.
+pub(super) fn written_back(worker: &Worker, batches: &[u64], started_ms: u64, ended_ms: u64) {
+    let done: Vec<ClaimedJob> = worker
+        .with_info(|i| {
+            i.in_hand
+                .iter()
+                .filter(|(b, _)| batches.contains(b))
+                .flat_map(|(_, jobs)| jobs.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    worker.release_groups(&done);
+    worker.with_info(|i| {
+        i.in_hand.retain(|(b, _)| !batches.contains(b));
+        i.last_job_ended_on = Some(ended_ms);
+        i.last_job_duration = Some(ended_ms.saturating_sub(started_ms));
+    });
 }
 
 /// One loop's share of a flush's counts: what its rows asked for, as far as the statement's
