@@ -338,3 +338,37 @@ test('send() validation: outcome and message equal pg-boss 12.38 for every input
     }
   }
 })
+
+test('concurrent sends share statements yet each gets the answer it would get alone', async () => {
+  const [a, b] = await twoQueues()
+  // every case at once on our side (coalesced, some refused by the server), one by one on pg-boss's
+  const ourOutcomes = await Promise.all(SEND_CASES.map(make => outcome(() => ours.send(...make(a)))))
+  for (const [i, make] of SEND_CASES.entries()) {
+    const x = ourOutcomes[i]
+    const y = await outcome(() => ref.send(...make(b)))
+    const label = String(make)
+    assert.equal(typeof x.ok, typeof y.ok, label)
+    if ('ok' in x && 'ok' in y) {
+      if (x.ok && y.ok) assert.deepEqual(await comparableRow(x.ok), await comparableRow(y.ok), label)
+      else assert.equal(x.ok, y.ok, label)
+    } else {
+      assert.deepEqual(x, y, label)
+    }
+  }
+})
+
+test('concurrent sends with one singleton key: exactly one is created, the rest return null', async () => {
+  const name = unique()
+  await ours.createQueue(name, { policy: 'short' })
+  const ids = await Promise.all(Array.from({ length: 40 }, (_, i) => ours.send(name, { i }, { singletonKey: 'k' })))
+  const created = ids.filter(Boolean)
+  assert.equal(created.length, 1)
+  const { rows } = await db.query(`SELECT id FROM ${SCHEMA}.job WHERE name = $1`, [name])
+  assert.deepEqual(rows.map(r => r.id), created)
+  // and many distinct jobs at once all land, each under the id its send returned
+  const many = await Promise.all(Array.from({ length: 200 }, (_, i) => ours.send(name, { i }, { singletonKey: `k${i}` })))
+  assert.equal(new Set(many).size, 200)
+  const { rows: landed } = await db.query(`SELECT id, data FROM ${SCHEMA}.job WHERE name = $1 AND singleton_key <> 'k'`, [name])
+  const byId = new Map(landed.map(r => [r.id, r.data.i]))
+  many.forEach((id, i) => assert.equal(byId.get(id), i))
+})

@@ -53,6 +53,8 @@ pub struct Engine {
     events: Mutex<Option<EventSink>>,
     pub workers: WorkerRegistry,
     pub metrics: Metrics,
+    /// Concurrent `send()`s to one queue share INSERT statements.
+    pub send_batcher: crate::send_batch::SendBatcher,
     /// The LISTEN connection is up, so notify queues poll at their relaxed interval.
     listening: AtomicBool,
     last_wip_ms: AtomicU64,
@@ -73,6 +75,7 @@ impl Engine {
             events: Mutex::new(None),
             workers: WorkerRegistry::default(),
             metrics: Metrics::default(),
+            send_batcher: Default::default(),
             listening: AtomicBool::new(false),
             last_wip_ms: AtomicU64::new(0),
         })

@@ -8,6 +8,7 @@ use crate::names::assert_queue_name;
 use crate::plans::{self, jobs::FetchPlan, jobs::FindPlan};
 use crate::validate;
 use serde_json::{json, Value};
+use std::sync::Arc;
 
 /// A validated `send()` request.
 #[derive(Debug, Clone)]
@@ -276,7 +277,7 @@ impl Engine {
     /// `send()` and its variants once arguments are checked: the new id, or `None` when a policy,
     /// throttle slot or duplicate id skipped the insert.
     pub async fn send(
-        &self,
+        self: &Arc<Self>,
         req: SendRequest,
         db: Option<SharedExecutor>,
     ) -> Result<Option<String>> {
@@ -295,7 +296,6 @@ impl Engine {
             q.notify && self.config.backend != "cockroachdb",
             true,
         );
-        let first = json!([job_payload(&req.data, &req.options, 0)]).to_string();
         let dead_letters: Vec<String> = req
             .options
             .get("deadLetter")
@@ -303,6 +303,32 @@ impl Engine {
             .map(str::to_string)
             .into_iter()
             .collect();
+        // On the instance's own pool, concurrent sends share statements (send_batch). Not a
+        // caller's `db` (its transaction is its own), nor a send that names its id or may need a
+        // second try in the next throttle slot.
+        let explicit_id = req.options.get("id").is_some_and(|v| !v.is_null());
+        if own_db && !explicit_id && !js::truthy(req.options.get("singletonNextSlot")) {
+            let id = uuid::Uuid::new_v4().to_string();
+            let mut row = job_payload(&req.data, &req.options, 0);
+            row["id"] = Value::String(id.clone());
+            let target = crate::send_batch::Target {
+                name: req.name.clone(),
+                table: q.table.clone(),
+                notify: q.notify && self.config.backend != "cockroachdb",
+            };
+            match self.send_batcher.send(self, target, row, id.clone()).await {
+                Ok(true) => return Ok(Some(id)),
+                Ok(false) => return Ok(None),
+                Err(Some(err)) => {
+                    return Err(self
+                        .insert_error(err, &req.name, &dead_letters, own_db)
+                        .await)
+                }
+                // the shared statement was refused: alone, this send gets its own answer
+                Err(None) => {}
+            }
+        }
+        let first = json!([job_payload(&req.data, &req.options, 0)]).to_string();
         let rows = match self
             .query(&db, &sql, &[Some(req.name.clone()), Some(first)])
             .await

@@ -16,6 +16,7 @@ pub mod plans;
 pub mod queue_cache;
 pub mod queues;
 pub mod raw_sql;
+pub mod send_batch;
 pub mod supervise;
 pub mod validate;
 pub mod worker;
