@@ -295,6 +295,7 @@ impl Engine {
             &q.table,
             q.notify && self.config.backend != "cockroachdb",
             true,
+            true,
         );
         let dead_letters: Vec<String> = req
             .options
@@ -440,6 +441,13 @@ impl Engine {
                 Value::Object(o)
             })
             .collect();
+        // only a named id or a throttle slot can collide with a unique index of a standard queue
+        let may_conflict = q.policy != "standard"
+            || payload.iter().any(|j| {
+                ["id", "singletonSeconds"]
+                    .iter()
+                    .any(|k| j.get(*k).is_some_and(|v| !v.is_null()))
+            });
         let own_db = db.is_none();
         let db = self.db(db)?;
         let sql = plans::jobs::insert_jobs(
@@ -447,6 +455,7 @@ impl Engine {
             &q.table,
             q.notify && self.config.backend != "cockroachdb",
             js::truthy(options.get("returnId")),
+            may_conflict,
         );
         let rows = match self
             .query(

@@ -150,7 +150,13 @@ async fn insert(
     batch: &[Pending],
 ) -> Result<std::collections::HashSet<String>> {
     let db = engine.instance_db()?;
-    let sql = plans::jobs::insert_jobs(&engine.config.schema, &target.table, target.notify, true);
+    let sql = plans::jobs::insert_jobs(
+        &engine.config.schema,
+        &target.table,
+        target.notify,
+        true,
+        true,
+    );
     let rows = Value::Array(batch.iter().map(|p| p.row.clone()).collect()).to_string();
     let ids = engine
         .query(&db, &sql, &[Some(target.name.clone()), Some(rows)])

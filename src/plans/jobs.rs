@@ -84,17 +84,33 @@ fn fence(n: usize) -> String {
 /// (policy indexes, throttle slots, duplicate ids) produce no id. With `notify`, one transactional
 /// NOTIFY tells listeners when at least one job is runnable now.
 /// Without `return_ids` only the count comes back (bulk inserts need no 5,000 ids returned).
-pub fn insert_jobs(s: &SchemaName, t: &str, notify: bool, return_ids: bool) -> String {
+///
+/// `may_conflict: false` is for rows that no unique index can refuse (a `standard` queue, ids
+/// generated here, no throttle slot): the rows go in with a plain INSERT, cheaper than the
+/// speculative insertion ON CONFLICT needs. Were one refused anyway, the statement fails loudly.
+pub fn insert_jobs(
+    s: &SchemaName,
+    t: &str,
+    notify: bool,
+    return_ids: bool,
+    may_conflict: bool,
+) -> String {
     let s_ = &s.ident;
+    let on_conflict = if may_conflict {
+        "ON CONFLICT DO NOTHING\n  "
+    } else {
+        ""
+    };
     let insert = format!(
         r#"WITH input AS (
   SELECT r.*,
     CASE
+      WHEN r."startAfter" IS NULL THEN {s_}.job_now()
       WHEN right(r."startAfter", 1) = 'Z' OR r."startAfter" ~ '^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}'
         THEN r."startAfter"::timestamptz
       ELSE {s_}.job_now() + COALESCE(r."startAfter", '0')::interval
     END AS run_at
-  FROM json_to_recordset($2::text::json) AS r (
+  FROM jsonb_to_recordset($2::text::jsonb) AS r (
     id uuid, data jsonb, priority int, "startAfter" text, "singletonKey" text, "singletonSeconds" int,
     "singletonOffset" int, "groupId" text, "groupTier" text, "expireInSeconds" int,
     "deleteAfterSeconds" int, "retentionSeconds" int, "retryLimit" int, "retryDelay" int,
@@ -134,8 +150,7 @@ pub fn insert_jobs(s: &SchemaName, t: &str, notify: bool, return_ids: bool) -> S
     COALESCE(i."heartbeatSeconds", q.heartbeat_seconds)
   FROM input i
   LEFT JOIN {s_}.queue q ON q.name = $1::text
-  ON CONFLICT DO NOTHING
-  RETURNING id, start_after
+  {on_conflict}RETURNING id, start_after
 )"#
     );
     if notify {
@@ -782,7 +797,7 @@ mod tests {
 
     #[test]
     fn notify_insert_uses_the_shared_channel() {
-        let sql = insert_jobs(&schema(), "job_common", true, true);
+        let sql = insert_jobs(&schema(), "job_common", true, true, true);
         assert!(sql.contains(&schema().notify_channel()));
     }
 
