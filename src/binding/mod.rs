@@ -17,6 +17,24 @@ use napi_derive::napi;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
+/// The engine's Tokio runtime: one worker thread unless PGBOSS_NATIVE_THREADS says otherwise.
+#[napi_derive::module_init]
+fn init_runtime() {
+    let threads = std::env::var("PGBOSS_NATIVE_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(1);
+    if let Ok(rt) = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .thread_name("pg-boss-native")
+        .enable_all()
+        .build()
+    {
+        napi::bindgen_prelude::create_custom_tokio_runtime(rt);
+    }
+}
+
 /// Errors cross to JS as data, `{ "err": { kind, message, code } }`, and index.js rethrows them
 /// as `AssertionError` or `Error`, so no rejection path loses the kind or the SQLSTATE.
 fn error_data(err: &BossError) -> serde_json::Value {
