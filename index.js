@@ -320,14 +320,27 @@ class PgBoss extends EventEmitter {
     if (typeof handler !== 'function') throw assertion('expected callback to be a function')
     if (typeof options !== 'object') throw assertion('expected config to be an object')
     const perJobResults = options.perJobResults === true
-    const controllers = new Map()
+    // batch id → its signal's state: created on first read of `job.signal` (most handlers never
+    // read it, and an AbortController per job is a measurable share of a fast handler's cost)
+    const batches = new Map()
 
     const run = async (message) => {
       const { batch, jobs } = JSON.parse(message)
-      const controller = new AbortController()
-      controllers.set(batch, controller)
+      const state = { controller: null, reason: null }
+      batches.set(batch, state)
+      const signal = {
+        enumerable: true,
+        configurable: true,
+        get () {
+          if (!state.controller) {
+            state.controller = new AbortController()
+            if (state.reason !== null) state.controller.abort(state.reason)
+          }
+          return state.controller.signal
+        }
+      }
       revive.jobs(jobs)
-      for (const job of jobs) job.signal = controller.signal
+      for (const job of jobs) Object.defineProperty(job, 'signal', signal)
       let value
       try {
         value = await (each ? handler(jobs[0]) : handler(jobs))
@@ -336,16 +349,16 @@ class PgBoss extends EventEmitter {
       } finally {
         // pg-boss aborts the signal once the handler has settled; the engine only sends an abort
         // for a timeout or a shutdown, so the common path costs one call into JS, not two
-        controllers.delete(batch)
-        controller.abort(new Error('handler settled'))
+        batches.delete(batch)
+        abortBatch(state, 'handler settled')
       }
       return (perJobResults && !each) ? encodeResults(value) : encodeResolved(value)
     }
     const abort = (message) => {
       const { batch, reason } = JSON.parse(message)
-      const controller = controllers.get(batch)
-      controllers.delete(batch)
-      controller?.abort(new Error(reason))
+      const state = batches.get(batch)
+      batches.delete(batch)
+      if (state) abortBatch(state, reason)
     }
     const text = await this.#native.work(JSON.stringify([name, options]), each, run, abort)
     return unwrap(text)
@@ -390,6 +403,13 @@ async function encodeRejected (err) {
 async function encodeUnserializable (err) {
   const error = new Error(`handler output could not be serialized: ${err?.message ?? err}`)
   return JSON.stringify({ kind: 'rejected', error: await serializeError(error), terminal: false })
+}
+
+/** Abort a batch's signal, or, when no handler has read it yet, make it start out aborted. */
+function abortBatch (state, reason) {
+  if (state.reason !== null) return
+  state.reason = new Error(reason)
+  state.controller?.abort(state.reason)
 }
 
 /** `perJobResults`: `JobResult[]`, or `Promise.allSettled` output (index-aligned). */

@@ -478,3 +478,22 @@ test('a bursting loop completes its batch in the statement that claims the next 
     await db.query(`DROP TRIGGER carry_log ON ${schema}.job_common`)
   }
 })
+
+test('job.signal made on first read: one signal per batch, aborted when read after the handler settled', async () => {
+  await boss.createQueue('w-signal')
+  await boss.insert('w-signal', [{ data: { n: 1 } }, { data: { n: 2 } }])
+  let kept
+  let sameSignal
+  await boss.work('w-signal', { ...poll, batchSize: 2 }, async jobs => {
+    kept = jobs
+    sameSignal = jobs[0].signal === jobs[1].signal && jobs[0].signal === jobs[0].signal
+    assert.ok(Object.keys(jobs[1]).includes('signal'))
+  })
+  await waitFor(() => kept)
+  await boss.offWork('w-signal')
+  assert.equal(sameSignal, true)
+  // the second job's signal was never read by the handler; read now, it is already aborted
+  assert.ok(kept[1].signal instanceof AbortSignal)
+  assert.equal(kept[1].signal.aborted, true)
+  assert.equal(kept[1].signal.reason.message, 'handler settled')
+})
