@@ -324,8 +324,16 @@ class PgBoss extends EventEmitter {
     // read it, and an AbortController per job is a measurable share of a fast handler's cost)
     const batches = new Map()
 
-    const run = async (message) => {
-      const { batch, jobs } = JSON.parse(message)
+    const native = this.#native
+    // the engine starts a handler call with `run` and learns its outcome from `handled`
+    const run = (message) => {
+      const parsed = JSON.parse(message)
+      handle(parsed).then(
+        (text) => native.handled(parsed.batch, text),
+        (err) => native.handled(parsed.batch, JSON.stringify({ kind: 'rejected', error: { message: String(err?.message ?? err) }, terminal: false }))
+      )
+    }
+    const handle = async ({ batch, jobs }) => {
       const state = { controller: null, reason: null }
       batches.set(batch, state)
       const signal = {

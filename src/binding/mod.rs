@@ -63,6 +63,7 @@ type EventFn = ThreadsafeFunction<String, (), String, Status, false, true>;
 #[napi]
 pub struct NativeBoss {
     engine: Arc<Engine>,
+    outcomes: Arc<handler::Outcomes>,
 }
 
 #[napi]
@@ -82,6 +83,7 @@ impl NativeBoss {
         let external =
             execute_sql.map(|f| Arc::new(JsExecutor::new(f)) as crate::db::SharedExecutor);
         let engine = Engine::new(config, external);
+        let outcomes = Arc::new(handler::Outcomes::default());
         if let Some(on_event) = on_event {
             let on_event = Arc::new(on_event);
             engine.set_event_sink(Some(Arc::new(move |event: EngineEvent| {
@@ -109,7 +111,7 @@ impl NativeBoss {
                 on_event.call(payload.to_string(), ThreadsafeFunctionCallMode::NonBlocking);
             })));
         }
-        Ok(NativeBoss { engine })
+        Ok(NativeBoss { engine, outcomes })
     }
 
     /// Resolved schema names, for `getDb()` and plan helpers in JS.
@@ -123,6 +125,7 @@ impl NativeBoss {
     #[napi]
     pub async fn work(&self, args: String, each: bool, run: RunFn, abort: AbortFn) -> String {
         let engine = self.engine.clone();
+        let outcomes = self.outcomes.clone();
         let work = async move {
             let args: Vec<serde_json::Value> = serde_json::from_str(&args).unwrap_or_default();
             let name = args.first().cloned();
@@ -130,7 +133,7 @@ impl NativeBoss {
                 Some(serde_json::Value::Object(o)) => o.clone(),
                 _ => serde_json::Map::new(),
             };
-            let handler = Arc::new(JsHandler::new(run, abort));
+            let handler = Arc::new(JsHandler::new(run, abort, outcomes));
             engine
                 .work(name.as_ref(), &options, handler, each)
                 .await
@@ -143,6 +146,12 @@ impl NativeBoss {
                 "pg-boss-native internal error in work()",
             )),
         }
+    }
+
+    /// A worker's handler call for `batch` has settled with `outcome` (JSON); see handler.rs.
+    #[napi]
+    pub fn handled(&self, batch: i64, outcome: String) -> bool {
+        u64::try_from(batch).is_ok_and(|b| self.outcomes.deliver(b, outcome))
     }
 
     /// The synchronous members (`getWipData`, `getMetrics`): same envelope, no Promise.

@@ -235,7 +235,7 @@ pub(super) async fn call_handler(
 ) -> HandlerResult {
     let max_expire = jobs.iter().map(|j| j.expire_seconds).fold(0.0, f64::max);
     let timeout = Duration::from_secs_f64(max_expire.max(1.0));
-    let call = worker.handler.run(run_message(batch, jobs));
+    let call = worker.handler.run(batch, run_message(batch, jobs));
     let result = tokio::select! {
         r = call => match r {
             Ok(text) => HandlerResult::Outcome(serde_json::from_str(&text).unwrap_or_else(|e| {

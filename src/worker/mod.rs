@@ -24,8 +24,8 @@ use tokio::task::JoinHandle;
 
 /// The JavaScript side of a worker. Messages are JSON; see index.js `#runner`.
 pub trait JobHandler: Send + Sync {
-    /// Run the handler: `{ type: 'run', batch, jobs: [...] }` → the outcome JSON.
-    fn run(&self, message: String) -> BoxFuture<'static, crate::error::Result<String>>;
+    /// Run the handler for `batch`: `{ type: 'run', batch, jobs: [...] }` → the outcome JSON.
+    fn run(&self, batch: u64, message: String) -> BoxFuture<'static, crate::error::Result<String>>;
     /// Abort job signals: `{ type: 'abort', batch, ids?, reason }`. Fire and forget.
     fn abort(&self, message: String);
 }
