@@ -123,6 +123,26 @@ export async function machineInfo (db) {
     postgres: (await db.query('SHOW server_version')).rows[0].server_version,
     shared_buffers: await setting('shared_buffers'),
     synchronous_commit: await setting('synchronous_commit'),
-    max_connections: await setting('max_connections')
+    max_connections: await setting('max_connections'),
+    commit: await commitLatency(db)
   }
+}
+
+/**
+ * The disk's commit latency right now: 300 one-row INSERT + COMMIT round trips, 10 ms apart, from
+ * a plain node-postgres client. Every send and settle waits on a commit, so a slow or stalling
+ * disk bounds both sides; this says what the runs below were up against.
+ */
+export async function commitLatency (db, samples = 300) {
+  await db.query('CREATE TEMP TABLE IF NOT EXISTS bench_commit_probe (x int)')
+  const times = []
+  for (let k = 0; k < samples; k++) {
+    const t0 = performance.now()
+    await db.query('INSERT INTO bench_commit_probe VALUES (1)')
+    times.push(performance.now() - t0)
+    await new Promise(resolve => setTimeout(resolve, 10))
+  }
+  times.sort((a, b) => a - b)
+  const at = q => times[Math.min(times.length - 1, Math.floor(q * times.length))]
+  return { p50: at(0.5), p99: at(0.99), max: times.at(-1) }
 }

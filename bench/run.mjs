@@ -8,7 +8,7 @@ import { readdirSync, statSync, writeFileSync } from 'node:fs'
 import { loadavg } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import pg from 'pg'
-import { findPostmaster, machineInfo } from './measure.mjs'
+import { commitLatency, findPostmaster, machineInfo } from './measure.mjs'
 import { SCALE, WORKLOADS } from './workloads.mjs'
 
 const CONNECTION = process.env.DATABASE_URL || 'postgres://root@localhost:5432/root'
@@ -30,7 +30,7 @@ const LIMITS = {
   scale: { stallMs: 120_000, maxMs: 30 * 60_000 }
 }
 
-async function child ({ side, workload, phase, n, mode }) {
+async function child ({ side, workload, phase, n, mode, startAt }) {
   const { PgBoss } = side === 'pg-boss' ? await import('pg-boss') : await import('pg-boss-native')
   const addonBuilt = side === 'native' ? nativeBuild().addonBuilt : undefined // the addon just loaded: others may rebuild it mid-run
   const db = new pg.Client(CONNECTION)
@@ -43,6 +43,7 @@ async function child ({ side, workload, phase, n, mode }) {
     schema,
     n,
     limits: LIMITS[mode],
+    startAt,
     postmaster: await findPostmaster(db),
     options: { connectionString: CONNECTION, schema, max: 10, supervise: false, schedule: false }
   }
@@ -91,25 +92,44 @@ async function main (mode, only, repeat) {
   for (const w of WORKLOADS.filter(w => !only || only.some(o => w.id.startsWith(o)))) {
     const n = w[mode]
     const row = { id: w.id, title: w.title, unit: w.unit, n, sides: {}, runs: [] }
+    const record = (side, r) => {
+      row.runs.push({ side, ...r })
+      if (better(w, r, row.sides[side])) row.sides[side] = r
+      process.stderr.write(`${w.id.padEnd(11)} ${side.padEnd(8)} ${r.error ? 'ERROR ' + r.error : headline(w, r) + ' ' + r.check}\n`)
+    }
     for (let rep = 0; rep < repeat; rep++) {
+      if (w.together) {
+        // Both sides at the same time (each on its own schema): a latency tail comes mostly from
+        // the disk's commit stalls, which then hit both sides alike. The server CPU each side
+        // reads covers both, so it is not reported.
+        // both start measuring at one moment, after both have set up (schema install included)
+        const startAt = Date.now() + 8000
+        const results = await Promise.all(SIDES.map(side => runChild({ side, workload: w.id, n, mode, startAt })))
+        SIDES.forEach((side, k) => record(side, { ...results[k], serverCpu: null, load: loadavg()[0] }))
+        continue
+      }
       // Alternate which side goes first; keep each side's best run.
       for (const side of rep % 2 ? [...SIDES].reverse() : SIDES) {
         if (w.nativeOnly && side === 'pg-boss') continue
-        const r = { ...await runChild({ side, workload: w.id, n, mode }), load: loadavg()[0] }
-        row.runs.push({ side, ...r })
-        if (better(w, r, row.sides[side])) row.sides[side] = r
-        process.stderr.write(`${w.id.padEnd(11)} ${side.padEnd(8)} ${r.error ? 'ERROR ' + r.error : headline(w, r) + ' ' + r.check}\n`)
+        record(side, { ...await runChild({ side, workload: w.id, n, mode }), load: loadavg()[0] })
       }
     }
     rows.push(row)
   }
   const seconds = Math.round((Date.now() - started) / 1000)
+  machine.commitAfter = await probeCommits()
   const load = Math.max(...rows.flatMap(r => r.runs.map(x => x.load)))
   const warning = rebuiltWarning(rows.flatMap(r => r.runs))
   console.log(machineLine(machine) + `\nmode: ${mode}, best of ${repeat}, ${seconds} s, highest 1-min load average after a run: ${fmt(load, 2)}` +
     (warning ? '\n' + warning : '') + '\n')
   console.log(table(rows))
   writeFileSync(new URL('results.json', import.meta.url), JSON.stringify({ date: new Date().toISOString(), mode, repeat, seconds, machine, rows }, null, 2))
+}
+
+async function probeCommits () {
+  const db = new pg.Client(CONNECTION)
+  await db.connect()
+  try { return await commitLatency(db) } finally { await db.end() }
 }
 
 async function describeMachine () {
@@ -137,10 +157,14 @@ function rebuiltWarning (runs) {
   return builds.length > 1 ? `WARNING: the addon was rebuilt during the run; native rows span builds ${builds.join(', ')} (per run in results.json)` : ''
 }
 
+const latencyLine = c => `p50 ${fmt(c.p50, 2)} / p99 ${fmt(c.p99, 2)} / max ${fmt(c.max, 1)} ms`
+
 function machineLine (m) {
   const b = m.build
   return `${m.nproc} CPUs (${m.cpu}), Node ${m.node}, PostgreSQL ${m.postgres} ` +
     `(shared_buffers ${m.shared_buffers}, synchronous_commit ${m.synchronous_commit}, max_connections ${m.max_connections})\n` +
+    (m.commit ? `commit latency before the runs (INSERT + COMMIT, 300 samples): ${latencyLine(m.commit)}\n` : '') +
+    (m.commitAfter ? `commit latency after the runs: ${latencyLine(m.commitAfter)}\n` : '') +
     `pg-boss-native at ${b.commit}${b.dirty ? ' with uncommitted Rust changes' : ''}, addon built ${b.addonBuilt}`
 }
 

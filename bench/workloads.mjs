@@ -140,6 +140,7 @@ async function latency (ctx) {
     arrived()
   })
   await sleep(500) // first empty fetch done, worker waiting on NOTIFY
+  if (ctx.startAt) await sleep(Math.max(0, ctx.startAt - Date.now())) // the other side is set up too
   const m = await measured(ctx, async () => {
     for (let k = 0; k < n + warmup; k++) {
       const got = new Promise(resolve => { arrived = resolve })
@@ -233,7 +234,7 @@ export const WORKLOADS = [
   { id: 'W4-b1000', title: 'W4 drain batch 1000', unit: 'jobs/s', quick: 20_000, full: 200_000, run: drainWork({ batchSize: 1000, ...BURST }) },
   { id: 'W5-perjob', title: 'W5 batch 100 perJobResults, 10% fail', unit: 'jobs/s', quick: 10_000, full: 100_000, run: drainPerJob },
   { id: 'W5-each', title: 'W5 workEach batch 100 conc 16, 10% fail', unit: 'jobs/s', quick: 10_000, full: 100_000, run: drainEach, nativeOnly: true },
-  { id: 'W6-notify', title: 'W6 send→handler latency, NOTIFY', unit: 'ms', quick: 200, full: 1_000, run: latency }
+  { id: 'W6-notify', title: 'W6 send→handler latency, NOTIFY', unit: 'ms', quick: 200, full: 1_000, run: latency, together: true }
 ]
 
 export const SCALE = { fetch: scaleFetch, drain: scaleDrain }

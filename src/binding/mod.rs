@@ -208,7 +208,9 @@ impl NativeBoss {
 }
 
 /// `getConstructionPlans(schema?)`: the install script pg-boss-native runs, as one string.
+/// (Called from JS only, which a test build of the crate cannot see.)
 #[napi]
+#[cfg_attr(test, allow(dead_code))]
 pub fn construction_plans(schema: Option<String>) -> Result<String> {
     let name = schema.unwrap_or_else(|| crate::names::DEFAULT_SCHEMA.to_string());
     let schema = crate::names::SchemaName::parse(&name)
