@@ -313,21 +313,25 @@ const SEND_CASES = [
   () => [5, {}]
 ]
 
+/** Our send's outcome `x` equals pg-boss's `y` for one input: the same row, null or error. */
+async function assertSameSend (x, y, label) {
+  assert.equal(typeof x.ok, typeof y.ok, label)
+  if ('ok' in x && 'ok' in y) {
+    if (x.ok && y.ok) assert.deepEqual(await comparableRow(x.ok), await comparableRow(y.ok), label)
+    else assert.equal(x.ok, y.ok, label)
+    return false
+  }
+  assert.deepEqual(x, y, label)
+  return true
+}
+
 test('send() validation: outcome and message equal pg-boss 12.38 for every input', async () => {
   const [a, b] = await twoQueues()
   let rejected = 0
   for (const make of SEND_CASES) {
     const x = await outcome(() => ours.send(...make(a)))
     const y = await outcome(() => ref.send(...make(b)))
-    const label = String(make)
-    assert.equal(typeof x.ok, typeof y.ok, label)
-    if ('ok' in x && 'ok' in y) {
-      if (x.ok && y.ok) assert.deepEqual(await comparableRow(x.ok), await comparableRow(y.ok), label)
-      else assert.equal(x.ok, y.ok, label)
-    } else {
-      rejected++
-      assert.deepEqual(x, y, label)
-    }
+    if (await assertSameSend(x, y, String(make))) rejected++
   }
   assert.ok(rejected >= 25, `rejections exercised: ${rejected}`)
   for (const [method, extra] of [['sendAfter', [5]], ['sendThrottled', [5, 'k']], ['sendDebounced', [5]]]) {
@@ -344,16 +348,7 @@ test('concurrent sends share statements yet each gets the answer it would get al
   // every case at once on our side (coalesced, some refused by the server), one by one on pg-boss's
   const ourOutcomes = await Promise.all(SEND_CASES.map(make => outcome(() => ours.send(...make(a)))))
   for (const [i, make] of SEND_CASES.entries()) {
-    const x = ourOutcomes[i]
-    const y = await outcome(() => ref.send(...make(b)))
-    const label = String(make)
-    assert.equal(typeof x.ok, typeof y.ok, label)
-    if ('ok' in x && 'ok' in y) {
-      if (x.ok && y.ok) assert.deepEqual(await comparableRow(x.ok), await comparableRow(y.ok), label)
-      else assert.equal(x.ok, y.ok, label)
-    } else {
-      assert.deepEqual(x, y, label)
-    }
+    await assertSameSend(ourOutcomes[i], await outcome(() => ref.send(...make(b))), String(make))
   }
 })
 

@@ -368,13 +368,22 @@ test('stop() waits for handlers, then fails what is left and emits stopped; work
   await assert.rejects(slow.work('stopping', () => {}), { message: 'Workers are disabled. pg-boss is stopped' })
 })
 
+/** Runs `fn` while every completion of queue `name` costs 2 ms on the server (far slower than claiming). */
+async function withSlowCompletions (name, fn) {
+  const tag = name.replace(/-/g, '_')
+  await db.query(`CREATE FUNCTION ${schema}.slow_${tag}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.002); RETURN NEW; END $$`)
+  await db.query(`CREATE TRIGGER slow_${tag} BEFORE UPDATE ON ${schema}.job_common FOR EACH ROW WHEN (NEW.state = 'completed' AND NEW.name = '${name}') EXECUTE FUNCTION ${schema}.slow_${tag}()`)
+  try {
+    await fn()
+  } finally {
+    await db.query(`DROP TRIGGER slow_${tag} ON ${schema}.job_common`)
+  }
+}
+
 test('claims wait for write-backs: a slow database never lets a worker hoard the queue', async () => {
   await boss.createQueue('slow-settle')
   await boss.insert('slow-settle', Array.from({ length: 2000 }, (_, i) => ({ data: { i } })))
-  // every completion costs 2 ms on the server, far slower than claiming
-  await db.query(`CREATE FUNCTION ${schema}.slow_complete() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.002); RETURN NEW; END $$`)
-  await db.query(`CREATE TRIGGER slow_complete BEFORE UPDATE ON ${schema}.job_common FOR EACH ROW WHEN (NEW.state = 'completed' AND NEW.name = 'slow-settle') EXECUTE FUNCTION ${schema}.slow_complete()`)
-  try {
+  await withSlowCompletions('slow-settle', async () => {
     await boss.work('slow-settle', { batchSize: 100, burstWhenBatchFull: true, pollingIntervalSeconds: 0.5 }, async () => {})
     let peak = 0
     for (let i = 0; i < 20; i++) {
@@ -385,17 +394,13 @@ test('claims wait for write-backs: a slow database never lets a worker hoard the
     // one batch being handled and one being written back, at most
     assert.ok(peak <= 200, `peak of ${peak} active jobs`)
     await boss.offWork('slow-settle')
-  } finally {
-    await db.query(`DROP TRIGGER slow_complete ON ${schema}.job_common`)
-  }
+  })
 })
 
 test('workEach: claimed-but-unwritten jobs stay bounded by 2 × batchSize + concurrency with a slow database', async () => {
   await boss.createQueue('slow-each')
   await boss.insert('slow-each', Array.from({ length: 2000 }, (_, i) => ({ data: { i } })))
-  await db.query(`CREATE FUNCTION ${schema}.slow_each() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.002); RETURN NEW; END $$`)
-  await db.query(`CREATE TRIGGER slow_each BEFORE UPDATE ON ${schema}.job_common FOR EACH ROW WHEN (NEW.state = 'completed' AND NEW.name = 'slow-each') EXECUTE FUNCTION ${schema}.slow_each()`)
-  try {
+  await withSlowCompletions('slow-each', async () => {
     await boss.workEach('slow-each', { batchSize: 50, concurrency: 4, burstWhenBatchFull: true, pollingIntervalSeconds: 0.5 }, async () => {})
     let peak = 0
     let completed = 0
@@ -408,9 +413,7 @@ test('workEach: claimed-but-unwritten jobs stay bounded by 2 × batchSize + conc
     assert.ok(completed > 0, 'jobs are being completed')
     assert.ok(peak <= 104, `peak of ${peak} active jobs`)
     await boss.offWork('slow-each')
-  } finally {
-    await db.query(`DROP TRIGGER slow_each ON ${schema}.job_common`)
-  }
+  })
 })
 
 test('workEach: offWork() hands buffered, never-started jobs back to the queue', async () => {
