@@ -500,3 +500,21 @@ test('job.signal made on first read: one signal per batch, aborted when read aft
   assert.equal(kept[1].signal.aborted, true)
   assert.equal(kept[1].signal.reason.message, 'handler settled')
 })
+
+test('workEach: buffered jobs wait no longer than a quarter of their expiry window for a handler', async () => {
+  await boss.createQueue('each-pace', { expireInSeconds: 2, retryLimit: 0 })
+  const ids = await boss.insert('each-pace', Array.from({ length: 6 }, (_, i) => ({ data: { i } })), { returnId: true })
+  const startedAt = new Map()
+  await boss.workEach('each-pace', { ...poll, batchSize: 6, concurrency: 1 }, async job => {
+    startedAt.set(job.id, Date.now())
+    await sleep(300)
+  })
+  const rows = await settled(ids)
+  await boss.offWork('each-pace')
+  assert.ok(rows.every(r => r.state === 'completed'))
+  // claimed all at once, the last would wait 1.5 s of its 2 s; paced, each waits about one handler
+  for (const r of rows) {
+    const waited = startedAt.get(r.id) - r.started_on.getTime()
+    assert.ok(waited < 900, `job ${r.data.i} waited ${waited} ms in the buffer`)
+  }
+})

@@ -46,18 +46,20 @@ pub async fn run(engine: Arc<Engine>, worker: Arc<Worker>) {
     let mut claiming: Option<JoinHandle<Claimed>> = None;
     // the next claim starts while this many jobs are still buffered, so it lands before they run out
     let low_water = (batch_size / 2).max(concurrency);
+    let pace = Arc::new(Pace::default());
     // no claim before this instant (after a short claim the queue is drained: poll as pg-boss does)
     let mut hold_until: Option<Instant> = None;
 
     while !worker.is_stopping() {
         while running.try_join_next().is_some() {}
         let held = hold_until.is_some_and(|t| Instant::now() < t);
-        if claiming.is_none() && !held && buffer.len() <= low_water {
+        let room = pace.room(concurrency).saturating_sub(buffer.len());
+        if claiming.is_none() && !held && buffer.len() <= low_water && room > 0 {
             claiming = Some(tokio::spawn(claim_batch(
                 engine.clone(),
                 worker.clone(),
                 unsettled.clone(),
-                batch_size,
+                batch_size.min(room),
             )));
         }
         tokio::select! {
@@ -71,6 +73,7 @@ pub async fn run(engine: Arc<Engine>, worker: Arc<Worker>) {
                             table = t;
                         }
                         let n = jobs.len();
+                        pace.claimed(jobs.iter().map(|(j, _)| j));
                         buffer.extend(jobs);
                         (n, limit)
                     }
@@ -92,8 +95,11 @@ pub async fn run(engine: Arc<Engine>, worker: Arc<Worker>) {
                 let worker = worker.clone();
                 let tx = tx.clone();
                 let table = table.clone();
+                let pace = pace.clone();
                 running.spawn(async move {
+                    let started = Instant::now();
                     run_job(&engine, &worker, &table, job, &tx, slot, budget).await;
+                    pace.handled(started.elapsed());
                 });
             }
             _ = tokio::time::sleep_until(hold_until.unwrap_or_else(Instant::now)), if held => {}
@@ -129,8 +135,63 @@ pub async fn run(engine: Arc<Engine>, worker: Arc<Worker>) {
     worker.with_info(|i| i.status = WorkerStatus::Stopped);
 }
 
-/// Claim up to `batch_size` jobs, as many as the write-back budget allows (waiting for at least
-/// one), each job taking one budget permit.
+/// How far ahead of the handlers the buffer may run. A buffered job is already active: its
+/// expiry (and heartbeat) clock runs from the claim, and nothing touches it until its handler
+/// starts. So the buffer holds no more than the handlers get through in a quarter of the
+/// shortest such window seen (`heartbeatSeconds`, else `expireInSeconds`); until a handler has
+/// finished (no pace known yet), no more than `concurrency`.
+#[derive(Default)]
+struct Pace {
+    /// Handler time per job, smoothed, in microseconds (0: none finished yet).
+    handler_us: std::sync::atomic::AtomicU64,
+    /// The shortest window of the jobs last claimed, in milliseconds (0: nothing claimed yet).
+    window_ms: std::sync::atomic::AtomicU64,
+}
+
+impl Pace {
+    fn handled(&self, took: Duration) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let sample = (took.as_micros() as u64).max(1);
+        let old = self.handler_us.load(Relaxed);
+        let new = if old == 0 {
+            sample
+        } else {
+            (old * 7 + sample) / 8
+        };
+        self.handler_us.store(new, Relaxed);
+    }
+
+    fn claimed<'a>(&self, jobs: impl Iterator<Item = &'a ClaimedJob>) {
+        let window = jobs
+            .map(|j| j.heartbeat_seconds.unwrap_or(j.expire_seconds))
+            .fold(f64::INFINITY, f64::min);
+        if window.is_finite() {
+            let ms = (window * 1000.0).max(1.0) as u64;
+            self.window_ms
+                .store(ms, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// How many jobs may wait in the buffer.
+    fn room(&self, concurrency: usize) -> usize {
+        use std::sync::atomic::Ordering::Relaxed;
+        let per_job_us = self.handler_us.load(Relaxed);
+        if per_job_us == 0 {
+            return concurrency;
+        }
+        let window_ms = match self.window_ms.load(Relaxed) {
+            0 => 900_000,
+            ms => ms,
+        };
+        let safe_us = window_ms as f64 * 1000.0 / 4.0;
+        let room = concurrency as f64 * safe_us / per_job_us as f64;
+        (room.min(1e9) as usize).max(concurrency)
+    }
+}
+
+/// Claim up to `batch_size` jobs (the worker's batch size, or less when the buffer has less room),
+/// as many as the write-back budget allows (waiting for at least one), each job taking one budget
+/// permit.
 async fn claim_batch(
     engine: Arc<Engine>,
     worker: Arc<Worker>,
@@ -159,7 +220,7 @@ async fn claim_batch(
     // short of a full batch, claim a power of two: each claim size is a statement PostgreSQL
     // plans once per connection, so the sizes stay few
     let mut limit = budget.num_permits();
-    if limit < batch_size {
+    if limit < worker.options.batch_size.max(1) as usize {
         let pow2 = 1usize << (usize::BITS - 1 - limit.leading_zeros());
         drop(budget.split(limit - pow2));
         limit = pow2;
