@@ -518,3 +518,27 @@ test('workEach: buffered jobs wait no longer than a quarter of their expiry wind
     assert.ok(waited < 900, `job ${r.data.i} waited ${waited} ms in the buffer`)
   }
 })
+
+test('stop() in the middle of fast drains leaves no job active: carried completions, shared settles and workEach buffers are all written', async () => {
+  const other = new PgBoss({ connectionString, schema, supervise: false, schedule: false })
+  other.on('error', () => {})
+  await other.start()
+  const queues = { 'stop-carry': { batchSize: 2 }, 'stop-loops': { batchSize: 1, localConcurrency: 4 }, 'stop-each': { batchSize: 20, concurrency: 4 } }
+  for (const name of Object.keys(queues)) {
+    await other.createQueue(name, { retryLimit: 0 })
+    await other.insert(name, Array.from({ length: 3000 }, (_, i) => ({ data: { i } })))
+  }
+  let handled = 0
+  for (const [name, o] of Object.entries(queues)) {
+    const options = { ...poll, burstWhenBatchFull: true, ...o }
+    if (name === 'stop-each') await other.workEach(name, options, async () => { handled++ })
+    else await other.work(name, options, async jobs => { handled += jobs.length })
+  }
+  await waitFor(() => handled > 1500)
+  await other.stop({ timeout: 10000 })
+  const { rows } = await db.query(`SELECT name, state, count(*)::int AS n FROM ${schema}.job WHERE name LIKE 'stop-%' GROUP BY 1, 2 ORDER BY 1, 2`)
+  assert.deepEqual(rows.filter(r => r.state !== 'completed' && r.state !== 'created'), [], JSON.stringify(rows))
+  for (const name of Object.keys(queues)) {
+    assert.ok(rows.some(r => r.name === name && r.state === 'completed'), `${name} completed some jobs`)
+  }
+})
