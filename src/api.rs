@@ -161,12 +161,7 @@ pub async fn call(
                 .fail(args.first(), args.get(1), args.get(2), db)
                 .await
         }
-        "cancel" | "touch" | "deleteJob" => {
-            engine
-                .manage_fenced(method, args.first(), args.get(1), db)
-                .await
-        }
-        "resume" | "retry" | "restore" => {
+        "cancel" | "touch" | "deleteJob" | "resume" | "retry" | "restore" => {
             engine.manage(method, args.first(), args.get(1), db).await
         }
         "findJobs" => engine.find_jobs(args.first(), &options(&args, 1), db).await,

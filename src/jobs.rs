@@ -675,40 +675,8 @@ impl Engine {
         Ok(command_response(&args.ids, affected, settled))
     }
 
-    /// cancel / touch / deleteJob: fenced when given attempts.
-    pub async fn manage_fenced(
-        &self,
-        func: &str,
-        name: Option<&Value>,
-        id: Option<&Value>,
-        db: Option<SharedExecutor>,
-    ) -> Result<String> {
-        let name = assert_queue_name(name)?;
-        let own_db = db.is_none();
-        let db = self.db(db)?;
-        let args = attempt_args(id, func)?;
-        let q = self.queue_info(&name).await?;
-        let s = &self.config.schema;
-        let fenced = args.attempts.is_some();
-        let sql = match func {
-            "cancel" => plans::jobs::cancel_jobs(s, &q.table, fenced),
-            "touch" => plans::jobs::touch_jobs(s, &q.table, fenced),
-            "deleteJob" => plans::jobs::delete_jobs(s, &q.table, fenced, own_db),
-            other => {
-                return Err(BossError::operational(format!(
-                    "unknown job command {other}"
-                )))
-            }
-        };
-        let mut params = vec![Some(name), Some(json!(args.ids).to_string())];
-        if let Some(a) = &args.attempts {
-            params.push(Some(json!(a).to_string()));
-        }
-        let (affected, settled) = settle_query(&db, &sql, &params).await?;
-        Ok(command_response(&args.ids, affected, settled))
-    }
-
-    /// resume / retry / restore: plain ids only.
+    /// cancel / touch / deleteJob (fenced when given `{ id, retryCount }` attempts, and they
+    /// report which ids they settled) and resume / retry / restore (plain ids only).
     pub async fn manage(
         &self,
         func: &str,
@@ -719,22 +687,39 @@ impl Engine {
         let name = assert_queue_name(name)?;
         let own_db = db.is_none();
         let db = self.db(db)?;
-        let ids = plain_ids(id, func)?;
+        let fenceable = matches!(func, "cancel" | "touch" | "deleteJob");
+        let (ids, attempts) = if fenceable {
+            let args = attempt_args(id, func)?;
+            (args.ids, args.attempts)
+        } else {
+            (plain_ids(id, func)?, None)
+        };
         let q = self.queue_info(&name).await?;
-        let s = &self.config.schema;
+        let (s, t) = (&self.config.schema, &q.table);
+        let fenced = attempts.is_some();
         let sql = match func {
-            "resume" => plans::jobs::resume_jobs(s, &q.table, own_db),
-            "retry" => plans::jobs::retry_jobs(s, &q.table),
-            "restore" => plans::jobs::restore_jobs(s, &q.table),
+            "cancel" => plans::jobs::cancel_jobs(s, t, fenced),
+            "touch" => plans::jobs::touch_jobs(s, t, fenced),
+            "deleteJob" => plans::jobs::delete_jobs(s, t, fenced, own_db),
+            "resume" => plans::jobs::resume_jobs(s, t, own_db),
+            "retry" => plans::jobs::retry_jobs(s, t),
+            "restore" => plans::jobs::restore_jobs(s, t),
             other => {
                 return Err(BossError::operational(format!(
                     "unknown job command {other}"
                 )))
             }
         };
-        let (affected, _) =
-            settle_query(&db, &sql, &[Some(name), Some(json!(ids).to_string())]).await?;
-        Ok(command_response(&ids, affected, None))
+        let mut params = vec![Some(name), Some(json!(ids).to_string())];
+        if let Some(a) = &attempts {
+            params.push(Some(json!(a).to_string()));
+        }
+        let (affected, settled) = settle_query(&db, &sql, &params).await?;
+        Ok(command_response(
+            &ids,
+            affected,
+            if fenceable { settled } else { None },
+        ))
     }
 
     /// `findJobs(name, { id, key, data, queued, limit, after })` as a JSON array text.
