@@ -628,27 +628,9 @@ impl Engine {
         options: &Object,
         db: Option<SharedExecutor>,
     ) -> Result<String> {
-        let name = assert_queue_name(name)?;
-        let db = self.db(db)?;
-        let args = attempt_args(id, "complete")?;
-        let q = self.queue_info(&name).await?;
         let include_queued = js::truthy(options.get("includeQueued"));
-        let sql = plans::jobs::complete_jobs(
-            &self.config.schema,
-            &q.table,
-            include_queued,
-            args.attempts.is_some(),
-        );
-        let mut params = vec![
-            Some(name),
-            Some(json!(args.ids).to_string()),
-            completion_output(data),
-        ];
-        if let Some(a) = &args.attempts {
-            params.push(Some(json!(a).to_string()));
-        }
-        let (affected, settled) = settle_query(&db, &sql, &params).await?;
-        Ok(command_response(&args.ids, affected, settled))
+        self.settle_with_output("complete", name, id, data, include_queued, db)
+            .await
     }
 
     pub async fn fail(
@@ -658,11 +640,30 @@ impl Engine {
         data: Option<&Value>,
         db: Option<SharedExecutor>,
     ) -> Result<String> {
+        self.settle_with_output("fail", name, id, data, false, db)
+            .await
+    }
+
+    /// `complete()` / `fail()`: ids or `{ id, retryCount }` attempts, one output for all of them.
+    async fn settle_with_output(
+        &self,
+        func: &str,
+        name: Option<&Value>,
+        id: Option<&Value>,
+        data: Option<&Value>,
+        include_queued: bool,
+        db: Option<SharedExecutor>,
+    ) -> Result<String> {
         let name = assert_queue_name(name)?;
         let db = self.db(db)?;
-        let args = attempt_args(id, "fail")?;
+        let args = attempt_args(id, func)?;
         let q = self.queue_info(&name).await?;
-        let sql = plans::jobs::fail_jobs(&self.config.schema, &q.table, args.attempts.is_some());
+        let (s, t, fenced) = (&self.config.schema, &q.table, args.attempts.is_some());
+        let sql = if func == "complete" {
+            plans::jobs::complete_jobs(s, t, include_queued, fenced)
+        } else {
+            plans::jobs::fail_jobs(s, t, fenced)
+        };
         let mut params = vec![
             Some(name),
             Some(json!(args.ids).to_string()),
