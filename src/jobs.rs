@@ -329,19 +329,17 @@ impl Engine {
                 Err(None) => {}
             }
         }
-        let first = json!([job_payload(&req.data, &req.options, 0)]).to_string();
-        let rows = match self
-            .query(&db, &sql, &[Some(req.name.clone()), Some(first)])
-            .await
-        {
-            Ok(rows) => rows,
-            Err(err) => {
-                return Err(self
-                    .insert_error(err, &req.name, &dead_letters, own_db)
-                    .await)
+        let insert_one = |payload: Value| {
+            let params = [Some(req.name.clone()), Some(json!([payload]).to_string())];
+            let (db, sql, dead_letters, name) = (&db, &sql, &dead_letters, &req.name);
+            async move {
+                match self.query(db, sql, &params).await {
+                    Ok(rows) => Ok(rows.into_iter().next()),
+                    Err(err) => Err(self.insert_error(err, name, dead_letters, own_db).await),
+                }
             }
         };
-        if let Some(id) = rows.into_iter().next() {
+        if let Some(id) = insert_one(job_payload(&req.data, &req.options, 0)).await? {
             return Ok(Some(id));
         }
         if js::truthy(req.options.get("singletonNextSlot")) {
@@ -356,19 +354,7 @@ impl Engine {
                     "startAfter".into(),
                     Value::String(debounce_start_after(seconds, 0.0).to_string()),
                 );
-                let second = json!([job_payload(&req.data, &options, seconds as i64)]).to_string();
-                let rows = match self
-                    .query(&db, &sql, &[Some(req.name.clone()), Some(second)])
-                    .await
-                {
-                    Ok(rows) => rows,
-                    Err(err) => {
-                        return Err(self
-                            .insert_error(err, &req.name, &dead_letters, own_db)
-                            .await)
-                    }
-                };
-                return Ok(rows.into_iter().next());
+                return insert_one(job_payload(&req.data, &options, seconds as i64)).await;
             }
         }
         Ok(None)
