@@ -419,20 +419,31 @@ test('workEach: claimed-but-unwritten jobs stay bounded by 2 × batchSize + conc
 test('workEach: offWork() hands buffered, never-started jobs back to the queue', async () => {
   await boss.createQueue('each-stop', { retryLimit: 0 })
   const ids = await boss.insert('each-stop', Array.from({ length: 20 }, (_, i) => ({ data: { i } })), { returnId: true })
+  // as if pg-boss's upsert() had written them: a handed-back job must stop counting as upserted
+  await db.query(`UPDATE ${schema}.job SET upsert_by_key = true, singleton_key = 'k' || (data->>'i') WHERE id = ANY($1)`, [ids])
   let started = 0
   await boss.workEach('each-stop', { ...poll, batchSize: 10, concurrency: 1 }, async () => {
     started++
     await sleep(300)
   })
-  await waitFor(() => started >= 1)
+  // the first job's handler sets the pace; then a batch is claimed ahead into the buffer
+  await waitFor(async () => {
+    const { rows } = await db.query(`SELECT count(*)::int AS n FROM ${schema}.job WHERE id = ANY($1) AND state = 'active'`, [ids])
+    return started >= 2 && rows[0].n >= 3
+  })
   await boss.offWork('each-stop')
-  const { rows } = await db.query(`SELECT state, retry_count, started_on FROM ${schema}.job WHERE id = ANY($1)`, [ids])
+  const { rows } = await db.query(`SELECT state, retry_count, started_on, upsert_by_key FROM ${schema}.job WHERE id = ANY($1)`, [ids])
   const byState = rows.reduce((m, r) => ({ ...m, [r.state]: (m[r.state] ?? 0) + 1 }), {})
   assert.equal(byState.active, undefined, `no job left active: ${JSON.stringify(byState)}`)
   assert.equal(byState.completed, started)
   assert.equal(byState.created, 20 - started)
+  const created = rows.filter(r => r.state === 'created')
   // handed back unstarted: the next claim is still the first attempt
-  assert.ok(rows.filter(r => r.state === 'created').every(r => r.retry_count === 0 && r.started_on === null))
+  assert.ok(created.every(r => r.retry_count === 0 && r.started_on === null))
+  // the handed-back ones (claimed, never run) no longer count as upserted; the rest were never claimed
+  const handedBack = created.filter(r => r.upsert_by_key === null)
+  assert.ok(handedBack.length >= 1, 'some jobs were handed back from the buffer')
+  assert.ok(created.every(r => r.upsert_by_key === null || r.upsert_by_key === true))
 })
 
 test('localConcurrency loops share one settler: every job settles once and per-worker metrics add up', async () => {

@@ -620,12 +620,14 @@ pub fn touch_jobs(s: &SchemaName, t: &str, fenced: bool) -> String {
     )
 }
 
-/// Return claimed jobs to the queue unstarted (used to hand back jobs over a local group limit).
+/// Return claimed jobs to the queue unstarted (jobs over a local group limit, a stopping
+/// `workEach`'s buffer). Like pg-boss's restore, the job stops counting as upserted by its key, so
+/// it cannot collide (job_i13) with a newer job upserted by the same key meanwhile.
 pub fn restore_jobs(s: &SchemaName, t: &str) -> String {
     simple_update(
         s,
         t,
-        "state = 'created', started_on = NULL, heartbeat_on = NULL",
+        "state = 'created', started_on = NULL, heartbeat_on = NULL, upsert_by_key = NULL",
         "state::text = 'active'",
         false,
         0,
