@@ -444,6 +444,8 @@ test('workEach: offWork() hands buffered, never-started jobs back to the queue',
   const handedBack = created.filter(r => r.upsert_by_key === null)
   assert.ok(handedBack.length >= 1, 'some jobs were handed back from the buffer')
   assert.ok(created.every(r => r.upsert_by_key === null || r.upsert_by_key === true))
+  // what went back is no longer counted in flight
+  assert.equal(boss.getMetrics().queues['each-stop'].inFlight, 0)
 })
 
 test('localConcurrency loops share one settler: every job settles once and per-worker metrics add up', async () => {

@@ -176,6 +176,11 @@ impl Metrics {
         });
     }
 
+    /// `n` claimed jobs went back to the queue unstarted (no settle happened).
+    pub fn handed_back(&self, queue: &str, worker: &str, n: usize) {
+        self.update(queue, worker, |c| c.in_flight -= n as i64);
+    }
+
     pub fn to_json(&self) -> Value {
         let queues = match self.queues.lock() {
             Ok(q) => q,

@@ -243,6 +243,9 @@ async fn hand_back(engine: &Engine, worker: &Worker, table: &str, buffer: VecDeq
     }
     let jobs: Vec<ClaimedJob> = buffer.into_iter().map(|(j, _)| j).collect();
     worker.release_groups(&jobs);
+    engine
+        .metrics
+        .handed_back(&worker.name, &worker.id, jobs.len());
     let ids: Vec<String> = jobs.iter().map(|j| j.id.clone()).collect();
     let result = async {
         let db = engine.instance_db()?;
