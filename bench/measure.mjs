@@ -124,6 +124,7 @@ export async function machineInfo (db) {
     shared_buffers: await setting('shared_buffers'),
     synchronous_commit: await setting('synchronous_commit'),
     max_connections: await setting('max_connections'),
+    autovacuum: await setting('autovacuum'),
     commit: await commitLatency(db)
   }
 }

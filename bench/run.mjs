@@ -162,7 +162,7 @@ const latencyLine = c => `p50 ${fmt(c.p50, 2)} / p99 ${fmt(c.p99, 2)} / max ${fm
 function machineLine (m) {
   const b = m.build
   return `${m.nproc} CPUs (${m.cpu}), Node ${m.node}, PostgreSQL ${m.postgres} ` +
-    `(shared_buffers ${m.shared_buffers}, synchronous_commit ${m.synchronous_commit}, max_connections ${m.max_connections})\n` +
+    `(shared_buffers ${m.shared_buffers}, synchronous_commit ${m.synchronous_commit}, max_connections ${m.max_connections}${m.autovacuum ? `, autovacuum ${m.autovacuum}` : ''})\n` +
     (m.commit ? `commit latency before the runs (INSERT + COMMIT, 300 samples): ${latencyLine(m.commit)}\n` : '') +
     (m.commitAfter ? `commit latency after the runs: ${latencyLine(m.commitAfter)}\n` : '') +
     `pg-boss-native at ${b.commit}${b.dirty ? ' with uncommitted Rust changes' : ''}, addon built ${b.addonBuilt}`
