@@ -128,7 +128,18 @@ async fn flush(engine: &Engine, target: &Target, batch: Vec<Pending>) {
     if batch.is_empty() {
         return;
     }
-    match insert(engine, target, &batch).await {
+    // a panic here must not end the drain without replies (or leave this queue's turn taken)
+    let attempt = std::panic::AssertUnwindSafe(insert(engine, target, &batch));
+    let result = match futures_util::FutureExt::catch_unwind(attempt).await {
+        Ok(result) => result,
+        Err(_) => {
+            for p in batch {
+                let _ = p.reply.send(Err(None));
+            }
+            return;
+        }
+    };
+    match result {
         Ok(inserted) => {
             for p in batch {
                 let _ = p.reply.send(Ok(inserted.contains(&p.id)));
