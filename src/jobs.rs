@@ -507,6 +507,20 @@ impl Engine {
         err
     }
 
+    /// Return claimed, never-started jobs of queue `name` (physical table `table`) to the queue:
+    /// a worker's excess over a local group limit, or a stopping `workEach`'s buffer.
+    pub async fn hand_back(&self, name: &str, table: &str, ids: &[String]) -> Result<()> {
+        let db = self.instance_db()?;
+        let sql = plans::jobs::restore_jobs(&self.config.schema, table);
+        self.query(
+            &db,
+            &sql,
+            &[Some(name.to_string()), Some(json!(ids).to_string())],
+        )
+        .await?;
+        Ok(())
+    }
+
     /// `fetch(name, options)`: claimed jobs as a JSON array text.
     pub async fn fetch(
         &self,

@@ -127,15 +127,7 @@ pub(super) async fn claim(
         }
         if !over.is_empty() {
             let q = engine.queue_info(&worker.name).await?;
-            let db = engine.instance_db()?;
-            let sql = plans::jobs::restore_jobs(&engine.config.schema, &q.table);
-            engine
-                .query(
-                    &db,
-                    &sql,
-                    &[Some(worker.name.clone()), Some(json!(over).to_string())],
-                )
-                .await?;
+            engine.hand_back(&worker.name, &q.table, &over).await?;
         }
     }
     engine

@@ -15,8 +15,6 @@ use super::settler;
 use super::{ClaimedJob, Worker, WorkerStatus};
 use crate::engine::Engine;
 use crate::error::BossError;
-use crate::plans;
-use serde_json::json;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
@@ -247,19 +245,7 @@ async fn hand_back(engine: &Engine, worker: &Worker, table: &str, buffer: VecDeq
         .metrics
         .handed_back(&worker.name, &worker.id, jobs.len());
     let ids: Vec<String> = jobs.iter().map(|j| j.id.clone()).collect();
-    let result = async {
-        let db = engine.instance_db()?;
-        let sql = plans::jobs::restore_jobs(&engine.config.schema, table);
-        engine
-            .query(
-                &db,
-                &sql,
-                &[Some(worker.name.clone()), Some(json!(ids).to_string())],
-            )
-            .await
-    }
-    .await;
-    if let Err(err) = result {
+    if let Err(err) = engine.hand_back(&worker.name, table, &ids).await {
         // they stay active and are retried after expiry, as after a crash
         report(engine, worker, err);
     }
