@@ -70,3 +70,16 @@ export async function stopBoth ({ ours, ref }) {
   await ours?.stop()
   await ref?.stop({ graceful: false })
 }
+
+export const sleep = ms => new Promise(resolve => setTimeout(resolve, ms))
+
+/** Polls `fn` until it returns something truthy (returned), or throws after `timeout` ms. */
+export async function waitFor (fn, { timeout = 20000, every = 50 } = {}) {
+  const until = Date.now() + timeout
+  for (;;) {
+    const value = await fn()
+    if (value) return value
+    if (Date.now() > until) throw new Error('timed out waiting')
+    await sleep(every)
+  }
+}

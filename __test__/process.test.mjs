@@ -6,23 +6,11 @@ import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { PgBoss } from '../index.mjs'
-import { connectionString, dropSchema, pool, startPgBoss } from './helpers.mjs'
+import { connectionString, dropSchema, pool, sleep, startPgBoss, waitFor } from './helpers.mjs'
 
 const schema = 'pgbn_test_process'
 const entry = fileURLToPath(new URL('../index.mjs', import.meta.url))
 let db
-
-const sleep = ms => new Promise(resolve => setTimeout(resolve, ms))
-
-async function waitFor (fn, { timeout = 20000, every = 100 } = {}) {
-  const until = Date.now() + timeout
-  for (;;) {
-    const value = await fn()
-    if (value) return value
-    if (Date.now() > until) throw new Error('timed out waiting')
-    await sleep(every)
-  }
-}
 
 function runScript (source) {
   const child = spawn(process.execPath, ['--input-type=module', '-e', source], {

@@ -2,24 +2,13 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { PgBoss, UnrecoverableError } from '../index.mjs'
-import { connectionString, dropSchema, pool } from './helpers.mjs'
+import { connectionString, dropSchema, pool, sleep, waitFor } from './helpers.mjs'
 
 const schema = 'pgbn_test_work'
 let boss
 let db
 
 const poll = { pollingIntervalSeconds: 0.5 }
-const sleep = ms => new Promise(resolve => setTimeout(resolve, ms))
-
-async function waitFor (fn, { timeout = 20000, every = 50 } = {}) {
-  const until = Date.now() + timeout
-  for (;;) {
-    const value = await fn()
-    if (value) return value
-    if (Date.now() > until) throw new Error('timed out waiting')
-    await sleep(every)
-  }
-}
 
 async function job (id) {
   const { rows } = await db.query(`SELECT * FROM ${schema}.job WHERE id = $1`, [id])
