@@ -7,6 +7,7 @@ use crate::js::{self, Object};
 use crate::names::assert_queue_name;
 use crate::plans::{self, jobs::FetchPlan, jobs::FindPlan};
 use crate::validate;
+use crate::worker::ClaimedJob;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -73,12 +74,17 @@ pub fn check_send_args(args: &[Value]) -> Result<SendRequest> {
     })
 }
 
-/// The insert payload of one job (the columns `plans::jobs::insert_jobs` reads).
+/// The insert payload of one job (the columns `plans::jobs::insert_jobs` reads), with a new id
+/// when the caller named none.
 fn job_payload(data: &Value, o: &Object, singleton_offset: i64) -> Value {
     let get = |k: &str| o.get(k).cloned().unwrap_or(Value::Null);
     let group = o.get("group").and_then(Value::as_object);
+    let id = match get("id") {
+        Value::Null => Value::String(crate::ids::new_job_id()),
+        id => id,
+    };
     json!({
-        "id": get("id"),
+        "id": id,
         "data": data,
         "priority": get("priority"),
         "startAfter": get("startAfter"),
@@ -309,9 +315,8 @@ impl Engine {
         // second try in the next throttle slot.
         let explicit_id = req.options.get("id").is_some_and(|v| !v.is_null());
         if own_db && !explicit_id && !js::truthy(req.options.get("singletonNextSlot")) {
-            let id = uuid::Uuid::new_v4().to_string();
-            let mut row = job_payload(&req.data, &req.options, 0);
-            row["id"] = Value::String(id.clone());
+            let row = job_payload(&req.data, &req.options, 0);
+            let id = row["id"].as_str().unwrap_or_default().to_string();
             let target = crate::send_batch::Target {
                 name: req.name.clone(),
                 table: q.table.clone(),
@@ -434,6 +439,18 @@ impl Engine {
                     .iter()
                     .any(|k| j.get(*k).is_some_and(|v| !v.is_null()))
             });
+        // ids made here rather than by the column default: time-ordered (see `ids`)
+        let payload: Vec<Value> = payload
+            .into_iter()
+            .map(|mut j| {
+                if let Value::Object(o) = &mut j {
+                    if o.get("id").is_none_or(Value::is_null) {
+                        o.insert("id".into(), Value::String(crate::ids::new_job_id()));
+                    }
+                }
+                j
+            })
+            .collect();
         let own_db = db.is_none();
         let db = self.db(db)?;
         let sql = plans::jobs::insert_jobs(
@@ -530,22 +547,14 @@ impl Engine {
     ) -> Result<String> {
         ensure(js::truthy(name), "missing queue name")?;
         validate::fetch_options(options)?;
-        let rows = self.fetch_rows(&js::display(name), options, db).await?;
-        Ok(format!("[{}]", rows.join(",")))
+        let (_, jobs) = self
+            .claim_rows(&js::display(name), options, db, None, false)
+            .await?;
+        let texts: Vec<&str> = jobs.iter().map(|j| j.json.as_str()).collect();
+        Ok(format!("[{}]", texts.join(",")))
     }
 
-    /// Claim jobs of queue `name` (options already validated): one JSON text per job. Shared by
-    /// `fetch()` and the workers.
-    pub async fn fetch_rows(
-        &self,
-        name: &str,
-        options: &Object,
-        db: Option<SharedExecutor>,
-    ) -> Result<Vec<String>> {
-        Ok(self.claim_rows(name, options, db, None, false).await?.1)
-    }
-
-    /// A claim as `fetch_rows` makes it; with `completing` (a keyed outcome of completed jobs, as
+    /// Claim jobs of queue `name` (options already validated), in claim order; with `completing` (a keyed outcome of completed jobs, as
     /// `settle_rows` builds it) those jobs are completed in the same statement and their count
     /// comes back too. A failed combined statement wrote nothing, the completions included.
     /// A `worker_claim` writes its size into the statement (a worker claims few distinct sizes,
@@ -557,7 +566,7 @@ impl Engine {
         db: Option<SharedExecutor>,
         completing: Option<String>,
         worker_claim: bool,
-    ) -> Result<(u64, Vec<String>)> {
+    ) -> Result<(u64, Vec<ClaimedJob>)> {
         let name = name.to_string();
         let db = self.db(db)?;
         let q = self.queue_info(&name).await?;
@@ -602,8 +611,8 @@ impl Engine {
         }
         let Some(outcome) = completing else {
             let sql = plans::jobs::fetch_jobs(&self.config.schema, &q.table, &plan);
-            return match self.query(&db, &sql, &params).await {
-                Ok(rows) => Ok((0, rows)),
+            return match db.query(&sql, &params).await {
+                Ok(rows) => Ok((0, ClaimedJob::from_rows(&rows))),
                 // a policy index collision with a concurrent claimer reads as an empty fetch
                 Err(e) if e.sqlstate() == Some("23505") => Ok((0, Vec::new())),
                 Err(e) => Err(e),
@@ -611,13 +620,17 @@ impl Engine {
         };
         params.push(Some(outcome));
         let sql = plans::jobs::complete_and_fetch(&self.config.schema, &q.table, &plan);
-        let mut rows = self.query(&db, &sql, &params).await?.into_iter();
+        let rows = db.query(&sql, &params).await?;
         let completed = rows
-            .next()
-            .and_then(|first| serde_json::from_str::<Value>(&first).ok())
-            .and_then(|v| v.get("completed").and_then(Value::as_u64))
+            .first()
+            .and_then(|r| r.first().cloned().flatten())
+            .and_then(|n| n.parse().ok())
             .unwrap_or(0);
-        Ok((completed, rows.collect()))
+        let claims: Vec<Vec<Option<String>>> = rows
+            .into_iter()
+            .map(|r| r.into_iter().skip(1).collect())
+            .collect();
+        Ok((completed, ClaimedJob::from_rows(&claims)))
     }
 
     pub async fn complete(

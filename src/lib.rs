@@ -7,6 +7,7 @@ pub mod config;
 pub mod db;
 pub mod engine;
 pub mod error;
+pub mod ids;
 pub mod jobs;
 pub mod js;
 pub mod metrics;

@@ -58,13 +58,20 @@ async fn send_claim_and_settle_a_mixed_batch_in_one_statement() {
     let mut fetch = serde_json::Map::new();
     fetch.insert("batchSize".into(), json!(3));
     let jobs: Vec<ClaimedJob> = engine
-        .fetch_rows("rust-q", &fetch, None)
+        .claim_rows("rust-q", &fetch, None, None, false)
         .await
         .unwrap()
-        .into_iter()
-        .filter_map(ClaimedJob::parse)
-        .collect();
+        .1;
     assert_eq!(jobs.len(), 3);
+    // handed out in claim order (equal priority: creation order), each as Job<T> JSON
+    for (i, job) in jobs.iter().enumerate() {
+        let v: serde_json::Value = serde_json::from_str(&job.json).expect("job JSON");
+        assert_eq!(v["id"], json!(job.id));
+        assert_eq!(v["name"], json!("rust-q"));
+        assert_eq!(v["data"], json!({ "i": i }));
+        assert_eq!(v["retryCount"], json!(0));
+        assert_eq!(v["groupId"], serde_json::Value::Null);
+    }
 
     let rows: Vec<SettleRow> = jobs
         .iter()

@@ -93,22 +93,20 @@ pub(super) async fn claim(
                 let mut options = options.clone();
                 options.insert("batchSize".into(), json!(n));
                 async move {
-                    let rows = engine
+                    Ok(engine
                         .claim_rows(&worker.name, &options, None, None, true)
                         .await?
-                        .1;
-                    Ok(rows.into_iter().filter_map(ClaimedJob::parse).collect())
+                        .1)
                 }
             };
             shared.claim(limit.max(1) as usize, fetch).await?
         }
-        None => engine
-            .claim_rows(&worker.name, &options, None, None, true)
-            .await?
-            .1
-            .into_iter()
-            .filter_map(ClaimedJob::parse)
-            .collect(),
+        None => {
+            engine
+                .claim_rows(&worker.name, &options, None, None, true)
+                .await?
+                .1
+        }
     };
     if let (Some(config), Some(gate)) = (&local, &worker.groups) {
         let mut over = Vec::new();
@@ -412,7 +410,7 @@ async fn claim_completing(
         .claim_rows(&worker.name, &options, None, Some(payload), true)
         .await
     {
-        Ok((completed, rows)) => {
+        Ok((completed, jobs)) => {
             let took = started.elapsed();
             engine.metrics.settled(
                 &worker.name,
@@ -426,7 +424,6 @@ async fn claim_completing(
             );
             super::settler::written_back(worker, &[done.batch], done.started_ms, now_ms());
             engine.emit_wip_soon();
-            let jobs: Vec<ClaimedJob> = rows.into_iter().filter_map(ClaimedJob::parse).collect();
             engine
                 .metrics
                 .fetched(&worker.name, &worker.id, jobs.len(), took);

@@ -43,26 +43,66 @@ pub struct ClaimedJob {
 }
 
 impl ClaimedJob {
-    pub fn parse(json: String) -> Option<ClaimedJob> {
-        let v: Value = serde_json::from_str(&json).ok()?;
-        Some(ClaimedJob {
-            id: v.get("id")?.as_str()?.to_string(),
-            retry_count: v.get("retryCount").and_then(Value::as_i64).unwrap_or(0),
-            expire_seconds: v
-                .get("expireInSeconds")
-                .and_then(Value::as_f64)
-                .unwrap_or(900.0),
-            heartbeat_seconds: v
-                .get("heartbeatSeconds")
-                .and_then(Value::as_f64)
-                .filter(|h| *h > 0.0),
-            group_id: v.get("groupId").and_then(Value::as_str).map(str::to_string),
-            group_tier: v
-                .get("groupTier")
-                .and_then(Value::as_str)
-                .map(str::to_string),
-            json,
-        })
+    /// A claimed job from its row of [`crate::plans::jobs::CLAIM_COLUMNS`] (text columns), with
+    /// its place in claim order. Its JSON is `Job<T>` (plus the metadata fields when the row has
+    /// them) in pg-boss's key order, as JavaScript will read it.
+    pub fn from_columns(row: &[Option<String>]) -> Option<(i64, ClaimedJob)> {
+        let col = |i: usize| row.get(i).and_then(Option::as_deref);
+        let pos = col(0)?.parse::<i64>().ok()?;
+        let id = col(1)?.to_string();
+        let retry_count = col(4)?.parse::<i64>().ok()?;
+        let expire = col(5).and_then(|v| v.parse::<i64>().ok());
+        let heartbeat = col(6).and_then(|v| v.parse::<i64>().ok());
+        let (group_id, group_tier) = (col(7), col(8));
+        let string =
+            |v: Option<&str>| v.map_or_else(|| "null".to_string(), |s| Value::from(s).to_string());
+        let mut json = String::with_capacity(160 + col(3).map_or(0, str::len));
+        json.push_str("{\"id\":");
+        json.push_str(&string(Some(&id)));
+        json.push_str(",\"name\":");
+        json.push_str(&string(col(2)));
+        json.push_str(",\"data\":");
+        json.push_str(col(3).unwrap_or("null")); // jsonb's text is JSON
+        json.push_str(",\"retryCount\":");
+        json.push_str(&retry_count.to_string());
+        json.push_str(",\"expireInSeconds\":");
+        json.push_str(&expire.map_or("null".into(), |v| v.to_string()));
+        json.push_str(",\"heartbeatSeconds\":");
+        json.push_str(&heartbeat.map_or("null".into(), |v| v.to_string()));
+        json.push_str(",\"groupId\":");
+        json.push_str(&string(group_id));
+        json.push_str(",\"groupTier\":");
+        json.push_str(&string(group_tier));
+        if let Some(meta) = col(9).and_then(|m| m.strip_prefix('{')) {
+            if meta != "}" {
+                json.push(',');
+            }
+            json.push_str(meta);
+        } else {
+            json.push('}');
+        }
+        Some((
+            pos,
+            ClaimedJob {
+                id,
+                retry_count,
+                expire_seconds: expire.map_or(900.0, |e| e as f64),
+                heartbeat_seconds: heartbeat.map(|h| h as f64).filter(|h| *h > 0.0),
+                group_id: group_id.map(str::to_string),
+                group_tier: group_tier.map(str::to_string),
+                json,
+            },
+        ))
+    }
+
+    /// The jobs of a claim's rows, in claim order.
+    pub fn from_rows(rows: &[Vec<Option<String>>]) -> Vec<ClaimedJob> {
+        let mut jobs: Vec<(i64, ClaimedJob)> = rows
+            .iter()
+            .filter_map(|r| ClaimedJob::from_columns(r))
+            .collect();
+        jobs.sort_unstable_by_key(|(pos, _)| *pos);
+        jobs.into_iter().map(|(_, job)| job).collect()
     }
 
     pub fn attempt(&self) -> String {
@@ -325,5 +365,112 @@ impl WorkerRegistry {
             .into_iter()
             .filter(|w| w.name == name && id.is_none_or(|id| w.id == id || w.work_id == id))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(cols: &[Option<&str>]) -> Vec<Option<String>> {
+        cols.iter().map(|c| c.map(str::to_string)).collect()
+    }
+
+    #[test]
+    fn a_claimed_row_becomes_the_job_json_pg_boss_hands_out() {
+        let rows = vec![
+            row(&[
+                Some("2"),
+                Some("b"),
+                Some("q\"x"),
+                Some("{\"k\": [1]}"),
+                Some("1"),
+                Some("60"),
+                Some("30"),
+                Some("g"),
+                None,
+                None,
+            ]),
+            row(&[
+                Some("1"),
+                Some("a"),
+                Some("q\"x"),
+                None,
+                Some("0"),
+                Some("900"),
+                None,
+                None,
+                None,
+                None,
+            ]),
+        ];
+        let jobs = ClaimedJob::from_rows(&rows);
+        assert_eq!(
+            jobs.iter().map(|j| j.id.as_str()).collect::<Vec<_>>(),
+            ["a", "b"],
+            "claim order"
+        );
+        let first: Value = serde_json::from_str(&jobs[0].json).unwrap();
+        assert_eq!(
+            first,
+            json!({ "id": "a", "name": "q\"x", "data": null, "retryCount": 0, "expireInSeconds": 900,
+                    "heartbeatSeconds": null, "groupId": null, "groupTier": null })
+        );
+        let keys: Vec<&String> = first.as_object().unwrap().keys().collect();
+        assert_eq!(
+            keys,
+            [
+                "id",
+                "name",
+                "data",
+                "retryCount",
+                "expireInSeconds",
+                "heartbeatSeconds",
+                "groupId",
+                "groupTier"
+            ]
+        );
+        let second: Value = serde_json::from_str(&jobs[1].json).unwrap();
+        assert_eq!(second["data"], json!({ "k": [1] }));
+        assert_eq!(
+            (
+                jobs[1].retry_count,
+                jobs[1].heartbeat_seconds,
+                jobs[1].expire_seconds
+            ),
+            (1, Some(30.0), 60.0)
+        );
+        assert_eq!(jobs[1].group_id.as_deref(), Some("g"));
+    }
+
+    #[test]
+    fn metadata_fields_follow_the_job_fields() {
+        let rows = vec![row(&[
+            Some("1"),
+            Some("a"),
+            Some("q"),
+            Some("1"),
+            Some("0"),
+            Some("900"),
+            None,
+            None,
+            None,
+            Some("{\"policy\":\"standard\",\"state\":\"active\"}"),
+        ])];
+        let job = &ClaimedJob::from_rows(&rows)[0];
+        let v: Value = serde_json::from_str(&job.json).unwrap();
+        let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
+        assert_eq!(keys.last().map(|k| k.as_str()), Some("state"));
+        assert_eq!(v["policy"], json!("standard"));
+        assert_eq!(v["data"], json!(1));
+    }
+
+    #[test]
+    fn a_row_without_an_id_or_attempt_is_no_job() {
+        assert!(ClaimedJob::from_columns(&row(&[Some("1"), None, Some("q")])).is_none());
+        assert!(ClaimedJob::from_columns(&row(&[
+            None, None, None, None, None, None, None, None, None, None
+        ]))
+        .is_none());
     }
 }
