@@ -484,6 +484,38 @@ test('a bursting loop completes its batch in the statement that claims the next 
   }
 })
 
+test('loops sharing a claim bring their completed batches to it: one statement completes them all and claims again', async () => {
+  await boss.createQueue('carry-shared', { retryLimit: 0 })
+  const ids = await boss.insert('carry-shared', Array.from({ length: 80 }, (_, i) => ({ data: { i } })), { returnId: true })
+  await db.query(`CREATE TABLE ${schema}.carry_shared_log (id uuid, state text, tx bigint)`)
+  await db.query(`CREATE FUNCTION ${schema}.carry_shared_log() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO ${schema}.carry_shared_log VALUES (NEW.id, NEW.state::text, txid_current()); RETURN NEW; END $$`)
+  await db.query(`CREATE TRIGGER carry_shared_log AFTER UPDATE ON ${schema}.job_common FOR EACH ROW WHEN (NEW.name = 'carry-shared') EXECUTE FUNCTION ${schema}.carry_shared_log()`)
+  try {
+    const handled = new Map()
+    await boss.work('carry-shared', { ...poll, batchSize: 2, localConcurrency: 4, burstWhenBatchFull: true }, async jobs => {
+      for (const job of jobs) handled.set(job.id, (handled.get(job.id) ?? 0) + 1)
+      await sleep(1) // the loops come back at about the same time
+    })
+    const rows = await settled(ids)
+    assert.ok(rows.every(r => r.state === 'completed'))
+    assert.ok([...handled.values()].every(n => n === 1), 'every job handled once')
+    const { rows: [tx] } = await db.query(`
+      SELECT count(*)::int AS carried, max(n)::int AS most FROM (
+        SELECT c.tx, count(*) AS n FROM ${schema}.carry_shared_log c
+        WHERE c.state = 'completed' AND EXISTS (SELECT 1 FROM ${schema}.carry_shared_log a WHERE a.tx = c.tx AND a.state = 'active')
+        GROUP BY c.tx) t`)
+    assert.ok(tx.carried >= 10, `${tx.carried} claims completed earlier batches`)
+    assert.ok(tx.most > 2, `one claim completed the batches of several loops (most in one: ${tx.most})`)
+    await boss.offWork('carry-shared')
+    const q = boss.getMetrics().queues['carry-shared']
+    assert.equal(q.completed, 80)
+    assert.equal(q.inFlight, 0)
+    assert.equal(Object.values(q.workers).reduce((n, w) => n + w.completed, 0), 80)
+  } finally {
+    await db.query(`DROP TRIGGER carry_shared_log ON ${schema}.job_common`)
+  }
+})
+
 test('job.signal made on first read: one signal per batch, aborted when read after the handler settled', async () => {
   await boss.createQueue('w-signal')
   await boss.insert('w-signal', [{ data: { n: 1 } }, { data: { n: 2 } }])

@@ -58,10 +58,14 @@ fn local_max_limit(config: &Value) -> i64 {
 /// `work()` claim one at a time; with `localGroupConcurrency`, groups already at their limit in
 /// this process are not fetched, and jobs fetched over a group's limit are handed back unstarted
 /// before any handler sees them.
+///
+/// `carry` (a batch of this loop's, all completed; only without group limits) is completed in
+/// the claim's statement, with whatever other loops of a shared claim bring.
 pub(super) async fn claim(
     engine: &Engine,
     worker: &Worker,
     limit: i64,
+    carry: Option<Carry>,
 ) -> Result<Vec<ClaimedJob>, BossError> {
     worker.with_info(|i| i.last_fetched_on = Some(now_ms()));
     let started = Instant::now();
@@ -89,23 +93,15 @@ pub(super) async fn claim(
     }
     let mut jobs: Vec<ClaimedJob> = match &worker.claimer {
         Some(shared) => {
-            let fetch = |n: usize| {
+            let fetch = |n: usize, carries: Vec<Carry>| {
                 let mut options = options.clone();
                 options.insert("batchSize".into(), json!(n));
-                async move {
-                    Ok(engine
-                        .claim_rows(&worker.name, &options, None, None, true)
-                        .await?
-                        .1)
-                }
+                async move { claim_completing(engine, &worker.name, &options, carries).await }
             };
-            shared.claim(limit.max(1) as usize, fetch).await?
+            shared.claim(limit.max(1) as usize, carry, fetch).await?
         }
         None => {
-            engine
-                .claim_rows(&worker.name, &options, None, None, true)
-                .await?
-                .1
+            claim_completing(engine, &worker.name, &options, carry.into_iter().collect()).await?
         }
     };
     if let (Some(config), Some(gate)) = (&local, &worker.groups) {
@@ -302,14 +298,13 @@ pub async fn run(engine: Arc<Engine>, worker: Arc<Worker>) {
     };
     // at most one batch waiting to be written back while the next one is handled
     let unsettled = Arc::new(tokio::sync::Semaphore::new(1));
-    // A loop that claims alone may complete a small batch in the statement that claims the next
-    // (one commit per cycle instead of two: less server and client time per job). Big batches
-    // settle apart, so their write-back runs on another connection while the next batch is
-    // handled (measured: at batchSize 100 and 1000 that overlap is worth more than the commit).
-    // Shared claims and group gates settle apart too.
-    let may_carry = worker.claimer.is_none()
-        && worker.groups.is_none()
-        && worker.options.batch_size <= CARRY_MAX_BATCH;
+    // A loop may complete a small batch in the statement that claims the next (one commit per
+    // cycle instead of two: less server and client time per job, and at batchSize 1 the commit
+    // is what a loop waits on); with a shared claimer, the carries of all loops waiting together
+    // ride on their one claim. Big batches settle apart, so their write-back runs on another
+    // connection while the next batch is handled (measured: at batchSize 100 and 1000 that
+    // overlap is worth more than the commit). Group gates settle apart too.
+    let may_carry = worker.groups.is_none() && worker.options.batch_size <= CARRY_MAX_BATCH;
     let mut carried: Option<Handled> = None;
     while !worker.is_stopping() {
         let started = Instant::now();
@@ -329,10 +324,13 @@ pub async fn run(engine: Arc<Engine>, worker: Arc<Worker>) {
                 continue;
             }
         };
-        let claimed = match carried.take() {
-            Some(done) => claim_completing(&engine, &worker, &tx, &unsettled, done).await,
-            None => claim(&engine, &worker, worker.options.batch_size).await,
-        };
+        let carry = carried.take().map(|done| Carry {
+            worker: worker.clone(),
+            tx: tx.clone(),
+            unsettled: unsettled.clone(),
+            done,
+        });
+        let claimed = claim(&engine, &worker, worker.options.batch_size, carry).await;
         let jobs = match claimed {
             Ok(jobs) => jobs,
             Err(err) => {
@@ -392,46 +390,59 @@ async fn write_back(
     });
 }
 
-/// Complete `done` (every job of it completed) and claim the next batch in one statement. If
-/// that statement fails it wrote nothing: `done` goes to the settler and the claim is retried
-/// alone.
+/// A batch of one loop's, every job of it completed, to be written back by its next claim.
+pub struct Carry {
+    worker: Arc<Worker>,
+    tx: super::settler::SettleSender,
+    unsettled: Arc<tokio::sync::Semaphore>,
+    done: Handled,
+}
+
+/// Claim with `options`, completing the `carries` in the same statement (one round trip and one
+/// commit for both). If that statement fails it wrote nothing: each carry goes to its settler and
+/// the claim is retried alone.
 async fn claim_completing(
     engine: &Engine,
-    worker: &Arc<Worker>,
-    tx: &super::settler::SettleSender,
-    unsettled: &Arc<tokio::sync::Semaphore>,
-    done: Handled,
+    name: &str,
+    options: &Object,
+    carries: Vec<Carry>,
 ) -> Result<Vec<ClaimedJob>, BossError> {
-    worker.with_info(|i| i.last_fetched_on = Some(now_ms()));
+    if carries.is_empty() {
+        return Ok(engine.claim_rows(name, options, None, None, true).await?.1);
+    }
     let started = Instant::now();
-    let options = claim_options(worker, worker.options.batch_size);
-    let payload = super::settle::settle_payload(&done.rows);
+    let rows: Vec<SettleRow> = carries
+        .iter()
+        .flat_map(|c| c.done.rows.iter().cloned())
+        .collect();
+    let payload = super::settle::settle_payload(&rows);
     match engine
-        .claim_rows(&worker.name, &options, None, Some(payload), true)
+        .claim_rows(name, options, None, Some(payload), true)
         .await
     {
         Ok((completed, jobs)) => {
             let took = started.elapsed();
-            engine.metrics.settled(
-                &worker.name,
-                &worker.id,
-                crate::metrics::SettleCounts {
-                    completed,
-                    ..Default::default()
-                },
-                done.rows.len(),
-                took,
-            );
-            super::settler::written_back(worker, &[done.batch], done.started_ms, now_ms());
+            let mut left = crate::metrics::SettleCounts {
+                completed,
+                ..Default::default()
+            };
+            let ended = now_ms();
+            for c in &carries {
+                let n = c.done.rows.len();
+                let counts = super::settler::attribute(&mut left, n as u64, 0);
+                engine
+                    .metrics
+                    .settled(&c.worker.name, &c.worker.id, counts, n, took);
+                super::settler::written_back(&c.worker, &[c.done.batch], c.done.started_ms, ended);
+            }
             engine.emit_wip_soon();
-            engine
-                .metrics
-                .fetched(&worker.name, &worker.id, jobs.len(), took);
             Ok(jobs)
         }
         Err(_) => {
-            write_back(worker, tx, unsettled, done).await;
-            claim(engine, worker, worker.options.batch_size).await
+            for c in carries {
+                write_back(&c.worker, &c.tx, &c.unsettled, c.done).await;
+            }
+            Ok(engine.claim_rows(name, options, None, None, true).await?.1)
         }
     }
 }

@@ -224,7 +224,7 @@ async fn claim_batch(
         limit = pow2;
     }
     let table = engine.queue_info(&worker.name).await?.table;
-    let jobs = claim(&engine, &worker, limit as i64).await?;
+    let jobs = claim(&engine, &worker, limit as i64, None).await?;
     // unused permits go back as `budget` drops
     let mut out = Vec::with_capacity(jobs.len());
     for job in jobs {

@@ -175,7 +175,7 @@ pub struct Worker {
     pub handler: Arc<dyn JobHandler>,
     pub groups: Option<Arc<GroupGate>>,
     /// Shared by the loops of a `work()` with `localConcurrency > 1` (without group limits).
-    pub claimer: Option<Arc<claimer::SharedClaimer>>,
+    pub claimer: Option<Arc<claimer::SharedClaimer<batch::Carry>>>,
     /// The `work()` call's settler, taken by the loop when it starts; the settler ends once every
     /// loop has dropped its sender.
     settler: Mutex<Option<settler::SettleSender>>,
@@ -199,7 +199,7 @@ pub struct WorkShared {
     pub options: WorkOptions,
     pub handler: Arc<dyn JobHandler>,
     pub groups: Option<Arc<GroupGate>>,
-    pub claimer: Option<Arc<claimer::SharedClaimer>>,
+    pub claimer: Option<Arc<claimer::SharedClaimer<batch::Carry>>>,
     pub settler: settler::SettleSender,
 }
 

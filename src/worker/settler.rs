@@ -133,7 +133,11 @@ pub(super) fn written_back(worker: &Worker, batches: &[u64], started_ms: u64, en
 /// One loop's share of a flush's counts: what its rows asked for, as far as the statement's
 /// totals (`left`) go. Exact whenever every row was written; when the attempt fence skipped some,
 /// the queue's totals stay exact and the loops of one `work()` may split them differently.
-fn attribute(left: &mut SettleCounts, completed_rows: u64, failed_rows: u64) -> SettleCounts {
+pub(super) fn attribute(
+    left: &mut SettleCounts,
+    completed_rows: u64,
+    failed_rows: u64,
+) -> SettleCounts {
     let take = |pool: &mut u64, want: u64| {
         let n = want.min(*pool);
         *pool -= n;
