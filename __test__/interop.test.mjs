@@ -93,3 +93,53 @@ for (const [label, roles] of PAIRS) {
     assert.equal((await consumer.getJobById(q, id)).state, 'completed')
   })
 }
+
+test('a failed job is written back as pg-boss writes it: retried, then failed with a dead letter copy, by fail() and by a worker', async () => {
+  // twin queues, one failed by each implementation; their rows must match column for column
+  const volatile = ['id', 'name', 'dead_letter', 'source_name', 'source_id', 'source_root_id', 'created_on', 'started_on', 'completed_on', 'start_after', 'keep_until', 'heartbeat_on', 'source_created_on']
+  const rowOf = async (name) => {
+    const { rows } = await db.query(
+      `SELECT to_jsonb(j) - $2::text[] AS row, completed_on IS NULL AS open, start_after > now() + interval '2 seconds' AS delayed,
+              heartbeat_on IS NULL AS no_heartbeat
+       FROM ${SCHEMA}.job j WHERE name = $1 ORDER BY created_on, (data->>'k')`, [name, volatile])
+    return rows
+  }
+  const viaWorker = async (side, q) => {
+    let seen = 0
+    await side.work(q, { pollingIntervalSeconds: 0.5, batchSize: 2, perJobResults: true }, async jobs => {
+      seen += jobs.length
+      return jobs.map(j => ({ id: j.id, status: j.data.k === 'a' ? 'failed' : 'completed', output: { k: j.data.k } }))
+    })
+    const started = Date.now()
+    while (seen < 2 && Date.now() - started < 10_000) await new Promise(resolve => setTimeout(resolve, 50))
+    await side.offWork(q)
+  }
+  const sides = [['ref', ref], ['ours', ours]]
+  for (const [tag, side] of sides) {
+    await ref.createQueue(`fr-dlq-${tag}`)
+    await ref.createQueue(`fr-${tag}`, { retryLimit: 1, retryDelay: 30, retryBackoff: true, retryDelayMax: 60, deadLetter: `fr-dlq-${tag}` })
+    await ref.insert(`fr-${tag}`, [
+      { data: { k: 'a' }, priority: 3, singletonKey: 'sk', group: { id: 'g', tier: 't' }, heartbeatSeconds: 20 },
+      { data: { k: 'b' }, expireInSeconds: 40 }
+    ])
+    // first attempt: fail() with an output, so the jobs wait to retry (with backoff)
+    const first = await side.fetch(`fr-${tag}`, { batchSize: 2 })
+    assert.equal(first.length, 2)
+    await side.fail(`fr-${tag}`, first.map(j => j.id), { reason: 'first' })
+  }
+  const retrying = await rowOf('fr-ref')
+  assert.deepEqual(retrying.map(r => [r.row.state, r.delayed]), [['retry', true], ['retry', true]])
+  assert.deepStrictEqual(await rowOf('fr-ours'), retrying)
+  for (const [tag, side] of sides) {
+    // second attempt, run early: by a worker, which fails a for good and completes b
+    await db.query(`UPDATE ${SCHEMA}.job SET start_after = now() WHERE name = $1`, [`fr-${tag}`])
+    await viaWorker(side, `fr-${tag}`)
+  }
+  const [refRows, ourRows] = [await rowOf('fr-ref'), await rowOf('fr-ours')]
+  assert.equal(refRows.length, 2)
+  assert.deepStrictEqual(ourRows, refRows)
+  assert.deepEqual(refRows.map(r => r.row.state), ['failed', 'completed'])
+  const [refDead, ourDead] = [await rowOf('fr-dlq-ref'), await rowOf('fr-dlq-ours')]
+  assert.equal(refDead.length, 1)
+  assert.deepStrictEqual(ourDead, refDead)
+})

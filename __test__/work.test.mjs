@@ -557,7 +557,7 @@ test('stop() in the middle of fast drains leaves no job active: carried completi
   const other = new PgBoss({ connectionString, schema, supervise: false, schedule: false })
   other.on('error', () => {})
   await other.start()
-  const queues = { 'stop-carry': { batchSize: 2 }, 'stop-loops': { batchSize: 1, localConcurrency: 4 }, 'stop-each': { batchSize: 20, concurrency: 4 } }
+  const queues = { 'stop-carry': { batchSize: 2 }, 'stop-batch': { batchSize: 50 }, 'stop-loops': { batchSize: 1, localConcurrency: 4 }, 'stop-each': { batchSize: 20, concurrency: 4 } }
   for (const name of Object.keys(queues)) {
     await other.createQueue(name, { retryLimit: 0 })
     await other.insert(name, Array.from({ length: 3000 }, (_, i) => ({ data: { i } })))

@@ -675,7 +675,7 @@ impl Engine {
         let sql = if func == "complete" {
             plans::jobs::complete_jobs(s, t, include_queued, fenced)
         } else {
-            plans::jobs::fail_jobs(s, t, fenced)
+            plans::jobs::fail_jobs(s, t, fenced, plans::jobs::fails_in_place(&q.policy))
         };
         let mut params = vec![
             Some(name),

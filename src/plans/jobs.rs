@@ -420,6 +420,11 @@ pub fn complete_jobs(s: &SchemaName, t: &str, include_queued: bool, fenced: bool
 /// `failed`, and copy each newly failed job into its dead letter queue as a fresh job. A write-back
 /// refused by a policy index (e.g. stately already holds a retry for the key) lands as `failed`.
 /// `extra_ctes` may define names `selector` and `output` use; the statement returns the count.
+///
+/// `in_place` (for a queue whose policy has no unique index a written-back row can trip: all but
+/// `stately`, whose index holds one `retry` per key) updates the rows where they are instead of
+/// deleting and re-inserting them: the same row values, without a delete, a fresh tuple's index
+/// entries and a foreign key check per job.
 pub fn fail_chain(
     s: &SchemaName,
     t: &str,
@@ -427,6 +432,7 @@ pub fn fail_chain(
     selector: &str,
     output: &str,
     terminal: bool,
+    in_place: bool,
 ) -> String {
     let retrying = if terminal {
         "false"
@@ -441,11 +447,19 @@ pub fn fail_chain(
         output,
         retrying,
         "SELECT count(*)::text FROM settled",
+        in_place,
     )
 }
 
-/// `fail_chain` with the retry decision (`retrying`, over the deleted row `d`) and the final
-/// SELECT (`tail`, which may read `settled` and `dead_lettered`) supplied by the caller.
+/// Whether a queue of `policy` fails its jobs in place (see `fail_chain`).
+pub fn fails_in_place(policy: &str) -> bool {
+    policy != "stately"
+}
+
+/// `fail_chain` with the retry decision (`retrying`, over the failed row as it was, `d`) and the
+/// final SELECT (`tail`, which may read `settled`, the rows as written back, and `dead_lettered`)
+/// supplied by the caller.
+#[allow(clippy::too_many_arguments)]
 pub fn fail_chain_with(
     s: &SchemaName,
     t: &str,
@@ -454,32 +468,44 @@ pub fn fail_chain_with(
     output: &str,
     retrying: &str,
     tail: &str,
+    in_place: bool,
 ) -> String {
     let s_ = &s.ident;
-    let carried = CARRIED_COLUMNS.join(", ");
-    let carried_from_d = CARRIED_COLUMNS
-        .iter()
-        .map(|c| format!("d.{c}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    format!(
-        "WITH {extra_ctes}doomed AS (
-  DELETE FROM {s_}.{t} WHERE {selector} RETURNING *
-), written_back AS (
-  INSERT INTO {s_}.{t} ({carried}, state, completed_on, start_after, output, heartbeat_on)
-  SELECT {carried_from_d},
-    CASE WHEN {retrying} THEN 'retry' ELSE 'failed' END::{s_}.job_state,
-    CASE WHEN {retrying} THEN NULL ELSE {s_}.job_now() END,
-    CASE
+    let state = format!("CASE WHEN {retrying} THEN 'retry' ELSE 'failed' END::{s_}.job_state");
+    let completed_on = format!("CASE WHEN {retrying} THEN NULL ELSE {s_}.job_now() END");
+    let start_after = format!(
+        "CASE
       WHEN NOT ({retrying}) THEN d.start_after
       WHEN NOT d.retry_backoff THEN {s_}.job_now() + d.retry_delay * interval '1 second'
       ELSE {s_}.job_now() + LEAST(
         d.retry_delay_max,
         GREATEST(d.retry_delay, 1) * (2 ^ LEAST(16, d.retry_count + 1) / 2) * (1 + random())
       ) * interval '1 second'
-    END,
-    {output},
-    NULL
+    END"
+    );
+    let settled = if in_place {
+        // every column not carried by the re-insert goes back to its default, as it would there
+        format!(
+            "settled AS (
+  UPDATE {s_}.{t} d SET state = {state}, completed_on = {completed_on}, start_after = {start_after},
+    output = {output}, heartbeat_on = NULL, upsert_by_key = NULL
+  WHERE {selector}
+  RETURNING d.*
+)"
+        )
+    } else {
+        let carried = CARRIED_COLUMNS.join(", ");
+        let carried_from_d = CARRIED_COLUMNS
+            .iter()
+            .map(|c| format!("d.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!(
+            "doomed AS (
+  DELETE FROM {s_}.{t} WHERE {selector} RETURNING *
+), written_back AS (
+  INSERT INTO {s_}.{t} ({carried}, state, completed_on, start_after, output, heartbeat_on)
+  SELECT {carried_from_d}, {state}, {completed_on}, {start_after}, {output}, NULL
   FROM doomed d
   ON CONFLICT DO NOTHING
   RETURNING *
@@ -491,7 +517,11 @@ pub fn fail_chain_with(
   RETURNING *
 ), settled AS (
   SELECT * FROM written_back UNION ALL SELECT * FROM refused
-), dead_lettered AS (
+)"
+        )
+    };
+    format!(
+        "WITH {extra_ctes}{settled}, dead_lettered AS (
   INSERT INTO {s_}.job (
     name, priority, data, retry_limit, retry_backoff, retry_delay, start_after, created_on, keep_until,
     deletion_seconds, expire_seconds, singleton_key, group_id, group_tier, heartbeat_seconds,
@@ -511,13 +541,13 @@ pub fn fail_chain_with(
 
 /// `fail()`: jobs $2 of queue $1 not yet finished, with output $3; `fenced` takes $4. Returns the
 /// count and the ids settled, as the other commands do.
-pub fn fail_jobs(s: &SchemaName, t: &str, fenced: bool) -> String {
+pub fn fail_jobs(s: &SchemaName, t: &str, fenced: bool, in_place: bool) -> String {
     let selector = format!(
         "name = $1::text AND id IN {ids} AND state < 'completed' {fence}",
         ids = ids_param(2),
         fence = if fenced { fence(4) } else { String::new() }
     );
-    let chain = fail_chain(s, t, "", &selector, "$3::text::jsonb", false);
+    let chain = fail_chain(s, t, "", &selector, "$3::text::jsonb", false, in_place);
     let tail = "SELECT count(*)::text FROM settled";
     debug_assert!(chain.ends_with(tail));
     format!(

@@ -104,6 +104,8 @@ picked AS (
         output,
         "d.retry_count < d.retry_limit",
         "SELECT (SELECT count(*) FROM picked)::text",
+        // expiry fails jobs of every queue in the table, whatever their policy
+        false,
     )
 }
 

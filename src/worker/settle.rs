@@ -29,7 +29,9 @@ impl Engine {
         let sql = if rows.iter().all(|r| r.status == "completed") {
             plans::settle::complete_batch(&self.config.schema, table)
         } else {
-            plans::settle::settle_batch(&self.config.schema, table)
+            let policy = self.queue_info(name).await?.policy;
+            let in_place = plans::jobs::fails_in_place(&policy);
+            plans::settle::settle_batch(&self.config.schema, table, in_place)
         };
         let out = self
             .query(&db, &sql, &[Some(name.to_string()), Some(payload)])
