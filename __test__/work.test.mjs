@@ -380,8 +380,8 @@ test('claims wait for write-backs: a slow database never lets a worker hoard the
       peak = Math.max(peak, rows[0].n)
       await sleep(100)
     }
-    // one batch being handled and one being written back, at most
-    assert.ok(peak <= 200, `peak of ${peak} active jobs`)
+    // one batch being handled and two being written back, at most
+    assert.ok(peak <= 300, `peak of ${peak} active jobs`)
     await boss.offWork('slow-settle')
   })
 })
