@@ -113,6 +113,8 @@ test('a dropped database connection is survived: an error event, then the worker
     await boss.send('dropped', {})
     await boss.send('dropped', {})
     await waitFor(() => handled >= 3)
+    // the last outcome is written back after its handler returns
+    await waitFor(async () => (await counts('dropped')).completed === 3, { timeout: 10000 })
     assert.equal((await counts('dropped')).completed, 3)
   } finally {
     await boss.stop({ graceful: false })
