@@ -461,36 +461,41 @@ test('localConcurrency loops share one settler: every job settles once and per-w
   assert.equal(q.inFlight, 0)
 })
 
+/** Runs `fn(log)` while every update of queue `name`'s jobs is logged to table `log` as (id, new state, transaction id). */
+async function withTransactionLog (name, fn) {
+  const tag = `${name.replace(/-/g, '_')}_log`
+  const log = `${schema}.${tag}`
+  await db.query(`CREATE TABLE ${log} (id uuid, state text, tx bigint)`)
+  await db.query(`CREATE FUNCTION ${log}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO ${log} VALUES (NEW.id, NEW.state::text, txid_current()); RETURN NEW; END $$`)
+  await db.query(`CREATE TRIGGER ${tag} AFTER UPDATE ON ${schema}.job_common FOR EACH ROW WHEN (NEW.name = '${name}') EXECUTE FUNCTION ${log}()`)
+  try {
+    await fn(log)
+  } finally {
+    await db.query(`DROP TRIGGER ${tag} ON ${schema}.job_common`)
+  }
+}
+
 test('a bursting loop completes its batch in the statement that claims the next one', async () => {
   await boss.createQueue('carry', { retryLimit: 0 })
   const ids = await boss.insert('carry', Array.from({ length: 40 }, (_, i) => ({ data: { i } })), { returnId: true })
-  // record which transaction moved each job to active and to completed
-  await db.query(`CREATE TABLE ${schema}.carry_log (id uuid, state text, tx bigint)`)
-  await db.query(`CREATE FUNCTION ${schema}.carry_log() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO ${schema}.carry_log VALUES (NEW.id, NEW.state::text, txid_current()); RETURN NEW; END $$`)
-  await db.query(`CREATE TRIGGER carry_log AFTER UPDATE ON ${schema}.job_common FOR EACH ROW WHEN (NEW.name = 'carry') EXECUTE FUNCTION ${schema}.carry_log()`)
-  try {
+  await withTransactionLog('carry', async (log) => {
     await boss.work('carry', { ...poll, batchSize: 4, burstWhenBatchFull: true }, async jobs => jobs.length)
     const rows = await settled(ids)
     assert.ok(rows.every(r => r.state === 'completed'))
-    const { rows: shared } = await db.query(`SELECT count(DISTINCT c.tx)::int AS n FROM ${schema}.carry_log c JOIN ${schema}.carry_log a ON a.tx = c.tx AND a.state = 'active' WHERE c.state = 'completed'`)
+    const { rows: shared } = await db.query(`SELECT count(DISTINCT c.tx)::int AS n FROM ${log} c JOIN ${log} a ON a.tx = c.tx AND a.state = 'active' WHERE c.state = 'completed'`)
     // 10 batches: each of the first 9 is completed by the claim of the next
     assert.ok(shared[0].n >= 8, `${shared[0].n} completions shared a claim's transaction`)
     await boss.offWork('carry')
     const q = boss.getMetrics().queues.carry
     assert.equal(q.completed, 40)
     assert.equal(q.inFlight, 0)
-  } finally {
-    await db.query(`DROP TRIGGER carry_log ON ${schema}.job_common`)
-  }
+  })
 })
 
 test('loops sharing a claim bring their completed batches to it: one statement completes them all and claims again', async () => {
   await boss.createQueue('carry-shared', { retryLimit: 0 })
   const ids = await boss.insert('carry-shared', Array.from({ length: 80 }, (_, i) => ({ data: { i } })), { returnId: true })
-  await db.query(`CREATE TABLE ${schema}.carry_shared_log (id uuid, state text, tx bigint)`)
-  await db.query(`CREATE FUNCTION ${schema}.carry_shared_log() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO ${schema}.carry_shared_log VALUES (NEW.id, NEW.state::text, txid_current()); RETURN NEW; END $$`)
-  await db.query(`CREATE TRIGGER carry_shared_log AFTER UPDATE ON ${schema}.job_common FOR EACH ROW WHEN (NEW.name = 'carry-shared') EXECUTE FUNCTION ${schema}.carry_shared_log()`)
-  try {
+  await withTransactionLog('carry-shared', async (log) => {
     const handled = new Map()
     await boss.work('carry-shared', { ...poll, batchSize: 2, localConcurrency: 4, burstWhenBatchFull: true }, async jobs => {
       for (const job of jobs) handled.set(job.id, (handled.get(job.id) ?? 0) + 1)
@@ -501,8 +506,8 @@ test('loops sharing a claim bring their completed batches to it: one statement c
     assert.ok([...handled.values()].every(n => n === 1), 'every job handled once')
     const { rows: [tx] } = await db.query(`
       SELECT count(*)::int AS carried, max(n)::int AS most FROM (
-        SELECT c.tx, count(*) AS n FROM ${schema}.carry_shared_log c
-        WHERE c.state = 'completed' AND EXISTS (SELECT 1 FROM ${schema}.carry_shared_log a WHERE a.tx = c.tx AND a.state = 'active')
+        SELECT c.tx, count(*) AS n FROM ${log} c
+        WHERE c.state = 'completed' AND EXISTS (SELECT 1 FROM ${log} a WHERE a.tx = c.tx AND a.state = 'active')
         GROUP BY c.tx) t`)
     assert.ok(tx.carried >= 10, `${tx.carried} claims completed earlier batches`)
     assert.ok(tx.most > 2, `one claim completed the batches of several loops (most in one: ${tx.most})`)
@@ -511,9 +516,7 @@ test('loops sharing a claim bring their completed batches to it: one statement c
     assert.equal(q.completed, 80)
     assert.equal(q.inFlight, 0)
     assert.equal(Object.values(q.workers).reduce((n, w) => n + w.completed, 0), 80)
-  } finally {
-    await db.query(`DROP TRIGGER carry_shared_log ON ${schema}.job_common`)
-  }
+  })
 })
 
 test('job.signal made on first read: one signal per batch, aborted when read after the handler settled', async () => {

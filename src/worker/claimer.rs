@@ -111,15 +111,7 @@ mod tests {
     use std::sync::Arc;
 
     fn job(id: usize) -> ClaimedJob {
-        ClaimedJob {
-            id: id.to_string(),
-            retry_count: 0,
-            expire_seconds: 900.0,
-            heartbeat_seconds: None,
-            group_id: None,
-            group_tier: None,
-            json: String::new(),
-        }
+        ClaimedJob::with_id(&id.to_string())
     }
 
     #[tokio::test]

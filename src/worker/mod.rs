@@ -105,6 +105,20 @@ impl ClaimedJob {
         jobs.into_iter().map(|(_, job)| job).collect()
     }
 
+    /// A job with just an id, for tests of the worker's bookkeeping.
+    #[cfg(test)]
+    pub(crate) fn with_id(id: &str) -> ClaimedJob {
+        ClaimedJob {
+            id: id.into(),
+            retry_count: 0,
+            expire_seconds: 900.0,
+            heartbeat_seconds: None,
+            group_id: None,
+            group_tier: None,
+            json: String::new(),
+        }
+    }
+
     pub fn attempt(&self) -> String {
         format!("{}:{}", self.id, self.retry_count)
     }

@@ -167,15 +167,7 @@ mod tests {
     use super::*;
 
     fn job(id: &str) -> ClaimedJob {
-        ClaimedJob {
-            id: id.into(),
-            retry_count: 0,
-            expire_seconds: 900.0,
-            heartbeat_seconds: None,
-            group_id: None,
-            group_tier: None,
-            json: String::new(),
-        }
+        ClaimedJob::with_id(id)
     }
 
     #[test]
