@@ -74,6 +74,18 @@ pub fn check_send_args(args: &[Value]) -> Result<SendRequest> {
     })
 }
 
+/// Whether a unique index of a queue of `policy` could refuse one of the insert `rows`, so the
+/// statement needs `ON CONFLICT DO NOTHING`: every policy but `standard` has such an index, and on
+/// a standard queue only a throttle slot (`singletonSeconds`) or, when `named_ids`, an id the
+/// caller chose can collide (ids made here are unique).
+pub(crate) fn may_conflict(policy: &str, rows: &[Value], named_ids: bool) -> bool {
+    let set = |row: &Value, key: &str| row.get(key).is_some_and(|v| !v.is_null());
+    policy != "standard"
+        || rows
+            .iter()
+            .any(|row| set(row, "singletonSeconds") || (named_ids && set(row, "id")))
+}
+
 /// The insert payload of one job (the columns `plans::jobs::insert_jobs` reads), with a new id
 /// when the caller named none.
 fn job_payload(data: &Value, o: &Object, singleton_offset: i64) -> Value {
@@ -320,6 +332,7 @@ impl Engine {
             let target = crate::send_batch::Target {
                 name: req.name.clone(),
                 table: q.table.clone(),
+                policy: q.policy.clone(),
                 notify: q.notify && self.config.backend != "cockroachdb",
             };
             match self.send_batcher.send(self, target, row, id.clone()).await {
@@ -432,13 +445,8 @@ impl Engine {
                 Value::Object(o)
             })
             .collect();
-        // only a named id or a throttle slot can collide with a unique index of a standard queue
-        let may_conflict = q.policy != "standard"
-            || payload.iter().any(|j| {
-                ["id", "singletonSeconds"]
-                    .iter()
-                    .any(|k| j.get(*k).is_some_and(|v| !v.is_null()))
-            });
+        // checked before ids are made here: only the caller's own ids could collide
+        let may_conflict = may_conflict(&q.policy, &payload, true);
         // ids made here rather than by the column default: time-ordered (see `ids`)
         let payload: Vec<Value> = payload
             .into_iter()

@@ -47,6 +47,7 @@ pub struct SendBatcher {
 pub struct Target {
     pub name: String,
     pub table: String,
+    pub policy: String,
     pub notify: bool,
 }
 
@@ -161,14 +162,17 @@ async fn insert(
     batch: &[Pending],
 ) -> Result<std::collections::HashSet<String>> {
     let db = engine.instance_db()?;
+    let rows: Vec<Value> = batch.iter().map(|p| p.row.clone()).collect();
+    // a batched send never names its id (those go alone)
+    let may_conflict = crate::jobs::may_conflict(&target.policy, &rows, false);
     let sql = plans::jobs::insert_jobs(
         &engine.config.schema,
         &target.table,
         target.notify,
         true,
-        true,
+        may_conflict,
     );
-    let rows = Value::Array(batch.iter().map(|p| p.row.clone()).collect()).to_string();
+    let rows = Value::Array(rows).to_string();
     let ids = engine
         .query(&db, &sql, &[Some(target.name.clone()), Some(rows)])
         .await?;
