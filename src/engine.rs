@@ -405,7 +405,7 @@ impl Engine {
                 let rows = crate::worker::outcome::fail_all(&held, output.clone(), false);
                 match self.queue_info(&w.name).await {
                     Ok(q) => {
-                        if let Err(err) = self.settle_rows(&w.name, &q.table, &rows).await {
+                        if let Err(err) = self.settle_rows(&w.name, &q, &rows).await {
                             self.emit(EngineEvent::WorkerError {
                                 error: err,
                                 queue: w.name.clone(),

@@ -86,17 +86,22 @@ pub(crate) fn may_conflict(policy: &str, rows: &[Value], named_ids: bool) -> boo
             .any(|row| set(row, "singletonSeconds") || (named_ids && set(row, "id")))
 }
 
+/// The id a caller named, or a new one (made here rather than by the column default: time-ordered,
+/// see `ids`).
+fn id_or_new(named: Option<&Value>) -> Value {
+    match named {
+        Some(id) if !id.is_null() => id.clone(),
+        _ => Value::String(crate::ids::new_job_id()),
+    }
+}
+
 /// The insert payload of one job (the columns `plans::jobs::insert_jobs` reads), with a new id
 /// when the caller named none.
 fn job_payload(data: &Value, o: &Object, singleton_offset: i64) -> Value {
     let get = |k: &str| o.get(k).cloned().unwrap_or(Value::Null);
     let group = o.get("group").and_then(Value::as_object);
-    let id = match get("id") {
-        Value::Null => Value::String(crate::ids::new_job_id()),
-        id => id,
-    };
     json!({
-        "id": id,
+        "id": id_or_new(o.get("id")),
         "data": data,
         "priority": get("priority"),
         "startAfter": get("startAfter"),
@@ -447,14 +452,12 @@ impl Engine {
             .collect();
         // checked before ids are made here: only the caller's own ids could collide
         let may_conflict = may_conflict(&q.policy, &payload, true);
-        // ids made here rather than by the column default: time-ordered (see `ids`)
         let payload: Vec<Value> = payload
             .into_iter()
             .map(|mut j| {
                 if let Value::Object(o) = &mut j {
-                    if o.get("id").is_none_or(Value::is_null) {
-                        o.insert("id".into(), Value::String(crate::ids::new_job_id()));
-                    }
+                    let id = id_or_new(o.get("id"));
+                    o.insert("id".into(), id);
                 }
                 j
             })
@@ -562,9 +565,9 @@ impl Engine {
         Ok(format!("[{}]", texts.join(",")))
     }
 
-    /// Claim jobs of queue `name` (options already validated), in claim order; with `completing` (a keyed outcome of completed jobs, as
-    /// `settle_rows` builds it) those jobs are completed in the same statement and their count
-    /// comes back too. A failed combined statement wrote nothing, the completions included.
+    /// Claim jobs of queue `name` (options already validated), in claim order. With `completing`
+    /// (a keyed outcome of completed jobs, as `settle_rows` builds it) those jobs are completed in
+    /// the same statement and their count comes back too. A failed combined statement wrote nothing, the completions included.
     /// A `worker_claim` writes its size into the statement (a worker claims few distinct sizes,
     /// so each gets a plan PostgreSQL keeps; `fetch()` callers may ask for any size).
     pub async fn claim_rows(

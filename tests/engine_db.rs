@@ -83,17 +83,13 @@ async fn send_claim_and_settle_a_mixed_batch_in_one_statement() {
             output: json!({ "n": i }),
         })
         .collect();
-    let counts = engine
-        .settle_rows("rust-q", "job_common", &rows)
-        .await
-        .unwrap();
+    let q = engine.queue_info("rust-q").await.unwrap();
+    assert_eq!(q.table, "job_common");
+    let counts = engine.settle_rows("rust-q", &q, &rows).await.unwrap();
     assert_eq!((counts.completed, counts.retried, counts.failed), (1, 1, 1));
 
     // a second settle of the same attempts is fenced out: nothing is active any more
-    let again = engine
-        .settle_rows("rust-q", "job_common", &rows)
-        .await
-        .unwrap();
+    let again = engine.settle_rows("rust-q", &q, &rows).await.unwrap();
     assert_eq!((again.completed, again.retried, again.failed), (0, 0, 0));
 
     let found: Value = serde_json::from_str(

@@ -6,7 +6,8 @@
 
 use crate::names::SchemaName;
 
-/// The fields of `Job<T>` as pg-boss 12.38 returns them, in its key order.
+/// The fields of `Job<T>` as pg-boss 12.38 returns them, in its key order (a claim's job JSON is
+/// put together in the same order by `worker::ClaimedJob::from_columns`).
 pub const JOB_FIELDS_MIN: &str = r#"id, name, data, retry_count AS "retryCount", expire_seconds AS "expireInSeconds",
   heartbeat_seconds AS "heartbeatSeconds", group_id AS "groupId", group_tier AS "groupTier""#;
 
@@ -20,12 +21,10 @@ pub const JOB_FIELDS_META: &str = r#"policy, state, priority, retry_limit AS "re
   source_created_on AS "sourceCreatedOn", source_retry_count AS "sourceRetryCount",
   source_output AS "sourceOutput", source_root_id AS "sourceRootId""#;
 
-pub fn job_fields(include_metadata: bool) -> String {
-    if include_metadata {
-        format!("{JOB_FIELDS_MIN},\n  {JOB_FIELDS_META}")
-    } else {
-        JOB_FIELDS_MIN.to_string()
-    }
+/// Every field of `JobWithMetadata<T>` (reads by id and `findJobs`; claims return columns, see
+/// [`CLAIM_COLUMNS`]).
+pub fn job_fields() -> String {
+    format!("{JOB_FIELDS_MIN},\n  {JOB_FIELDS_META}")
 }
 
 /// Every column a failed job keeps when it is written back as `retry` or `failed`.
@@ -773,7 +772,7 @@ pub fn find_jobs(s: &SchemaName, t: &str, plan: &FindPlan) -> String {
   ORDER BY created_on, id
   LIMIT ${n}::text::int
 ) r",
-        fields = job_fields(true),
+        fields = job_fields(),
         where_ = conds.join(" AND ")
     )
 }
@@ -790,7 +789,7 @@ pub fn job_exists(s: &SchemaName, t: &str) -> String {
 pub fn get_job_by_id(s: &SchemaName, t: &str) -> String {
     format!(
         "SELECT row_to_json(r)::text FROM (SELECT {fields} FROM {s_}.{t} WHERE name = $1::text AND id = $2::text::uuid) r",
-        fields = job_fields(true),
+        fields = job_fields(),
         s_ = s.ident
     )
 }

@@ -5,6 +5,7 @@ use crate::engine::Engine;
 use crate::error::Result;
 use crate::metrics::SettleCounts;
 use crate::plans;
+use crate::queue_cache::QueueInfo;
 use serde_json::Value;
 
 /// The keyed outcome a settle statement takes: id → { status, retry_count, output }. A job
@@ -14,11 +15,11 @@ pub fn settle_payload(rows: &[SettleRow]) -> String {
 }
 
 impl Engine {
-    /// Settle `rows` of queue `name` (physical table `table`) in one statement.
+    /// Settle `rows` of queue `name` (`q`: its cached table and policy) in one statement.
     pub async fn settle_rows(
         &self,
         name: &str,
-        table: &str,
+        q: &QueueInfo,
         rows: &[SettleRow],
     ) -> Result<SettleCounts> {
         if rows.is_empty() {
@@ -27,11 +28,10 @@ impl Engine {
         let db = self.instance_db()?;
         let payload = settle_payload(rows);
         let sql = if rows.iter().all(|r| r.status == "completed") {
-            plans::settle::complete_batch(&self.config.schema, table)
+            plans::settle::complete_batch(&self.config.schema, &q.table)
         } else {
-            let policy = self.queue_info(name).await?.policy;
-            let in_place = plans::jobs::fails_in_place(&policy);
-            plans::settle::settle_batch(&self.config.schema, table, in_place)
+            let in_place = plans::jobs::fails_in_place(&q.policy);
+            plans::settle::settle_batch(&self.config.schema, &q.table, in_place)
         };
         let out = self
             .query(&db, &sql, &[Some(name.to_string()), Some(payload)])

@@ -76,7 +76,7 @@ async fn flush(engine: Arc<Engine>, items: Vec<Settled>) {
     let rows: Vec<SettleRow> = items.iter().flat_map(|s| s.rows.iter().cloned()).collect();
     let started = Instant::now();
     let result = match engine.queue_info(&lead.name).await {
-        Ok(q) => engine.settle_rows(&lead.name, &q.table, &rows).await,
+        Ok(q) => engine.settle_rows(&lead.name, &q, &rows).await,
         Err(err) => Err(err),
     };
     let took = started.elapsed();
