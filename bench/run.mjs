@@ -105,7 +105,7 @@ async function main (mode, only, repeat) {
         // both start measuring at one moment, after both have set up (schema install included)
         const startAt = Date.now() + 8000
         const results = await Promise.all(SIDES.map(side => runChild({ side, workload: w.id, n, mode, startAt })))
-        SIDES.forEach((side, k) => record(side, { ...results[k], serverCpu: null, load: loadavg()[0] }))
+        SIDES.forEach((side, k) => record(side, { ...results[k], serverCpu: null, walBytes: null, load: loadavg()[0] }))
         continue
       }
       // Alternate which side goes first; keep each side's best run.
@@ -186,8 +186,12 @@ function perThousand (r, key) {
   return r && !r.error && r[key] != null ? fmt(r[key] / r.n * 1000, 3) : 'n/a'
 }
 
+function perJob (r, key) {
+  return r && !r.error && r[key] != null ? fmt(r[key] / r.n) : 'n/a'
+}
+
 function table (rows) {
-  const header = ['workload', 'jobs', 'pg-boss', 'native', 'native÷pg-boss', 'client CPU s/1k (pg-boss | native)', 'server CPU s/1k (pg-boss | native)', 'check']
+  const header = ['workload', 'jobs', 'pg-boss', 'native', 'native÷pg-boss', 'client CPU s/1k (pg-boss | native)', 'server CPU s/1k (pg-boss | native)', 'WAL bytes/job (pg-boss | native)', 'check']
   const lines = rows.map(row => {
     const a = row.sides['pg-boss']
     const b = row.sides.native
@@ -202,12 +206,14 @@ function table (rows) {
       row.title + (row.unit === 'ms' ? ' (p50 / p99)' : ''), fmt(row.n), value(a), value(b), ratio,
       `${perThousand(a, 'clientCpu')} | ${perThousand(b, 'clientCpu')}`,
       `${perThousand(a, 'serverCpu')} | ${perThousand(b, 'serverCpu')}`,
+      `${perJob(a, 'walBytes')} | ${perJob(b, 'walBytes')}`,
       check
     ]
   })
   return markdown(header, lines) +
     '\njobs/s unless marked ms; native÷pg-boss > 1 is faster for jobs/s, < 1 is faster for latency.' +
-    '\nCPU: seconds per 1,000 jobs during the timed part (client: this process, all threads; server: the postmaster and its children).'
+    '\nCPU: seconds per 1,000 jobs during the timed part (client: this process, all threads; server: the postmaster and its children).' +
+    '\nWAL: bytes the server wrote to its write-ahead log per job during the timed part (a checkpoint precedes each timed part).'
 }
 
 function markdown (header, lines) {

@@ -41,13 +41,23 @@ async function prefilled (ctx, n, queueOptions) {
   await ctx.db.query(`ANALYZE ${ctx.schema}.job`)
 }
 
-/** Runs `fn` and returns its wall time and the CPU it cost here and on the server. */
-async function measured (ctx, fn) {
+/**
+ * Runs `fn` and returns its wall time, the CPU it cost here and on the server, and the WAL it
+ * wrote. A checkpoint first (unless `checkpoint: false`): the server's checkpoints otherwise fall
+ * where the WAL volume of earlier runs puts them, and one starting inside a timed part slows that
+ * side alone (every page it touches first writes a full image to the WAL); after one, both sides
+ * start from the same state and stay well below the next (~1.3 KB of WAL per drained job).
+ */
+async function measured (ctx, fn, { checkpoint = true } = {}) {
+  if (checkpoint) await ctx.db.query('CHECKPOINT').catch(() => {}) // needs superuser or pg_checkpoint
+  const lsn = (await ctx.db.query('SELECT pg_current_wal_lsn() AS lsn')).rows[0].lsn
   const before = cpuSnapshot(ctx.postmaster)
   const t0 = performance.now()
   const result = await fn()
   const seconds = (performance.now() - t0) / 1000
-  return { seconds, ...cpuDelta(before, cpuSnapshot(ctx.postmaster)), ...result }
+  const cpu = cpuDelta(before, cpuSnapshot(ctx.postmaster))
+  const wal = (await ctx.db.query('SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1)::float8 AS bytes', [lsn])).rows[0].bytes
+  return { seconds, ...cpu, walBytes: wal, ...result }
 }
 
 function verify (counts, expected) {
@@ -141,6 +151,7 @@ async function latency (ctx) {
   })
   await sleep(500) // first empty fetch done, worker waiting on NOTIFY
   if (ctx.startAt) await sleep(Math.max(0, ctx.startAt - Date.now())) // the other side is set up too
+  // no checkpoint: the other side is measuring at this moment (and WAL counts both sides)
   const m = await measured(ctx, async () => {
     for (let k = 0; k < n + warmup; k++) {
       const got = new Promise(resolve => { arrived = resolve })
@@ -150,7 +161,7 @@ async function latency (ctx) {
       await sleep(20) // let the worker complete it and go back to waiting
     }
     return { counts: await untilSettled(ctx.db, ctx.schema, QUEUE, n + warmup, () => samples.length, ctx.limits) }
-  })
+  }, { checkpoint: false })
   await boss.stop({ graceful: false })
   const sorted = samples.slice(warmup).sort((a, b) => a - b)
   return {
