@@ -24,3 +24,11 @@ pub mod worker;
 
 #[cfg(feature = "node")]
 mod binding;
+
+/// The addon's Rust allocations (rows, job JSON, settle payloads: many small short-lived buffers
+/// per batch) go to mimalloc: glibc's malloc/free were the engine thread's largest cost, and
+/// with mimalloc W4 drains measured 2–15% faster (batchSize 100 / 1000, perJobResults). Memory
+/// never crosses to JS by pointer (napi copies), so the two heaps never free each other's blocks.
+#[cfg(feature = "node")]
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
