@@ -348,10 +348,10 @@ group_limits AS MATERIALIZED (SELECT ${next_param}::text::jsonb AS cfg),
     // `pos` numbers the candidates in the order the index scan chose them, before any ranking
     // re-sorts them
     let picked = if ranks.is_empty() {
-        "picked AS (SELECT id, row_number() OVER () AS pos FROM candidates),\n".to_string()
+        "picked AS (SELECT tid, id, row_number() OVER () AS pos FROM candidates),\n".to_string()
     } else {
         format!(
-            "picked AS (SELECT id, pos FROM (SELECT *, {} FROM (SELECT *, row_number() OVER () AS pos FROM candidates) n) c WHERE {}),\n",
+            "picked AS (SELECT tid, id, pos FROM (SELECT *, {} FROM (SELECT *, row_number() OVER () AS pos FROM candidates) n) c WHERE {}),\n",
             ranks.join(", "),
             keep.join(" AND ")
         )
@@ -363,7 +363,7 @@ group_limits AS MATERIALIZED (SELECT ${next_param}::text::jsonb AS cfg),
     };
     format!(
         "{prelude}{group_prelude}candidates AS (
-  SELECT j.id{key_col}{group_cols} FROM {s_}.{t} j{group_from}
+  SELECT j.ctid AS tid, j.id{key_col}{group_cols} FROM {s_}.{t} j{group_from}
   WHERE {where_}
   ORDER BY j.priority DESC, j.created_on
   LIMIT {limit}
@@ -377,7 +377,11 @@ group_limits AS MATERIALIZED (SELECT ${next_param}::text::jsonb AS cfg),
     -- every claim after the first is a new attempt; the count fences settles to their attempt
     retry_count = j.retry_count + CASE WHEN j.started_on IS NULL THEN 0 ELSE 1 END
   FROM picked p
-  WHERE j.name = $1::text AND j.id = p.id
+  -- the locked row is found again by its tuple id (it cannot move while we hold its lock), not
+  -- by a second primary-key descent per job; name and id stay as filters. A row whose newest
+  -- version committed after this statement's snapshot is not visible there and is skipped: it
+  -- stays queued (its lock ends with the statement) for the next claim.
+  WHERE j.ctid = p.tid AND j.name = $1::text AND j.id = p.id
   RETURNING p.pos::text AS pos, j.id::text AS id, j.name, j.data::text AS data,
     j.retry_count::text AS retry_count, j.expire_seconds::text AS expire_seconds,
     j.heartbeat_seconds::text AS heartbeat_seconds, j.group_id, j.group_tier, {meta} AS meta
