@@ -6,7 +6,10 @@
 //! and written to the WAL per statement (an `insert()` of 5,000 rows measured ~20% less statement
 //! time).
 
-/// A new job id: a version 7 UUID, ordered after every earlier one this process made.
+/// A new job id: a version 7 UUID, ordered after every earlier one this process made. Its random
+/// bits come from a user-space generator seeded by the OS (uuid's `fast-rng`), not a `getrandom`
+/// call per id: that system call was a quarter of the engine thread's time in an `insert()` of
+/// 5,000 jobs.
 pub fn new_job_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
