@@ -61,9 +61,15 @@ async function serializeError (value) {
 
 /** `complete()`/`fail()` data as pg-boss stores it. */
 async function completionData (data) {
+  serializeErrorModule ??= await import('serialize-error')
+  return storedOutput(data)
+}
+
+/** `completionData` once serialize-error is loaded: synchronous, for per-job results. */
+function storedOutput (data) {
   if (data === null || data === undefined || typeof data === 'function') return null
   const value = (typeof data === 'object' && !Array.isArray(data)) ? data : { value: data }
-  return serializeError(value)
+  return serializeErrorModule.serializeError(value)
 }
 
 // An own property set to `undefined` still counts for pg-boss's `key in options` checks, but
@@ -423,25 +429,27 @@ function abortBatch (state, reason) {
 /** `perJobResults`: `JobResult[]`, or `Promise.allSettled` output (index-aligned). */
 async function encodeResults (value) {
   if (!Array.isArray(value)) return JSON.stringify({ kind: 'notArray' })
-  const results = await Promise.all(value.map(async (item) => {
-    let entry
-    if (item && (item.status === 'fulfilled' || item.status === 'rejected') && !('id' in item)) {
-      entry = item.status === 'fulfilled'
-        ? { settled: 'fulfilled', output: await completionData(item.value) }
-        : { settled: 'rejected', output: await completionData(item.reason), terminal: isTerminal(item.reason) }
-    } else {
-      entry = { id: item?.id, status: item?.status, output: await completionData(item?.output), terminal: isTerminal(item?.output) }
+  serializeErrorModule ??= await import('serialize-error')
+  // each entry is stringified once, alone (an output that cannot be stored fails only its job),
+  // and the message is put together from those strings
+  const parts = value.map(encodeResult)
+  return '{"kind":"results","results":[' + parts.join(',') + ']}'
+}
+
+/** One `perJobResults` entry as JSON (serialize-error is loaded). */
+function encodeResult (item) {
+  const settled = item && (item.status === 'fulfilled' || item.status === 'rejected') && !('id' in item)
+  try {
+    if (settled) {
+      return JSON.stringify(item.status === 'fulfilled'
+        ? { settled: 'fulfilled', output: storedOutput(item.value) }
+        : { settled: 'rejected', output: storedOutput(item.reason), terminal: isTerminal(item.reason) })
     }
-    try {
-      JSON.stringify(entry)
-      return entry
-    } catch (err) {
-      // only this job fails: its output cannot be stored
-      const error = await serializeError(new Error(`handler output could not be serialized: ${err?.message ?? err}`))
-      return 'id' in entry ? { id: entry.id, status: 'failed', output: error } : { settled: 'rejected', output: error }
-    }
-  }))
-  return JSON.stringify({ kind: 'results', results })
+    return JSON.stringify({ id: item?.id, status: item?.status, output: storedOutput(item?.output), terminal: isTerminal(item?.output) })
+  } catch (err) {
+    const error = serializeErrorModule.serializeError(new Error(`handler output could not be serialized: ${err?.message ?? err}`))
+    return JSON.stringify(settled ? { settled: 'rejected', output: error } : { id: item?.id, status: 'failed', output: error })
+  }
 }
 
 function getConstructionPlans (schema) {

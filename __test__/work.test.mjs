@@ -131,6 +131,42 @@ test('perJobResults: Promise.allSettled output completes and fails jobs by posit
   await boss.offWork('settled')
 })
 
+test('perJobResults: an output that cannot be stored fails only its job, in both result shapes', async () => {
+  await boss.createQueue('pjr-unser', { retryLimit: 0 })
+  const ids = await boss.insert('pjr-unser', [0, 1, 2, 3].map(i => ({ data: { i } })), { returnId: true })
+  const unstorable = { toJSON () { throw new Error('cannot') } }
+  await boss.work('pjr-unser', { ...poll, batchSize: 4, perJobResults: true }, async jobs => {
+    const by = i => jobs.find(j => j.data.i === i)
+    return [
+      { id: by(0).id, status: 'completed', output: unstorable },
+      { id: by(1).id, status: 'completed', output: { ok: 1 } },
+      { id: by(2).id, status: 'completed', output: 2 },
+      { id: by(3).id, status: 'completed' }
+    ]
+  })
+  const rows = await settled(ids)
+  const byI = Object.fromEntries(rows.map(r => [r.data.i, r]))
+  assert.equal(byI[0].state, 'failed')
+  assert.match(byI[0].output.message, /could not be serialized: cannot/)
+  assert.equal(byI[1].state, 'completed')
+  assert.deepEqual(byI[1].output, { ok: 1 })
+  assert.equal(byI[2].state, 'completed')
+  assert.deepEqual(byI[2].output, { value: 2 })
+  assert.equal(byI[3].state, 'completed')
+  assert.equal(byI[3].output, null)
+  await boss.offWork('pjr-unser')
+
+  // Promise.allSettled output: the unstorable fulfilled value fails its job, by position
+  await boss.createQueue('pjr-unser2', { retryLimit: 0 })
+  const [id] = await boss.insert('pjr-unser2', [{ data: { i: 9 } }], { returnId: true })
+  await boss.work('pjr-unser2', { ...poll, batchSize: 2, perJobResults: true }, async jobs =>
+    Promise.allSettled(jobs.map(async () => unstorable)))
+  const [row] = await settled([id])
+  assert.equal(row.state, 'failed')
+  assert.match(row.output.message, /could not be serialized: cannot/)
+  await boss.offWork('pjr-unser2')
+})
+
 test('perJobResults: a non-array result fails the batch', async () => {
   await boss.createQueue('notarray', { retryLimit: 0 })
   const ids = await boss.insert('notarray', [{ data: { i: 0 } }, { data: { i: 1 } }], { returnId: true })
