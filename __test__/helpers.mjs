@@ -1,5 +1,6 @@
 // Shared test plumbing: the database, a schema per test file, and both queue implementations.
 import { createRequire } from 'node:module'
+import { after, before } from 'node:test'
 import { userInfo } from 'node:os'
 import { PgBoss } from '../index.mjs'
 
@@ -69,6 +70,25 @@ export async function startBoth (schema, options = {}) {
 export async function stopBoth ({ ours, ref }) {
   await ours?.stop()
   await ref?.stop({ graceful: false })
+}
+
+/**
+ * Both implementations on `schema` for one test file, and a pool to read the tables with:
+ * started before the file's first test (`ready` receives `{ ours, ref, db }`), stopped, closed
+ * and the schema dropped after its last.
+ */
+export function bothForFile (schema, ready) {
+  let both, db
+  before(async () => {
+    both = await startBoth(schema)
+    db = pool()
+    ready({ ...both, db })
+  })
+  after(async () => {
+    if (both) await stopBoth(both)
+    await db?.end()
+    await dropSchema(schema)
+  })
 }
 
 export const sleep = ms => new Promise(resolve => setTimeout(resolve, ms))

@@ -1,22 +1,12 @@
 // One schema, two implementations: pg-boss 12.38 and pg-boss-native process each other's jobs and
 // read each other's queues and jobs identically.
-import { test, before, after } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { dropSchema, pool, startBoth, stopBoth } from './helpers.mjs'
+import { bothForFile } from './helpers.mjs'
 
 const SCHEMA = 'pgbn_interop_test'
-let boss, ours, ref, db
-
-before(async () => {
-  boss = await startBoth(SCHEMA)
-  ;({ ours, ref } = boss)
-  db = pool()
-})
-after(async () => {
-  await stopBoth(boss)
-  await db.end()
-  await dropSchema(SCHEMA)
-})
+let ours, ref, db
+bothForFile(SCHEMA, both => ({ ours, ref, db } = both))
 
 // resolved once the instances exist: [label, producer, consumer]
 const PAIRS = [['pg-boss → native', () => [ref, ours]], ['native → pg-boss', () => [ours, ref]]]

@@ -1,23 +1,13 @@
 // Queues: create / update / delete / read / stats / bulk deletes, each compared with pg-boss 12.38
 // on the same database.
-import { test, before, after } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { AssertionError } from 'node:assert'
-import { dropSchema, outcome, pool, startBoth, stopBoth } from './helpers.mjs'
+import { bothForFile, outcome } from './helpers.mjs'
 
 const SCHEMA = 'pgbn_queues_test'
-let boss, ours, ref, db
-
-before(async () => {
-  boss = await startBoth(SCHEMA)
-  ;({ ours, ref } = boss)
-  db = pool()
-})
-after(async () => {
-  await stopBoth(boss)
-  await db.end()
-  await dropSchema(SCHEMA)
-})
+let ours, ref, db
+bothForFile(SCHEMA, both => ({ ours, ref, db } = both))
 
 let seq = 0
 const unique = (prefix = 'q') => `${prefix}-${++seq}`
