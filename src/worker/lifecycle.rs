@@ -35,7 +35,7 @@ impl Engine {
         .then(|| Arc::new(super::GroupGate::default()));
         let claimer = (!each && loops > 1 && groups.is_none())
             .then(|| Arc::new(super::claimer::SharedClaimer::default()));
-        let shared = super::WorkShared {
+        let shared = Arc::new(super::WorkShared {
             work_id: work_id.clone(),
             name: name.clone(),
             each,
@@ -43,15 +43,15 @@ impl Engine {
             handler: handler.clone(),
             groups,
             claimer,
-            settler: super::settler::spawn(self.clone()),
-        };
+        });
+        let settler = super::settler::spawn(self.clone());
         for i in 0..loops {
             let id = if i == 0 {
                 work_id.clone()
             } else {
                 uuid::Uuid::new_v4().to_string()
             };
-            let worker = Arc::new(Worker::new(id, shared.clone()));
+            let worker = Arc::new(Worker::new(id, shared.clone(), settler.clone()));
             self.workers.add(worker.clone());
             let engine = self.clone();
             let w = worker.clone();

@@ -180,16 +180,11 @@ pub struct GroupGate {
     pub held: Mutex<std::collections::HashMap<String, i64>>,
 }
 
+/// One loop of a `work()` / `workEach()` call: what the call's loops share (read through it, as
+/// `worker.name`, `worker.options`, ...) and this loop's own state.
 pub struct Worker {
     pub id: String,
-    pub work_id: String,
-    pub name: String,
-    pub each: bool,
-    pub options: WorkOptions,
-    pub handler: Arc<dyn JobHandler>,
-    pub groups: Option<Arc<GroupGate>>,
-    /// Shared by the loops of a `work()` with `localConcurrency > 1` (without group limits).
-    pub claimer: Option<Arc<claimer::SharedClaimer<batch::Carry>>>,
+    shared: Arc<WorkShared>,
     /// The `work()` call's settler, taken by the loop when it starts; the settler ends once every
     /// loop has dropped its sender.
     settler: Mutex<Option<settler::SettleSender>>,
@@ -205,7 +200,6 @@ pub struct Worker {
 }
 
 /// What the loops of one `work()` / `workEach()` call share.
-#[derive(Clone)]
 pub struct WorkShared {
     pub work_id: String,
     pub name: String,
@@ -213,31 +207,24 @@ pub struct WorkShared {
     pub options: WorkOptions,
     pub handler: Arc<dyn JobHandler>,
     pub groups: Option<Arc<GroupGate>>,
+    /// Shared by the loops of a `work()` with `localConcurrency > 1` (without group limits).
     pub claimer: Option<Arc<claimer::SharedClaimer<batch::Carry>>>,
-    pub settler: settler::SettleSender,
+}
+
+impl std::ops::Deref for Worker {
+    type Target = WorkShared;
+
+    fn deref(&self) -> &WorkShared {
+        &self.shared
+    }
 }
 
 impl Worker {
-    pub fn new(id: String, shared: WorkShared) -> Worker {
-        let WorkShared {
-            work_id,
-            name,
-            each,
-            options,
-            handler,
-            groups,
-            claimer,
-            settler,
-        } = shared;
+    /// Loop `id` of the call `shared`, sending its outcomes to the call's `settler`.
+    pub fn new(id: String, shared: Arc<WorkShared>, settler: settler::SettleSender) -> Worker {
         Worker {
             id,
-            work_id,
-            name,
-            each,
-            options,
-            handler,
-            groups,
-            claimer,
+            shared,
             settler: Mutex::new(Some(settler)),
             stopping: AtomicBool::new(false),
             abandoned: AtomicBool::new(false),
