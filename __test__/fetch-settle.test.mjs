@@ -82,6 +82,43 @@ test('singleton / stately / key_strict_fifo fetch one job per key', async () => 
   assert.deepEqual(await ref.getBlockedKeys(q), ['a'], 'pg-boss reads the key our fail blocked')
 })
 
+test('key_strict_fifo: fetches offer the same jobs as pg-boss, round after round', async () => {
+  // two queues with the same jobs (inserted alike, so the same order), then states set by hand:
+  // retries that head their key, a failed key and an active key (both blocked), a job not yet due
+  const [qa, qb] = [unique(), unique()]
+  const jobs = []
+  for (let k = 0; k < 8; k++) {
+    for (let n = 0; n < 1 + (k * 5) % 4; n++) jobs.push({ data: { tag: `k${k}-${n}` }, singletonKey: `k${k}`, priority: (k + n) % 3 })
+  }
+  jobs.push({ data: { tag: 'later' }, singletonKey: 'k8', startAfter: 3600 }, { data: { tag: 'k8-now' }, singletonKey: 'k8' })
+  for (const q of [qa, qb]) {
+    await ours.createQueue(q, { policy: 'key_strict_fifo', retryLimit: 3 })
+    await ours.insert(q, jobs)
+    const set = (state, tag, extra = '') => db.query(
+      `UPDATE ${SCHEMA}.job SET state = '${state}', started_on = now()${extra} WHERE name = $1 AND data->>'tag' = $2`, [q, tag])
+    await set('retry', 'k1-1', ', retry_count = 1') // a retry heads its key even behind an older job
+    await set('failed', 'k2-0', ', completed_on = now()')
+    await set('active', 'k3-0')
+    await set('retry', 'k5-0', ', retry_count = 1')
+  }
+  const round = async (side, q) => {
+    const got = await side.fetch(q, { batchSize: 3 })
+    if (got.length) await side.complete(q, got.map(j => j.id))
+    return got.map(j => j.data.tag).sort()
+  }
+  const rounds = []
+  for (let r = 0; r < 30; r++) {
+    const [a, b] = [await round(ours, qa), await round(ref, qb)]
+    assert.deepEqual(a, b, `round ${r}`)
+    rounds.push(a)
+    if (!a.length) break
+  }
+  const offered = rounds.flat()
+  assert.ok(offered.includes('k1-1') && offered.indexOf('k1-1') < offered.indexOf('k1-0'), 'the retry went first')
+  for (const never of ['k2-1', 'k3-1', 'later']) assert.ok(!offered.includes(never), `${never} stays blocked`)
+  assert.ok(offered.length > 10, `walked the queue (${offered.length} jobs)`)
+})
+
 test('complete / fail / cancel / resume / retry / deleteJob / touch responses equal pg-boss', async () => {
   const q = unique()
   await ours.createQueue(q, { retryLimit: 1 })
