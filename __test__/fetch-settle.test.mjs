@@ -117,6 +117,21 @@ test('key_strict_fifo: fetches offer the same jobs as pg-boss, round after round
   assert.ok(offered.includes('k1-1') && offered.indexOf('k1-1') < offered.indexOf('k1-0'), 'the retry went first')
   for (const never of ['k2-1', 'k3-1', 'later']) assert.ok(!offered.includes(never), `${never} stays blocked`)
   assert.ok(offered.length > 10, `walked the queue (${offered.length} jobs)`)
+
+  // one long key ahead of the others: the first jobs in claim order hold one head, the other keys'
+  // heads come later (our claim then looks past its first look)
+  const [la, lb] = [unique(), unique()]
+  const long = [
+    ...Array.from({ length: 12 }, (_, n) => ({ data: { tag: `a${n}` }, singletonKey: 'a' })),
+    ...['b', 'c', 'd'].map(k => ({ data: { tag: `${k}0` }, singletonKey: k }))
+  ]
+  for (const q of [la, lb]) {
+    await ours.createQueue(q, { policy: 'key_strict_fifo' })
+    await ours.insert(q, long)
+  }
+  const first = await ours.fetch(la, { batchSize: 2 })
+  assert.deepEqual(first.map(j => j.data.tag), (await ref.fetch(lb, { batchSize: 2 })).map(j => j.data.tag))
+  assert.deepEqual(first.map(j => j.data.tag).sort(), ['a0', 'b0'])
 })
 
 test('complete / fail / cancel / resume / retry / deleteJob / touch responses equal pg-boss', async () => {

@@ -173,6 +173,10 @@ woken AS (
     }
 }
 
+/// A key_strict_fifo claim of n looks for key heads among the first `HEAD_WINDOW × n` jobs in
+/// claim order before it finds every key's head (see `claim_ctes`).
+const HEAD_WINDOW: i64 = 4;
+
 /// What a claim filters on besides the queue.
 #[derive(Debug, Clone, Default)]
 pub struct FetchPlan {
@@ -284,6 +288,8 @@ fn claim_ctes(s: &SchemaName, t: &str, plan: &FetchPlan) -> String {
         ));
         next_param += 1;
     }
+    // what every candidate must satisfy before group and policy rules
+    let base_conditions = conditions.join("\n    AND ");
     // groupConcurrency: a group's active jobs plus those claimed now stay within its tier's limit
     // (or the default). Like pg-boss, two fetchers racing can briefly exceed it.
     let group_limit = "COALESCE((gl.cfg->'tiers'->>j.group_tier)::int, (gl.cfg->>'default')::int)";
@@ -317,22 +323,70 @@ group_limits AS MATERIALIZED (SELECT ${next_param}::text::jsonb AS cfg),
                AND busy.policy = j.policy AND COALESCE(busy.singleton_key, '') = COALESCE(j.singleton_key, ''))"
         ));
     }
+    let limit = match plan.limit_literal {
+        Some(n) => n.to_string(),
+        None => "$2::text::int".to_string(),
+    };
     if strict_fifo {
-        // retry sorts after created in the enum, so `state DESC` makes a waiting retry its key's head
-        prelude = format!(
+        // A key's head is the first of its ready jobs in (state DESC, created_on, id) order (retry
+        // sorts after created in the enum, so a waiting retry heads its key); only heads are
+        // offered. Finding every key's head costs a pass over the whole backlog, so the heads
+        // among the first jobs in claim order are found first, one probe of the key's index each
+        // (a subquery per row, which the planner cannot turn into a hash of the backlog): when there
+        // are enough of them (no busy key) they are the first heads in claim order and the pass
+        // is skipped (the one-time filter below). Measured, a claim of 50: ~3 ms at 200,000 jobs
+        // of 20,000 keys, where the full pass (pg-boss's way) takes ~140 ms; with one long key
+        // the window holds one head and the pass runs (~10 ms at 50,000 jobs). Heads locked by a
+        // concurrent claim are skipped, not replaced from past the window: such a claim can return
+        // fewer jobs than there are heads. Without group limits only (their filter would thin the
+        // window's heads).
+        let start = if plan.ignore_start_after {
+            String::new()
+        } else {
+            format!("AND h.start_after <= {s_}.job_now()")
+        };
+        let all_heads = format!(
             "heads AS MATERIALIZED (
-               SELECT DISTINCT ON (h.singleton_key) h.id FROM {s_}.{t} h
-               WHERE h.name = $1::text AND h.state < 'active' AND NOT h.blocked AND h.policy = 'key_strict_fifo'
-               {start}
-               ORDER BY h.singleton_key, h.state DESC, h.created_on, h.id
-             ),\n",
-            start = if plan.ignore_start_after { String::new() } else { format!("AND h.start_after <= {s_}.job_now()") }
+  SELECT DISTINCT ON (h.singleton_key) h.id FROM {s_}.{t} h
+  WHERE h.name = $1::text AND h.state < 'active' AND NOT h.blocked AND h.policy = 'key_strict_fifo'
+    {start}
+  ORDER BY h.singleton_key, h.state DESC, h.created_on, h.id
+),\n"
         );
-        conditions.push("j.id IN (SELECT id FROM heads)".into());
-        conditions.push(format!(
-            "NOT EXISTS (SELECT 1 FROM {s_}.{t} b WHERE b.name = j.name AND b.singleton_key = j.singleton_key
-               AND b.state IN ('active', 'retry', 'failed') AND b.policy = 'key_strict_fifo' AND b.id <> j.id)"
-        ));
+        let busy = |alias: &str| {
+            format!(
+                "NOT EXISTS (SELECT 1 FROM {s_}.{t} b WHERE b.name = $1::text AND b.singleton_key = {alias}.singleton_key
+               AND b.state IN ('active', 'retry', 'failed') AND b.policy = 'key_strict_fifo' AND b.id <> {alias}.id)"
+            )
+        };
+        if plan.has_group_concurrency {
+            prelude = all_heads;
+            conditions.push("j.id IN (SELECT id FROM heads)".into());
+        } else {
+            prelude = format!(
+                "head_window AS (
+  SELECT j.id, j.singleton_key FROM {s_}.{t} j
+  WHERE {base_conditions}
+    AND j.policy = 'key_strict_fifo'
+  ORDER BY j.priority DESC, j.created_on
+  LIMIT {HEAD_WINDOW} * {limit}
+),
+window_heads AS MATERIALIZED (
+  SELECT w.id FROM head_window w
+  WHERE w.id = (SELECT h.id FROM {s_}.{t} h WHERE h.name = $1::text AND h.singleton_key = w.singleton_key
+      AND h.state < 'active' AND NOT h.blocked AND h.policy = 'key_strict_fifo' {start}
+      ORDER BY h.state DESC, h.created_on, h.id LIMIT 1)
+    AND {busy_w}
+),
+{all_heads}",
+                busy_w = busy("w"),
+            );
+            conditions.push(format!(
+                "j.id IN (SELECT id FROM window_heads
+                 UNION ALL SELECT id FROM heads WHERE (SELECT count(*) FROM window_heads) < {limit})"
+            ));
+        }
+        conditions.push(busy("j"));
     }
     let key_col = if one_per_key { ", j.singleton_key" } else { "" };
     let mut ranks = Vec::new();
@@ -388,10 +442,6 @@ group_limits AS MATERIALIZED (SELECT ${next_param}::text::jsonb AS cfg),
     j.heartbeat_seconds::text AS heartbeat_seconds, j.group_id, j.group_tier, {meta} AS meta
 )",
         where_ = conditions.join("\n    AND "),
-        limit = match plan.limit_literal {
-            Some(n) => n.to_string(),
-            None => "$2::text::int".to_string(),
-        },
     )
 }
 
