@@ -173,6 +173,45 @@ async function latency (ctx) {
   }
 }
 
+// ---- key_strict_fifo ----
+
+/**
+ * A key_strict_fifo queue of ctx.n jobs over ctx.n / 10 keys: 9 fetches of 50 (each completed
+ * before the next), timed one by one. The backlog is what such a fetch must not grow with.
+ */
+async function fifoFetch (ctx) {
+  const boss = await freshInstance(ctx, { ...QUEUE_OPTIONS, policy: 'key_strict_fifo' })
+  const n = ctx.n
+  const keys = Math.max(1, Math.floor(n / 10))
+  for (let start = 0; start < n; start += CHUNK) {
+    const end = Math.min(n, start + CHUNK)
+    await boss.insert(QUEUE, Array.from({ length: end - start }, (_, k) => ({ data: { i: start + k }, singletonKey: `k${(start + k) % keys}` })))
+  }
+  await ctx.db.query(`ANALYZE ${ctx.schema}.job`)
+  const times = []
+  const sizes = []
+  const m = await measured(ctx, async () => {
+    for (let k = 0; k < 9; k++) {
+      const t0 = performance.now()
+      const jobs = await boss.fetch(QUEUE, { batchSize: 50 })
+      times.push(performance.now() - t0)
+      sizes.push(jobs.length)
+      await boss.complete(QUEUE, jobs.map(j => j.id))
+    }
+    return {}
+  })
+  await boss.stop({ graceful: false })
+  const sorted = times.sort((a, b) => a - b)
+  const short = sizes.filter(x => x !== 50)
+  return {
+    ...m,
+    n: 9 * 50,
+    p50: percentile(sorted, 0.5),
+    p99: percentile(sorted, 0.99),
+    check: short.length ? `WRONG: fetches returned ${sizes.join(', ')} jobs, expected 50 each` : 'ok'
+  }
+}
+
 // ---- scale ----
 
 /** Fills the queue to ctx.n and times one fetch of 100 at a 10,000 backlog and at ctx.n (median of 5). */
@@ -245,7 +284,8 @@ export const WORKLOADS = [
   { id: 'W4-b1000', title: 'W4 drain batch 1000', unit: 'jobs/s', quick: 20_000, full: 200_000, run: drainWork({ batchSize: 1000, ...BURST }) },
   { id: 'W5-perjob', title: 'W5 batch 100 perJobResults, 10% fail', unit: 'jobs/s', quick: 10_000, full: 100_000, run: drainPerJob },
   { id: 'W5-each', title: 'W5 workEach batch 100 conc 16, 10% fail', unit: 'jobs/s', quick: 10_000, full: 100_000, run: drainEach, nativeOnly: true },
-  { id: 'W6-notify', title: 'W6 send→handler latency, NOTIFY', unit: 'ms', quick: 200, full: 1_000, run: latency, together: true }
+  { id: 'W6-notify', title: 'W6 send→handler latency, NOTIFY', unit: 'ms', quick: 200, full: 1_000, run: latency, together: true },
+  { id: 'K1-fifo', title: 'K1 key_strict_fifo fetch of 50, keys = jobs/10', unit: 'ms', quick: 20_000, full: 100_000, run: fifoFetch }
 ]
 
 export const SCALE = { fetch: scaleFetch, drain: scaleDrain }
