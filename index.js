@@ -54,14 +54,18 @@ function assertion (message) {
 
 let serializeErrorModule
 /** serialize-error 13 is ESM-only; loaded on first use so `require()` works on Node 20. */
-async function serializeError (value) {
+async function loadSerializeError () {
   serializeErrorModule ??= await import('serialize-error')
-  return serializeErrorModule.serializeError(value)
+  return serializeErrorModule
+}
+
+async function serializeError (value) {
+  return (await loadSerializeError()).serializeError(value)
 }
 
 /** `complete()`/`fail()` data as pg-boss stores it. */
 async function completionData (data) {
-  serializeErrorModule ??= await import('serialize-error')
+  await loadSerializeError()
   return storedOutput(data)
 }
 
@@ -429,7 +433,7 @@ function abortBatch (state, reason) {
 /** `perJobResults`: `JobResult[]`, or `Promise.allSettled` output (index-aligned). */
 async function encodeResults (value) {
   if (!Array.isArray(value)) return JSON.stringify({ kind: 'notArray' })
-  serializeErrorModule ??= await import('serialize-error')
+  await loadSerializeError()
   // each entry is stringified once, alone (an output that cannot be stored fails only its job),
   // and the message is put together from those strings
   const parts = value.map(encodeResult)
