@@ -21,11 +21,11 @@ async function started (ctx, options = {}) {
   return boss
 }
 
-/** Inserts jobs `from`..`to`-1 of the queue as `{ i }`, in chunks. */
-async function prefill (boss, from, to) {
+/** Inserts jobs `from`..`to`-1 of the queue, in chunks: job `i` is `job(i)`, by default `{ data: { i } }`. */
+async function prefill (boss, from, to, job = i => ({ data: { i } })) {
   for (let start = from; start < to; start += CHUNK) {
     const end = Math.min(to, start + CHUNK)
-    await boss.insert(QUEUE, Array.from({ length: end - start }, (_, k) => ({ data: { i: start + k } })))
+    await boss.insert(QUEUE, Array.from({ length: end - start }, (_, k) => job(start + k)))
   }
 }
 
@@ -183,10 +183,7 @@ async function fifoFetch (ctx) {
   const boss = await freshInstance(ctx, { ...QUEUE_OPTIONS, policy: 'key_strict_fifo' })
   const n = ctx.n
   const keys = Math.max(1, Math.floor(n / 10))
-  for (let start = 0; start < n; start += CHUNK) {
-    const end = Math.min(n, start + CHUNK)
-    await boss.insert(QUEUE, Array.from({ length: end - start }, (_, k) => ({ data: { i: start + k }, singletonKey: `k${(start + k) % keys}` })))
-  }
+  await prefill(boss, 0, n, i => ({ data: { i }, singletonKey: `k${i % keys}` }))
   await ctx.db.query(`ANALYZE ${ctx.schema}.job`)
   const times = []
   const sizes = []
