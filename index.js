@@ -6,7 +6,7 @@
 const EventEmitter = require('node:events')
 const { AssertionError } = require('node:assert')
 const native = require('./lib/native.js')
-const { revive, toError, unwrap, toExecutor } = require('./lib/convert.js')
+const { revive, toError, unwrap, toExecutor, configJson, passwordCallback } = require('./lib/convert.js')
 
 const states = Object.freeze({
   created: 'created',
@@ -107,13 +107,6 @@ function splitDb (options) {
   return [rest, db]
 }
 
-/** Constructor options as JSON, without what JSON cannot carry. */
-function configJson (value) {
-  if (!value || typeof value !== 'object') return JSON.stringify(value ?? null)
-  const { db, clock, openTelemetry, ...rest } = value
-  return JSON.stringify(rest, (key, v) => (typeof v === 'function' ? undefined : v))
-}
-
 class PgBoss extends EventEmitter {
   #native
   #config
@@ -127,7 +120,7 @@ class PgBoss extends EventEmitter {
     super()
     const db = value && typeof value === 'object' ? value.db : undefined
     try {
-      this.#native = new native.NativeBoss(configJson(value), toExecutor(db), (text) => this.#onEvent(text))
+      this.#native = new native.NativeBoss(configJson(value), toExecutor(db), (text) => this.#onEvent(text), passwordCallback(value))
     } catch (err) {
       if (typeof err?.message === 'string' && err.message.startsWith('{"err"')) throw toError(JSON.parse(err.message).err)
       throw err
@@ -209,7 +202,15 @@ class PgBoss extends EventEmitter {
   /** The database in use: the constructor `db`, or the native pool as an `IDatabase`. */
   getDb () {
     if (this.#config.db) return this.#config.db
+    const counts = () => this.#syncCall('poolCounts', []) ?? { totalCount: 0, idleCount: 0, waitingCount: 0, max: 0 }
     return {
+      // node-postgres's pool counters, read from the native pool
+      pool: {
+        get totalCount () { return counts().totalCount },
+        get idleCount () { return counts().idleCount },
+        get waitingCount () { return counts().waitingCount },
+        get options () { return { max: counts().max } }
+      },
       executeSql: async (text, values) => {
         const { rows, dates } = await this.#call('executeSql', [text, Array.isArray(values) ? values : []])
         for (const row of rows) for (const column of dates) if (typeof row[column] === 'number') row[column] = new Date(row[column])

@@ -103,4 +103,39 @@ function toExecutor (db) {
   return fn
 }
 
-module.exports = { revive, toError, unwrap, toExecutor, DatabaseError }
+// A function-valued option reaches the engine as this marker, so it can refuse one it cannot
+// call (the engine reads `password` functions through their own channel).
+const FUNCTION = '\u0000function'
+
+/**
+ * Constructor options as JSON, without what JSON cannot carry: functions become the marker, and
+ * Buffers (TLS `ca`, `cert`, `key`) their PEM text, as Node's TLS reads them.
+ */
+function configJson (value) {
+  if (!value || typeof value !== 'object') return JSON.stringify(value ?? null)
+  const { db, clock, openTelemetry, ...rest } = value
+  return JSON.stringify(rest, function (key, v) {
+    const raw = this[key]
+    if (typeof raw === 'function') return FUNCTION
+    if (raw instanceof Uint8Array) return Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('utf8')
+    return v
+  })
+}
+
+/** A `password` function as the engine calls it, once per new connection: never rejects. */
+function passwordCallback (value) {
+  const password = value && typeof value === 'object' ? value.password : undefined
+  if (typeof password !== 'function') return undefined
+  return async (paramsJson) => {
+    try {
+      const result = await password(JSON.parse(paramsJson))
+      if (result === undefined) return JSON.stringify({ ok: null })
+      if (typeof result !== 'string') return JSON.stringify({ err: 'Password must be a string' })
+      return JSON.stringify({ ok: result })
+    } catch (err) {
+      return JSON.stringify({ err: String(err?.message ?? err) })
+    }
+  }
+}
+
+module.exports = { revive, toError, unwrap, toExecutor, configJson, passwordCallback, DatabaseError }

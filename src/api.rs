@@ -202,7 +202,9 @@ pub async fn call(
                 .await
                 .map(|_| "null".into())
         }
-        "notifyWorker" | "getWipData" | "getMetrics" => call_sync(engine, method, &args),
+        "notifyWorker" | "getWipData" | "getMetrics" | "poolCounts" => {
+            call_sync(engine, method, &args)
+        }
         other => Err(BossError::operational(format!(
             "pg-boss-native: {other}() is not implemented yet"
         ))),
@@ -230,6 +232,7 @@ pub fn call_sync(engine: &Arc<Engine>, method: &str, args: &[Value]) -> Result<S
                 Ok(engine.metrics.to_json().to_string())
             }
         }
+        "poolCounts" => Ok(serde_json::to_string(&engine.pool_counts())?),
         other => Err(BossError::operational(format!(
             "pg-boss-native: {other}() is not implemented yet"
         ))),

@@ -1,5 +1,6 @@
 //! Constructor options: pg-boss's defaults and validation (`getConfig`), in one place.
 
+use crate::connection::{options as connection_options, ConnectionSettings};
 use crate::error::{ensure, Result};
 use crate::js::{self, Object};
 use crate::names::{SchemaName, DEFAULT_SCHEMA};
@@ -9,29 +10,21 @@ const MAX_EXPIRATION_HOURS: f64 = 24.0;
 const MAX_RETENTION_DAYS: i64 = 365;
 const BACKENDS: [&str; 5] = ["postgres", "cockroachdb", "yugabytedb", "citus", "pglite"];
 
-/// How to reach PostgreSQL with the native pool.
-#[derive(Debug, Clone, Default)]
-pub struct ConnectionConfig {
-    pub connection_string: Option<String>,
-    pub host: Option<String>,
-    pub port: Option<u16>,
-    pub database: Option<String>,
-    pub user: Option<String>,
-    pub password: Option<String>,
-    pub application_name: String,
-    pub max: usize,
-    pub connection_timeout_ms: u64,
-}
-
 #[derive(Debug, Clone)]
 pub struct Config {
     pub schema: SchemaName,
-    pub connection: ConnectionConfig,
+    /// How the native pool connects; `None` when the constructor was given `db`.
+    pub connection: Option<ConnectionSettings>,
     pub migrate: bool,
     pub create_schema: bool,
     pub supervise: bool,
     pub schedule: bool,
     pub use_listen_notify: bool,
+    /// The LISTEN connection's heartbeat (`notifyHeartbeatIntervalMs`, `notifyHeartbeatTimeoutMs`)
+    /// and TCP keepalive (`notifyKeepAliveInitialDelayMs`), pg-boss's defaults.
+    pub notify_heartbeat_interval_ms: u64,
+    pub notify_heartbeat_timeout_ms: u64,
+    pub notify_keepalive_initial_delay_ms: u64,
     pub allow_schema_case_variant: bool,
     pub backend: String,
     pub supervise_interval_seconds: f64,
@@ -107,11 +100,18 @@ fn between(
     Ok(number_or(obj, key, default))
 }
 
-fn string_field(obj: &Object, key: &str) -> Option<String> {
+/// `config.x ?? default` for a number of milliseconds.
+fn millis_or(obj: &Object, key: &str, default: u64) -> u64 {
     match obj.get(key) {
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(Value::Number(n)) => Some(n.to_string()),
-        _ => None,
+        Some(v) if !v.is_null() && !js::is_undefined(Some(v)) => {
+            let n = js::to_number(v);
+            if n.is_finite() && n >= 0.0 {
+                n as u64
+            } else {
+                default
+            }
+        }
+        _ => default,
     }
 }
 
@@ -233,42 +233,15 @@ impl Config {
             )?;
         }
 
-        let port = match obj.get("port") {
-            Some(v) => {
-                let n = js::to_number(v);
-                ensure(
-                    n.is_finite() && (0.0..=65535.0).contains(&n),
-                    "configuration assert: port must be a number",
-                )?;
-                Some(n as u16)
-            }
-            None => None,
-        };
-        let max = match obj.get("max") {
-            Some(v) if js::truthy(Some(v)) => {
-                let n = js::to_number(v);
-                ensure(
-                    n.is_finite() && n >= 1.0,
-                    "configuration assert: max must be at least 1",
-                )?;
-                n as usize
-            }
-            _ => 10,
-        };
-        let connection = ConnectionConfig {
-            connection_string: string_field(&obj, "connectionString"),
-            host: string_field(&obj, "host"),
-            port,
-            database: string_field(&obj, "database"),
-            user: string_field(&obj, "user"),
-            password: string_field(&obj, "password"),
-            application_name: string_field(&obj, "application_name")
-                .unwrap_or_else(|| "pgboss".into()),
-            max,
-            connection_timeout_ms: match obj.get("connectionTimeoutMillis") {
-                Some(v) if !v.is_null() => js::to_number(v).max(0.0) as u64,
-                _ => 10_000,
-            },
+        // node-postgres's settings, resolved and checked now so a setting pg-boss-native cannot
+        // honour is refused at construction; pg-boss ignores them when given `db`, and so do we
+        let connection = if has_db {
+            None
+        } else {
+            Some(connection_options::resolve(
+                &obj,
+                &connection_options::process_env,
+            )?)
         };
 
         Ok(Config {
@@ -279,6 +252,13 @@ impl Config {
             supervise: bool_or(&obj, "supervise", true),
             schedule: bool_or(&obj, "schedule", true),
             use_listen_notify: bool_or(&obj, "useListenNotify", false),
+            notify_heartbeat_interval_ms: millis_or(&obj, "notifyHeartbeatIntervalMs", 10_000),
+            notify_heartbeat_timeout_ms: millis_or(&obj, "notifyHeartbeatTimeoutMs", 5_000),
+            notify_keepalive_initial_delay_ms: millis_or(
+                &obj,
+                "notifyKeepAliveInitialDelayMs",
+                10_000,
+            ),
             allow_schema_case_variant: bool_or(&obj, "allowSchemaCaseVariant", false),
             backend,
             supervise_interval_seconds,
@@ -315,8 +295,9 @@ mod tests {
         assert!(c.migrate && c.supervise && c.schedule && c.create_schema && !c.use_listen_notify);
         assert_eq!(c.supervise_interval_seconds, 60.0);
         assert_eq!(c.maintenance_interval_seconds, 86400.0);
-        assert_eq!(c.connection.max, 10);
-        assert_eq!(c.connection.application_name, "pgboss");
+        let connection = c.connection.unwrap();
+        assert_eq!(connection.pool.max, 10);
+        assert_eq!(connection.application_name.as_deref(), Some("pgboss"));
     }
 
     #[test]

@@ -4,10 +4,11 @@
 //! text columns, so one row shape serves both the native pool and a JavaScript `executeSql`
 //! (node-postgres, Knex, Prisma, ...), and a caller's transaction can carry our SQL unchanged.
 
-use crate::config::ConnectionConfig;
+use crate::connection::ConnectionSettings;
 use crate::error::{BossError, Result};
 use futures_util::future::BoxFuture;
 use std::sync::Arc;
+use std::time::Duration;
 
 pub type Param = Option<String>;
 pub type Row = Vec<Option<String>>;
@@ -40,143 +41,142 @@ pub fn first_column(rows: Vec<Row>) -> Vec<String> {
         .collect()
 }
 
+pub use crate::connection::pool::ConnectionErrorSink;
+use crate::connection::pool::{ConnectionManager, Object, Pool};
+
 pub struct NativePool {
-    pool: deadpool_postgres::Pool,
+    pool: Pool,
+    query_timeout: Option<Duration>,
+    reaper: Option<tokio::task::JoinHandle<()>>,
 }
 
-/// Told about connections the server dropped (restart, `pg_terminate_backend`, network), so they
-/// surface as `error` events as node-postgres pool errors do; the pool replaces them on next use.
-pub type ConnectionErrorSink = Arc<dyn Fn(BossError) + Send + Sync>;
-
-/// Opens pool connections and watches each one's driver task for a failure.
-struct WatchedConnect {
-    on_error: Option<ConnectionErrorSink>,
-}
-
-impl deadpool_postgres::Connect for WatchedConnect {
-    fn connect(
-        &self,
-        pg_config: &tokio_postgres::Config,
-    ) -> BoxFuture<
-        '_,
-        std::result::Result<
-            (tokio_postgres::Client, tokio::task::JoinHandle<()>),
-            tokio_postgres::Error,
-        >,
-    > {
-        let pg_config = pg_config.clone();
-        let on_error = self.on_error.clone();
-        Box::pin(async move {
-            let (client, connection) = pg_config.connect(tokio_postgres::NoTls).await?;
-            let task = tokio::spawn(async move {
-                if let Err(err) = connection.await {
-                    if let Some(on_error) = on_error {
-                        on_error(BossError::from(err));
-                    }
-                }
-            });
-            Ok((client, task))
-        })
-    }
-}
-
-fn env(key: &str) -> Option<String> {
-    std::env::var(key).ok().filter(|v| !v.is_empty())
-}
-
-/// node-postgres defaults: explicit options, then the connection string, then PG* variables.
-pub fn pg_config(conn: &ConnectionConfig) -> Result<tokio_postgres::Config> {
-    let mut cfg = match &conn.connection_string {
-        Some(s) => s.parse::<tokio_postgres::Config>().map_err(|e| {
-            BossError::assertion(format!(
-                "configuration assert: invalid connectionString: {e}"
-            ))
-        })?,
-        None => tokio_postgres::Config::new(),
-    };
-    if let Some(h) = &conn.host {
-        cfg.host(h);
-    }
-    if cfg.get_hosts().is_empty() {
-        cfg.host(env("PGHOST").unwrap_or_else(|| "localhost".into()));
-    }
-    if let Some(p) = conn.port {
-        cfg.port(p);
-    } else if cfg.get_ports().is_empty() {
-        cfg.port(env("PGPORT").and_then(|p| p.parse().ok()).unwrap_or(5432));
-    }
-    if let Some(u) = &conn.user {
-        cfg.user(u);
-    }
-    if cfg.get_user().is_none() {
-        cfg.user(
-            env("PGUSER")
-                .or_else(|| env("USER"))
-                .unwrap_or_else(|| "postgres".into()),
-        );
-    }
-    if let Some(d) = &conn.database {
-        cfg.dbname(d);
-    }
-    if cfg.get_dbname().is_none() {
-        if let Some(d) = env("PGDATABASE") {
-            cfg.dbname(&d);
-        }
-    }
-    if let Some(p) = &conn.password {
-        cfg.password(p);
-    } else if cfg.get_password().is_none() {
-        if let Some(p) = env("PGPASSWORD") {
-            cfg.password(&p);
-        }
-    }
-    cfg.application_name(&conn.application_name);
-    if conn.connection_timeout_ms > 0 {
-        cfg.connect_timeout(std::time::Duration::from_millis(conn.connection_timeout_ms));
-    }
-    Ok(cfg)
+/// What `getDb().pool` reports, as node-postgres's pool counts.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PoolCounts {
+    pub total_count: usize,
+    pub idle_count: usize,
+    pub waiting_count: usize,
+    pub max: usize,
 }
 
 impl NativePool {
     pub fn new(
-        conn: &ConnectionConfig,
+        settings: &ConnectionSettings,
         on_error: Option<ConnectionErrorSink>,
     ) -> Result<NativePool> {
-        let cfg = pg_config(conn)?;
-        let manager = deadpool_postgres::Manager::from_connect(
-            cfg,
-            WatchedConnect { on_error },
-            deadpool_postgres::ManagerConfig {
-                recycling_method: deadpool_postgres::RecyclingMethod::Fast,
-            },
-        );
-        let wait = if conn.connection_timeout_ms > 0 {
-            Some(std::time::Duration::from_millis(conn.connection_timeout_ms))
-        } else {
-            None
+        let manager = ConnectionManager {
+            settings: settings.clone(),
+            on_error,
         };
-        let pool = deadpool_postgres::Pool::builder(manager)
-            .max_size(conn.max)
-            .runtime(deadpool_postgres::Runtime::Tokio1)
-            .wait_timeout(wait)
-            .create_timeout(wait)
+        let pool_settings = settings.pool.clone();
+        let (max_uses, max_lifetime) = (pool_settings.max_uses, pool_settings.max_lifetime);
+        let pool = Pool::builder(manager)
+            .max_size(pool_settings.max)
+            .runtime(deadpool::Runtime::Tokio1)
+            .wait_timeout(pool_settings.connection_timeout)
+            .create_timeout(pool_settings.connection_timeout)
+            // pg-pool's maxUses and maxLifetimeSeconds: a connection past either is closed
+            // instead of being handed out again
+            .pre_recycle(deadpool::managed::Hook::sync_fn(move |_, metrics| {
+                let used_up = max_uses.is_some_and(|n| metrics.recycle_count as u64 + 1 >= n);
+                let too_old = max_lifetime.is_some_and(|t| metrics.age() >= t);
+                if used_up || too_old {
+                    Err(deadpool::managed::HookError::message("retired"))
+                } else {
+                    Ok(())
+                }
+            }))
             .build()
             .map_err(|e| {
                 BossError::operational(format!("could not create the connection pool: {e}"))
             })?;
-        Ok(NativePool { pool })
+        let reaper = (pool_settings.idle_timeout.is_some() || max_lifetime.is_some())
+            .then(|| spawn_reaper(pool.clone(), pool_settings));
+        Ok(NativePool {
+            pool,
+            query_timeout: settings.query_timeout,
+            reaper,
+        })
     }
 
-    async fn client(&self) -> Result<deadpool_postgres::Object> {
+    async fn client(&self) -> Result<Object> {
         self.pool.get().await.map_err(|e| match e {
-            deadpool_postgres::PoolError::Backend(err) => BossError::from(err),
+            deadpool::managed::PoolError::Backend(err) => err,
+            deadpool::managed::PoolError::Timeout(_) => {
+                BossError::operational("timeout exceeded when trying to connect")
+            }
             other => BossError::database(None, other.to_string()),
         })
     }
 
+    pub fn counts(&self) -> PoolCounts {
+        let status = self.pool.status();
+        PoolCounts {
+            total_count: status.size,
+            idle_count: status.available,
+            waiting_count: status.waiting,
+            max: status.max_size,
+        }
+    }
+
     pub fn close(&self) {
+        if let Some(reaper) = &self.reaper {
+            reaper.abort();
+        }
         self.pool.close();
     }
+
+    /// `query_timeout`: the reply is no longer awaited (node-postgres's "Query read timeout").
+    async fn bounded<T>(
+        &self,
+        work: impl std::future::Future<Output = std::result::Result<T, tokio_postgres::Error>>,
+    ) -> std::result::Result<T, (BossError, bool)> {
+        let pg = |e: tokio_postgres::Error| {
+            let closed = e.is_closed();
+            (BossError::from(e), closed)
+        };
+        match self.query_timeout {
+            Some(limit) => match tokio::time::timeout(limit, work).await {
+                Ok(result) => result.map_err(pg),
+                Err(_) => Err((BossError::operational("Query read timeout"), false)),
+            },
+            None => work.await.map_err(pg),
+        }
+    }
+}
+
+/// Closes connections idle longer than `idleTimeoutMillis` (keeping `min`), and idle ones past
+/// `maxLifetimeSeconds`, as pg-pool does.
+fn spawn_reaper(
+    pool: Pool,
+    settings: crate::connection::PoolSettings,
+) -> tokio::task::JoinHandle<()> {
+    let every = settings
+        .idle_timeout
+        .into_iter()
+        .chain(settings.max_lifetime)
+        .min()
+        .unwrap_or(Duration::from_secs(10))
+        .clamp(Duration::from_millis(100), Duration::from_secs(5));
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            let mut removable = pool.status().size.saturating_sub(settings.min);
+            pool.retain(|_, metrics| {
+                let idle = settings
+                    .idle_timeout
+                    .is_some_and(|t| metrics.last_used() >= t);
+                let old = settings.max_lifetime.is_some_and(|t| metrics.age() >= t);
+                if (idle || old) && removable > 0 {
+                    removable -= 1;
+                    false
+                } else {
+                    true
+                }
+            });
+        }
+    })
 }
 
 impl NativePool {
@@ -186,18 +186,30 @@ impl NativePool {
         sql: &str,
         params: &[Param],
     ) -> std::result::Result<Vec<tokio_postgres::Row>, (BossError, bool)> {
-        let pg = |e: tokio_postgres::Error| {
-            let closed = e.is_closed();
-            (BossError::from(e), closed)
-        };
         let client = self.client().await.map_err(|e| (e, false))?;
-        // Prepared once per connection and reused: the statement cache lives on the client.
-        let stmt = client.prepare_cached(sql).await.map_err(pg)?;
         let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
             .iter()
             .map(|p| p as &(dyn tokio_postgres::types::ToSql + Sync))
             .collect();
-        client.query(&stmt, &refs).await.map_err(pg)
+        self.bounded(async {
+            // Prepared once per connection and reused: the statement cache lives on the client.
+            let stmt = client.prepare_cached(sql).await?;
+            client.query(&stmt, &refs).await
+        })
+        .await
+    }
+
+    /// `query_timeout` over work that reports our own errors.
+    async fn bounded_boss<T>(
+        &self,
+        work: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        match self.query_timeout {
+            Some(limit) => tokio::time::timeout(limit, work)
+                .await
+                .map_err(|_| BossError::operational("Query read timeout"))?,
+            None => work.await,
+        }
     }
 }
 
@@ -234,19 +246,23 @@ impl Executor for NativePool {
     ) -> BoxFuture<'a, Result<String>> {
         Box::pin(async move {
             let client = self.client().await?;
-            crate::raw_sql::execute(&client, sql, values).await
+            self.bounded_boss(crate::raw_sql::execute(&client, sql, values))
+                .await
         })
     }
 
     fn batch<'a>(&'a self, sql: &'a str) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             let client = self.client().await?;
-            match client.batch_execute(sql).await {
+            match self
+                .bounded_boss(async { Ok(client.batch_execute(sql).await?) })
+                .await
+            {
                 Ok(()) => Ok(()),
                 Err(err) => {
                     // A failed script may leave its BEGIN open on this pooled connection.
                     let _ = client.batch_execute("ROLLBACK").await;
-                    Err(err.into())
+                    Err(err)
                 }
             }
         })

@@ -164,12 +164,18 @@ impl Engine {
                 Arc::new(move |err: BossError| sink(EngineEvent::Error(err)))
                     as crate::db::ConnectionErrorSink
             });
-            *pool = Some(Arc::new(NativePool::new(
-                &self.config.connection,
-                on_error,
-            )?));
+            let settings = self.config.connection.as_ref().ok_or_else(|| {
+                BossError::operational("no connection settings for the native pool")
+            })?;
+            *pool = Some(Arc::new(NativePool::new(settings, on_error)?));
         }
         Ok(())
+    }
+
+    /// `getDb().pool`'s counts; `None` before `start()`, after `stop()`, and with a caller's `db`.
+    pub fn pool_counts(&self) -> Option<crate::db::PoolCounts> {
+        let pool = self.pool.lock().ok().and_then(|p| p.clone())?;
+        Some(pool.counts())
     }
 
     fn close_pool(&self) {

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod config;
+pub mod connection;
 pub mod db;
 pub mod engine;
 pub mod error;

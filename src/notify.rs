@@ -43,8 +43,12 @@ async fn listen_forever(weak: Weak<Engine>) {
 
 /// Listen until the connection ends.
 async fn listen_once(engine: &Arc<Engine>) -> Result<(), BossError> {
-    let cfg = crate::db::pg_config(&engine.config.connection)?;
-    let (client, mut connection) = cfg.connect(tokio_postgres::NoTls).await?;
+    let settings = engine.config.connection.as_ref().ok_or_else(|| {
+        BossError::operational("LISTEN/NOTIFY needs the native pool's connection settings")
+    })?;
+    // as pg-boss's listener: TCP keepalive so a silently dead connection is found
+    let keepalive = Duration::from_millis(engine.config.notify_keepalive_initial_delay_ms);
+    let (client, mut connection) = crate::connection::open(settings, Some(keepalive)).await?;
     let (tx, mut rx) =
         tokio::sync::mpsc::unbounded_channel::<Result<AsyncMessage, tokio_postgres::Error>>();
     let driver = tokio::spawn(async move {
@@ -58,7 +62,7 @@ async fn listen_once(engine: &Arc<Engine>) -> Result<(), BossError> {
     });
     let channel = engine.config.schema.notify_channel();
     client
-        .batch_execute(&format!("LISTEN \"{channel}\""))
+        .batch_execute(&crate::plans::notify::listen(&channel))
         .await?;
     engine.set_listening(true);
     // after every (re)subscribe, every notify queue's workers fetch once: nothing sent while we
@@ -66,14 +70,43 @@ async fn listen_once(engine: &Arc<Engine>) -> Result<(), BossError> {
     for w in engine.workers.all() {
         w.wake.notify_one();
     }
+    // as pg-boss's listener: a heartbeat on the same session finds a connection that died
+    // silently, or a subscription the server no longer holds
+    let every = Duration::from_millis(engine.config.notify_heartbeat_interval_ms.max(1));
+    let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     let result = loop {
-        match rx.recv().await {
-            Some(Ok(AsyncMessage::Notification(n))) => engine.notify_queue(n.payload()),
-            Some(Ok(_)) => {}
-            Some(Err(err)) => break Err(BossError::from(err)),
-            None => break Err(BossError::operational("LISTEN connection closed")),
+        tokio::select! {
+            message = rx.recv() => match message {
+                Some(Ok(AsyncMessage::Notification(n))) => engine.notify_queue(n.payload()),
+                Some(Ok(_)) => {}
+                Some(Err(err)) => break Err(BossError::from(err)),
+                None => break Err(BossError::operational("LISTEN/NOTIFY connection ended")),
+            },
+            _ = heartbeat.tick() => {
+                if let Err(err) = still_listening(engine, &client, &channel).await {
+                    break Err(err);
+                }
+            }
         }
     };
     driver.abort();
     result
+}
+
+async fn still_listening(
+    engine: &Engine,
+    client: &tokio_postgres::Client,
+    channel: &str,
+) -> Result<(), BossError> {
+    let limit = Duration::from_millis(engine.config.notify_heartbeat_timeout_ms.max(1));
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&channel];
+    let check = client.query_one(crate::plans::notify::STILL_LISTENING, &params);
+    match tokio::time::timeout(limit, check).await {
+        Err(_) => Err(BossError::operational("LISTEN/NOTIFY heartbeat timed out")),
+        Ok(Err(err)) => Err(err.into()),
+        Ok(Ok(row)) if row.get::<_, bool>(0) => Ok(()),
+        Ok(Ok(_)) => Err(BossError::operational(
+            "LISTEN/NOTIFY channel registration was lost",
+        )),
+    }
 }

@@ -3,6 +3,7 @@
 
 mod executor;
 mod handler;
+mod password;
 
 use crate::api;
 use crate::config::Config;
@@ -69,17 +70,22 @@ pub struct NativeBoss {
 #[napi]
 impl NativeBoss {
     /// `config` is the constructor argument as JSON; `execute_sql` wraps the constructor `db`;
-    /// `on_event` receives `error`/`warning` events as JSON.
+    /// `on_event` receives `error`/`warning` events as JSON; `password` wraps a `password`
+    /// function option.
     #[napi(constructor)]
     pub fn new(
         config: String,
         execute_sql: Option<ExecuteSqlFn>,
         on_event: Option<EventFn>,
+        password: Option<password::PasswordFn>,
     ) -> Result<Self> {
         let value: serde_json::Value =
             serde_json::from_str(&config).map_err(|e| Error::from_reason(e.to_string()))?;
-        let config = Config::from_value(&value, execute_sql.is_some())
+        let mut config = Config::from_value(&value, execute_sql.is_some())
             .map_err(|e| Error::from_reason(error_envelope(&e)))?;
+        if let (Some(connection), Some(password)) = (config.connection.as_mut(), password) {
+            connection.set_password_provider(Arc::new(password::JsPassword::new(password)));
+        }
         let external =
             execute_sql.map(|f| Arc::new(JsExecutor::new(f)) as crate::db::SharedExecutor);
         let engine = Engine::new(config, external);
@@ -216,4 +222,17 @@ pub fn construction_plans(schema: Option<String>) -> Result<String> {
     let schema = crate::names::SchemaName::parse(&name)
         .map_err(|e| Error::from_reason(error_envelope(&e)))?;
     Ok(crate::plans::schema::install(&schema, true))
+}
+
+/// The connection settings the constructor options resolve to (no password text), as JSON: how
+/// the tests hold our resolution to node-postgres's, option by option.
+#[napi]
+#[cfg_attr(test, allow(dead_code))]
+pub fn resolved_connection(config: String) -> Result<String> {
+    let value: serde_json::Value =
+        serde_json::from_str(&config).map_err(|e| Error::from_reason(e.to_string()))?;
+    let obj = value.as_object().cloned().unwrap_or_default();
+    crate::connection::options::resolve(&obj, &crate::connection::options::process_env)
+        .map(|s| s.describe().to_string())
+        .map_err(|e| Error::from_reason(error_envelope(&e)))
 }

@@ -6,6 +6,7 @@
 //! parameters wherever a statement can take one.
 
 pub mod jobs;
+pub mod notify;
 pub mod queues;
 pub mod schema;
 pub mod settle;

@@ -1,0 +1,534 @@
+//! TLS for every connection the engine opens, as node-postgres asks Node's `tls.connect` for it.
+//!
+//! rustls (with the `ring` provider) rather than OpenSSL: the addon then needs no system OpenSSL,
+//! so one prebuilt binary per platform runs on any distribution, musl included. Certificates are
+//! verified with webpki, with two allowances so the answers match OpenSSL's where users rely on
+//! them: a self-signed server certificate given as its own `ca` is trusted (webpki would refuse it
+//! as "a CA used as an end entity"), and the host-name check can be switched off on its own
+//! (libpq's `verify-ca`) while the chain is still verified.
+
+use crate::error::{BossError, Result};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, TrustAnchor, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use std::future::Future;
+use std::io;
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio_postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect};
+
+/// A TLS protocol version as Node names it (`minVersion` / `maxVersion`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TlsVersion {
+    V1_0,
+    V1_1,
+    V1_2,
+    V1_3,
+}
+
+impl TlsVersion {
+    pub fn parse(name: &str) -> Option<TlsVersion> {
+        match name {
+            "TLSv1" => Some(TlsVersion::V1_0),
+            "TLSv1.1" => Some(TlsVersion::V1_1),
+            "TLSv1.2" => Some(TlsVersion::V1_2),
+            "TLSv1.3" => Some(TlsVersion::V1_3),
+            _ => None,
+        }
+    }
+}
+
+/// What the `ssl` setting asks of each connection (node-postgres semantics, resolved).
+#[derive(Clone, Default)]
+pub struct TlsSettings {
+    /// `rejectUnauthorized !== false`: the certificate chain must lead to a trusted root.
+    pub verify_chain: bool,
+    /// The server's certificate must name the host (`checkServerIdentity`); off for `verify-ca`.
+    pub verify_host: bool,
+    /// `ca`: PEM texts replacing the default roots.
+    pub ca: Option<Vec<String>>,
+    pub cert: Option<String>,
+    pub key: Option<String>,
+    pub passphrase: Option<String>,
+    /// Used for SNI and the host check only when connecting to an IP address, as node-postgres does.
+    pub servername: Option<String>,
+    pub min_version: Option<TlsVersion>,
+    pub max_version: Option<TlsVersion>,
+    /// `sslnegotiation=direct`: TLS from the first byte, ALPN `postgresql`.
+    pub direct: bool,
+}
+
+impl std::fmt::Debug for TlsSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsSettings")
+            .field("verify_chain", &self.verify_chain)
+            .field("verify_host", &self.verify_host)
+            .field("ca", &self.ca.as_ref().map(Vec::len))
+            .field("cert", &self.cert.is_some())
+            .field("key", &self.key.as_ref().map(|_| "(hidden)"))
+            .field("servername", &self.servername)
+            .field("min_version", &self.min_version)
+            .field("max_version", &self.max_version)
+            .field("direct", &self.direct)
+            .finish()
+    }
+}
+
+fn refused(message: impl Into<String>) -> BossError {
+    BossError::assertion(format!("configuration assert: {}", message.into()))
+}
+
+fn provider() -> Arc<CryptoProvider> {
+    static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
+    PROVIDER
+        .get_or_init(|| Arc::new(rustls::crypto::ring::default_provider()))
+        .clone()
+}
+
+fn certificates(pem: &str, what: &str) -> Result<Vec<CertificateDer<'static>>> {
+    let certs: Vec<_> = CertificateDer::pem_slice_iter(pem.as_bytes())
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|e| refused(format!("{what} is not valid PEM: {e}")))?;
+    if certs.is_empty() {
+        return Err(refused(format!("{what} holds no PEM certificate")));
+    }
+    Ok(certs)
+}
+
+/// The roots Node trusts by default: the Mozilla set it bundles (webpki-roots is the same list),
+/// plus `NODE_EXTRA_CA_CERTS`, plus the operating system's store where Node is told to use it
+/// (`NODE_USE_SYSTEM_CA=1`, or `--use-system-ca` in `NODE_OPTIONS`). Read once per process.
+fn default_roots() -> Arc<Vec<TrustAnchor<'static>>> {
+    static ROOTS: OnceLock<Arc<Vec<TrustAnchor<'static>>>> = OnceLock::new();
+    ROOTS
+        .get_or_init(|| {
+            let mut roots: Vec<TrustAnchor<'static>> = webpki_roots::TLS_SERVER_ROOTS.to_vec();
+            let mut extra: Vec<CertificateDer<'static>> = Vec::new();
+            let system = std::env::var("NODE_USE_SYSTEM_CA").is_ok_and(|v| v == "1")
+                || std::env::var("NODE_OPTIONS").is_ok_and(|v| v.contains("--use-system-ca"));
+            if system {
+                extra.extend(rustls_native_certs::load_native_certs().certs);
+            }
+            if let Some(path) = std::env::var_os("NODE_EXTRA_CA_CERTS") {
+                if let Ok(pem) = std::fs::read(path) {
+                    extra.extend(CertificateDer::pem_slice_iter(&pem).filter_map(|c| c.ok()));
+                }
+            }
+            for cert in &extra {
+                if let Ok(anchor) = webpki::anchor_from_trusted_cert(cert) {
+                    roots.push(anchor.to_owned());
+                }
+            }
+            Arc::new(roots)
+        })
+        .clone()
+}
+
+/// webpki's names for what a certificate presents (`DnsName("x")`) as OpenSSL writes them.
+fn presented_name(name: &str) -> String {
+    let inner = |prefix: &str| {
+        name.strip_prefix(prefix)
+            .and_then(|r| r.strip_suffix(')'))
+            .map(|r| r.trim_matches('"').to_string())
+    };
+    if let Some(dns) = inner("DnsName(") {
+        format!("DNS:{dns}")
+    } else if let Some(ip) = inner("IpAddress(") {
+        format!("IP:{ip}")
+    } else {
+        name.to_string()
+    }
+}
+
+fn private_key(pem: &str, passphrase: Option<&str>) -> Result<PrivateKeyDer<'static>> {
+    if pem.contains("Proc-Type: 4,ENCRYPTED") {
+        return Err(refused(
+            "ssl.key is encrypted in the legacy OpenSSL format, which pg-boss-native cannot read; \
+             convert it to encrypted PKCS#8 (`openssl pkcs8 -topk8 -v2 aes-256-cbc -in key.pem -out key.p8.pem`) \
+             or decrypt it",
+        ));
+    }
+    if pem.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") {
+        let Some(passphrase) = passphrase else {
+            return Err(refused(
+                "ssl.key is encrypted: give its passphrase as ssl.passphrase",
+            ));
+        };
+        let (_, der) = pkcs8::der::pem::decode_vec(pem.trim().as_bytes())
+            .map_err(|e| refused(format!("ssl.key is not valid PEM: {e}")))?;
+        let info = pkcs8::EncryptedPrivateKeyInfoRef::try_from(der.as_slice())
+            .map_err(|e| refused(format!("ssl.key is not an encrypted PKCS#8 key: {e}")))?;
+        let plain = info.decrypt(passphrase).map_err(|_| {
+            refused("ssl.key could not be decrypted: the passphrase is wrong or its cipher is not supported")
+        })?;
+        return Ok(PrivateKeyDer::Pkcs8(plain.as_bytes().to_vec().into()));
+    }
+    PrivateKeyDer::from_pem_slice(pem.as_bytes())
+        .map_err(|e| refused(format!("ssl.key holds no usable PEM private key: {e}")))
+}
+
+/// Checks the server's certificate as Node does for node-postgres (see the module comment).
+#[derive(Debug)]
+struct ServerVerifier {
+    roots: Arc<Vec<TrustAnchor<'static>>>,
+    /// The `ca` certificates themselves: one of them may be the server's own (self-signed).
+    pinned: Vec<CertificateDer<'static>>,
+    verify_chain: bool,
+    verify_host: bool,
+    /// Where the trust comes from, for messages.
+    roots_named: &'static str,
+}
+
+/// A TLS failure worded for the user; index.js shows it as the error's message.
+#[derive(Debug)]
+pub struct TlsFailure(pub String);
+
+impl std::fmt::Display for TlsFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for TlsFailure {}
+
+fn name_of(server_name: &ServerName<'_>) -> String {
+    match server_name {
+        ServerName::DnsName(d) => d.as_ref().to_string(),
+        ServerName::IpAddress(ip) => IpAddr::from(*ip).to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+impl ServerVerifier {
+    fn failure(&self, server_name: &ServerName<'_>, err: webpki::Error) -> rustls::Error {
+        let host = name_of(server_name);
+        let reason = match err {
+            webpki::Error::UnknownIssuer | webpki::Error::CaUsedAsEndEntity => format!(
+                "its certificate is not trusted (self-signed, or signed by an unknown certificate authority): \
+                 it is not signed by {}",
+                self.roots_named
+            ),
+            webpki::Error::CertNotValidForName(context) => format!(
+                "its certificate does not match the host name {host} (it is for {}); connect with a name it lists, \
+                 or, connecting by IP address, set ssl.servername to one",
+                if context.presented.is_empty() {
+                    "no host name".to_string()
+                } else {
+                    let names: Vec<String> =
+                        context.presented.iter().map(|n| presented_name(n)).collect();
+                    names.join(", ")
+                }
+            ),
+            webpki::Error::CertExpired { .. } => "its certificate has expired".to_string(),
+            webpki::Error::CertNotValidYet { .. } => "its certificate is not valid yet".to_string(),
+            other => format!("its certificate was refused: {other:?}"),
+        };
+        rustls::Error::General(format!(
+            "the server at {host} failed TLS verification: {reason}"
+        ))
+    }
+}
+
+impl ServerCertVerifier for ServerVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
+        if !self.verify_chain {
+            return Ok(ServerCertVerified::assertion());
+        }
+        let cert = webpki::EndEntityCert::try_from(end_entity)
+            .map_err(|e| self.failure(server_name, e))?;
+        let algorithms = provider().signature_verification_algorithms.all;
+        match cert.verify_for_usage(
+            algorithms,
+            &self.roots,
+            intermediates,
+            now,
+            webpki::KeyUsage::server_auth(),
+            None,
+            None,
+        ) {
+            Ok(_) => {}
+            // dates are checked before this, so a pinned self-signed certificate is current
+            Err(webpki::Error::CaUsedAsEndEntity)
+                if self
+                    .pinned
+                    .iter()
+                    .any(|p| p.as_ref() == end_entity.as_ref()) => {}
+            Err(e) => return Err(self.failure(server_name, e)),
+        }
+        if self.verify_host {
+            cert.verify_is_valid_for_subject_name(server_name)
+                .map_err(|e| self.failure(server_name, e))?;
+        }
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &provider().signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &provider().signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        provider()
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// The connector for one instance's connections: tokio-postgres asks it for a TLS session per
+/// connection, naming the host it dialled.
+#[derive(Clone)]
+pub struct Connector {
+    config: Arc<rustls::ClientConfig>,
+    servername: Option<String>,
+}
+
+impl std::fmt::Debug for Connector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Connector")
+    }
+}
+
+impl Connector {
+    /// Validates the settings and builds the rustls configuration once (bad PEM, a wrong
+    /// passphrase or an impossible version range are refused here, at construction).
+    pub fn new(settings: &TlsSettings) -> Result<Connector> {
+        let mut versions: Vec<&'static rustls::SupportedProtocolVersion> = Vec::new();
+        let min = settings.min_version.unwrap_or(TlsVersion::V1_2);
+        let max = settings.max_version.unwrap_or(TlsVersion::V1_3);
+        if max < TlsVersion::V1_2 {
+            return Err(refused(
+                "ssl.maxVersion below TLSv1.2 is not supported: pg-boss-native speaks TLS 1.2 and 1.3",
+            ));
+        }
+        if min > max {
+            return Err(refused("ssl.minVersion is above ssl.maxVersion"));
+        }
+        if min <= TlsVersion::V1_3 && max >= TlsVersion::V1_3 {
+            versions.push(&rustls::version::TLS13);
+        }
+        if min <= TlsVersion::V1_2 {
+            versions.push(&rustls::version::TLS12);
+        }
+
+        let (roots, pinned, roots_named) = match &settings.ca {
+            Some(pems) => {
+                let mut certs = Vec::new();
+                for pem in pems {
+                    certs.extend(certificates(pem, "ssl.ca")?);
+                }
+                let anchors = certs
+                    .iter()
+                    .map(|c| {
+                        webpki::anchor_from_trusted_cert(c)
+                            .map(|a| a.to_owned())
+                            .map_err(|e| refused(format!("ssl.ca holds a certificate that cannot be a root: {e:?}")))
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                (Arc::new(anchors), certs, "a certificate in ssl.ca")
+            }
+            None if settings.verify_chain => (
+                default_roots(),
+                Vec::new(),
+                "a certificate authority Node trusts by default; give yours as ssl.ca (or sslrootcert in the connection string)",
+            ),
+            None => (Arc::new(Vec::new()), Vec::new(), "a trusted certificate authority"),
+        };
+        let verifier = Arc::new(ServerVerifier {
+            roots,
+            pinned,
+            verify_chain: settings.verify_chain,
+            verify_host: settings.verify_host,
+            roots_named,
+        });
+        let builder = rustls::ClientConfig::builder_with_provider(provider())
+            .with_protocol_versions(&versions)
+            .map_err(|e| refused(format!("ssl: {e}")))?
+            .dangerous()
+            .with_custom_certificate_verifier(verifier);
+        let mut config = match (&settings.cert, &settings.key) {
+            (Some(cert), Some(key)) => {
+                let chain = certificates(cert, "ssl.cert")?;
+                let key = private_key(key, settings.passphrase.as_deref())?;
+                builder.with_client_auth_cert(chain, key).map_err(|e| {
+                    refused(format!(
+                        "ssl.cert and ssl.key do not make a usable pair: {e}"
+                    ))
+                })?
+            }
+            (None, None) => builder.with_no_client_auth(),
+            (Some(_), None) => return Err(refused("ssl.cert is set without ssl.key")),
+            (None, Some(_)) => return Err(refused("ssl.key is set without ssl.cert")),
+        };
+        if settings.direct {
+            config.alpn_protocols = vec![b"postgresql".to_vec()];
+        }
+        Ok(Connector {
+            config: Arc::new(config),
+            servername: settings.servername.clone(),
+        })
+    }
+
+    /// node-postgres sends SNI and checks the certificate against the host it dialled, except
+    /// that for an IP address it uses `ssl.servername` when given.
+    fn server_name(&self, host: &str) -> std::result::Result<ServerName<'static>, TlsFailure> {
+        let chosen = match (host.parse::<IpAddr>(), &self.servername) {
+            (Ok(_), Some(name)) => name.as_str(),
+            _ => host,
+        };
+        ServerName::try_from(chosen.to_string())
+            .map_err(|_| TlsFailure(format!("{chosen} cannot be used as a TLS server name")))
+    }
+}
+
+type Socket = tokio_postgres::Socket;
+
+impl MakeTlsConnect<Socket> for Connector {
+    type Stream = TlsStream;
+    type TlsConnect = SessionConnect;
+    type Error = TlsFailure;
+
+    fn make_tls_connect(&mut self, host: &str) -> std::result::Result<SessionConnect, TlsFailure> {
+        // a unix socket has no host name; the server refuses TLS there and tokio-postgres says so
+        let name = if host.is_empty() || host.starts_with('/') {
+            ServerName::try_from("localhost").map_err(|e| TlsFailure(e.to_string()))?
+        } else {
+            self.server_name(host)?
+        };
+        Ok(SessionConnect {
+            connector: tokio_rustls::TlsConnector::from(self.config.clone()),
+            name,
+        })
+    }
+}
+
+pub struct SessionConnect {
+    connector: tokio_rustls::TlsConnector,
+    name: ServerName<'static>,
+}
+
+impl TlsConnect<Socket> for SessionConnect {
+    type Stream = TlsStream;
+    type Error = io::Error;
+    type Future = Pin<Box<dyn Future<Output = io::Result<TlsStream>> + Send>>;
+
+    fn connect(self, stream: Socket) -> Self::Future {
+        Box::pin(async move {
+            let stream = self.connector.connect(self.name, stream).await?;
+            Ok(TlsStream(stream))
+        })
+    }
+}
+
+/// An encrypted connection. Channel binding is not offered: node-postgres leaves it off
+/// (`enableChannelBinding` defaults to false), so SCRAM authentication is the same on both.
+pub struct TlsStream(tokio_rustls::client::TlsStream<Socket>);
+
+impl tokio_postgres::tls::TlsStream for TlsStream {
+    fn channel_binding(&self) -> ChannelBinding {
+        ChannelBinding::none()
+    }
+}
+
+impl AsyncRead for TlsStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for TlsStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.0.is_write_vectored()
+    }
+}
+
+/// A connection error worded for the user: TLS refusals say what failed and what to do; the
+/// server refusing TLS reads as node-postgres words it.
+pub fn describe(err: &tokio_postgres::Error) -> Option<String> {
+    use std::error::Error as _;
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if text == "server does not support TLS" {
+            return Some("The server does not support SSL connections".into());
+        }
+        if let Some(io) = cause.downcast_ref::<io::Error>() {
+            if let Some(inner) = io.get_ref() {
+                if let Some(rustls::Error::General(message)) = inner.downcast_ref::<rustls::Error>()
+                {
+                    return Some(message.clone());
+                }
+                if let Some(other) = inner.downcast_ref::<rustls::Error>() {
+                    return Some(format!("TLS handshake with the server failed: {other}"));
+                }
+            }
+        }
+        if let Some(failure) = cause.downcast_ref::<TlsFailure>() {
+            return Some(failure.0.clone());
+        }
+        source = cause.source();
+    }
+    None
+}
