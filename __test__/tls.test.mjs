@@ -15,6 +15,9 @@ import { startServer } from './support/pg-server.mjs'
 const implEntry = process.env.PGBN_IMPL === 'pg-boss' ? import.meta.resolve('pg-boss') : new URL('../index.mjs', import.meta.url).href
 const { PgBoss } = await import(implEntry)
 
+// node-postgres falls back to these; every test here says what it connects with instead.
+for (const name of ['PGSSLMODE', 'PGSSLNEGOTIATION', 'PGHOST', 'PGPORT', 'PGUSER', 'PGDATABASE', 'PGPASSWORD', 'PGAPPNAME']) delete process.env[name]
+
 const schema = 'pgbn_test_tls'
 const TIMEOUT = 30000
 

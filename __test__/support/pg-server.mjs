@@ -7,7 +7,7 @@
 // The parts shared with scripts/test.mjs (`startThrowawayServer`: finding initdb, running it as the
 // `postgres` OS user when we are root) are duplicated here rather than factored out, because that
 // script is being changed elsewhere; fold the two together once both have settled.
-import { execFile, spawnSync } from 'node:child_process'
+import { execFile, spawn, spawnSync } from 'node:child_process'
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { createServer } from 'node:net'
@@ -132,11 +132,42 @@ function quoteConf (value) {
   return typeof value === 'string' ? `'${value.replace(/'/g, "''")}'` : String(value)
 }
 
+// Stops the server and removes its directory once this process is gone, however it went: a test
+// runner whose own output pipe closes (e.g. under `| head`) SIGKILLs its test processes, and
+// nothing in-process survives that.
+const WATCHDOG = `pid=$1 data=$2 dir=$3; shift 3
+while kill -0 "$pid" 2>/dev/null; do sleep 1; done
+"$@" -D "$data" -m immediate stop >/dev/null 2>&1
+rm -rf "$dir"`
+
+function startWatchdog (bin, data, dir) {
+  const watchdog = spawn('sh', ['-c', WATCHDOG, 'pg-server-watchdog', String(process.pid), data, dir, ...asPostgres, join(bin, 'pg_ctl')],
+    { detached: true, stdio: 'ignore' })
+  watchdog.unref()
+  return {
+    cancel () {
+      try {
+        process.kill(-watchdog.pid, 'SIGKILL')
+      } catch {}
+    }
+  }
+}
+
 const running = new Set()
-// A test process that dies without its after() hooks must not leave servers behind.
-process.once('exit', () => {
+const stopAll = () => {
   for (const server of running) server.stopSync()
-})
+}
+// A test process that ends without its after() hooks must not leave servers behind: on exit, and
+// on the signals a test runner or a terminal sends (the runner SIGTERMs its children when its own
+// output pipe closes, e.g. under `| head`). The signal is raised again once the servers are gone,
+// unless someone else (the test runner) handles it.
+process.once('exit', stopAll)
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.once(signal, () => {
+    stopAll()
+    if (process.listenerCount(signal) === 0) process.kill(process.pid, signal)
+  })
+}
 
 /**
  * Starts a PostgreSQL for one test file.
@@ -162,6 +193,7 @@ export async function startServer (options = {}) {
   const data = join(dir, 'data')
   const socketDir = join(dir, 'socket')
   const logFile = join(dir, 'postgres.log')
+  const watchdog = startWatchdog(bin, data, dir)
   mkdirSync(socketDir)
   const host = 'localhost'
   const port = await freePort()
@@ -291,14 +323,17 @@ export async function startServer (options = {}) {
       await closeAdmin()
       await pgCtl(['-m', 'fast', '-w', 'stop']).catch(() => {})
       rmSync(dir, { recursive: true, force: true })
+      watchdog.cancel()
     },
 
     stopSync () {
       if (stopped) return
       stopped = true
+      running.delete(server)
       const full = [...asPostgres, join(bin, 'pg_ctl'), '-D', data, '-m', 'immediate', 'stop']
       spawnSync(full[0], full.slice(1), { stdio: 'ignore' })
       rmSync(dir, { recursive: true, force: true })
+      watchdog.cancel()
     }
   }
   running.add(server)
