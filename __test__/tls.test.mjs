@@ -8,8 +8,6 @@
 import { test, describe, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { readFileSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
 import { startServer } from './support/pg-server.mjs'
 
 const implEntry = process.env.PGBN_IMPL === 'pg-boss' ? import.meta.resolve('pg-boss') : new URL('../index.mjs', import.meta.url).href
@@ -373,11 +371,17 @@ describe('a server that demands a client certificate (hostssl ... trust clientce
 
   test('an encrypted PKCS#8 key with its passphrase is accepted', { timeout: TIMEOUT }, async () => {
     const app = uniqueApp()
-    const ssl = { ca: certs.ca, cert: certs.clientCert, key: readFileSync(certs.clientKeyEncryptedFile, 'utf8'), passphrase: certs.passphrase }
+    const ssl = { ca: certs.ca, cert: certs.clientCert, key: certs.clientKeyEncrypted, passphrase: certs.passphrase }
     await withBoss({ ...at(), ssl, application_name: app }, async boss => {
       await sendOne(boss)
       await assertAllEncrypted(server, app, { clientDn: '/CN=postgres' })
     })
+  })
+
+  test('an encrypted key without its passphrase: start() rejects', { timeout: TIMEOUT }, async t => {
+    const err = await refusedStart({ ...at(), ssl: { ca: certs.ca, cert: certs.clientCert, key: certs.clientKeyEncrypted } })
+    t.diagnostic(`encrypted key, no passphrase: ${err.code} ${err.message}`)
+    assert.match(err.message, /passphrase|decrypt|bad password|key/i)
   })
 
   test('its chain, which includes its CA, checked against a CA other than ssl.ca: start() rejects, saying it is not trusted', { timeout: TIMEOUT }, async t => {

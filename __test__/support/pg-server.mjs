@@ -157,10 +157,9 @@ const running = new Set()
 const stopAll = () => {
   for (const server of running) server.stopSync()
 }
-// A test process that ends without its after() hooks must not leave servers behind: on exit, and
-// on the signals a test runner or a terminal sends (the runner SIGTERMs its children when its own
-// output pipe closes, e.g. under `| head`). The signal is raised again once the servers are gone,
-// unless someone else (the test runner) handles it.
+// A test process that ends without its after() hooks must not leave servers behind: stop them on
+// exit and on Ctrl-C/SIGTERM/SIGHUP (the signal is raised again once they are gone, unless someone
+// else, such as the test runner, handles it). SIGKILL is the watchdog's case.
 process.once('exit', stopAll)
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   process.once(signal, () => {
@@ -287,9 +286,10 @@ export async function startServer (options = {}) {
     /** A login role with a scram-sha-256 password, allowed to create schemas in `postgres`. */
     async createRole (name, password) {
       const ident = '"' + name.replace(/"/g, '""') + '"'
-      await server.query("SET password_encryption = 'scram-sha-256'")
-      await server.query(`CREATE ROLE ${ident} LOGIN PASSWORD '${password.replace(/'/g, "''")}'`)
-      await server.query(`GRANT CREATE ON DATABASE postgres TO ${ident}`)
+      // one simple-protocol query, so the SET applies to the session that creates the role
+      await server.query(`SET password_encryption = 'scram-sha-256';
+        CREATE ROLE ${ident} LOGIN PASSWORD '${password.replace(/'/g, "''")}';
+        GRANT CREATE ON DATABASE postgres TO ${ident}`)
     },
 
     /** The server's log so far (log_connections is on, with the pid in each line's prefix). */
