@@ -1,0 +1,118 @@
+// Outages survived: a database restarted while workers drain a queue loses no job and the workers
+// resume by themselves; start({ attempts }) waits out a database that is not up yet. The server is
+// a throwaway one started here (./support/pg-server.mjs), so it can be restarted and stopped.
+//
+// The expected behaviour is pg-boss 12.38's: `PGBN_IMPL=pg-boss node --test __test__/outage.test.mjs`
+// runs these tests against it.
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { startServer } from './support/pg-server.mjs'
+
+const { PgBoss } = process.env.PGBN_IMPL === 'pg-boss' ? await import('pg-boss') : await import('../index.mjs')
+
+const schema = 'pgbn_test_outage'
+let server
+
+before(async () => {
+  server = await startServer()
+})
+after(() => server?.stop())
+
+const sleep = ms => new Promise(resolve => setTimeout(resolve, ms))
+
+async function waitFor (what, fn, { timeout = 20000, every = 100 } = {}) {
+  const until = Date.now() + timeout
+  for (;;) {
+    const value = await fn()
+    if (value) return value
+    if (Date.now() > until) throw new Error(`timed out after ${timeout} ms waiting for ${what}`)
+    await sleep(every)
+  }
+}
+
+function connection (options = {}) {
+  return { host: 'localhost', port: server.port, user: 'postgres', database: 'postgres', schema, schedule: false, ...options }
+}
+
+/** How many of the queue's jobs are in each state, straight from the table. */
+async function states (name) {
+  const { rows } = await server.query(`SELECT state, count(*)::int AS n FROM ${schema}.job WHERE name = $1 GROUP BY state`, [name])
+  return Object.fromEntries(rows.map(r => [r.state, r.n]))
+}
+
+test('a database restarted twice while workers drain 2,000 jobs: errors are reported, every job completes, and the workers resume', { timeout: 110000 }, async t => {
+  const queue = 'restarted'
+  const total = 2000
+  const later = 100
+  // supervise expires jobs whose completion the restart lost, so they are retried and completed
+  const boss = new PgBoss(connection({ supervise: true, superviseIntervalSeconds: 1, monitorIntervalSeconds: 1, application_name: `pgbn_outage_${process.pid}` }))
+  const errors = []
+  boss.on('error', err => errors.push(err))
+  await boss.start()
+  try {
+    await boss.createQueue(queue, { expireInSeconds: 5, retryLimit: 10, retryDelay: 0 })
+    const ids = await boss.insert(queue, Array.from({ length: total }, (_, i) => ({ data: { i } })), { returnId: true })
+    assert.equal(ids.length, total)
+
+    const handled = new Map()
+    await boss.work(queue, { batchSize: 10, localConcurrency: 4, pollingIntervalSeconds: 0.5 }, async jobs => {
+      for (const job of jobs) handled.set(job.id, (handled.get(job.id) ?? 0) + 1)
+      await sleep(10)
+    })
+
+    await waitFor('a quarter of the jobs handled', () => handled.size >= total / 4)
+    await server.restart()
+    t.diagnostic(`first restart after ${handled.size} jobs handled`)
+    await waitFor('errors reported for the restart', () => errors.length > 0)
+    await waitFor('the workers handling jobs again', () => handled.size >= total * 0.6, { timeout: 40000 })
+    await server.restart()
+    t.diagnostic(`second restart after ${handled.size} jobs handled`)
+
+    // sent after both restarts, by the same instance: its pool and its workers came back
+    const laterIds = []
+    for (let i = 0; i < later; i++) laterIds.push(await boss.send(queue, { later: i }))
+    assert.equal(laterIds.filter(Boolean).length, later)
+
+    await waitFor('every job completed', async () => (await states(queue)).completed === total + later, { timeout: 60000 })
+      .catch(async err => { throw new Error(`${err.message}: ${JSON.stringify(await states(queue))}, ${handled.size} handled`) })
+
+    assert.deepEqual(await states(queue), { completed: total + later })
+    for (const id of [...ids, ...laterIds]) assert.ok(handled.has(id), `job ${id} was never handled`)
+    const again = [...handled.values()].filter(n => n > 1).length
+    t.diagnostic(`${errors.length} error events (${[...new Set(errors.map(e => e.message))].join(' | ')}); ${again} jobs handled twice after a lost completion`)
+    assert.ok(errors.length > 0, 'no error event for the restarts')
+  } finally {
+    await boss.stop({ graceful: false })
+  }
+})
+
+test('start({ attempts: 4 }) with the database down: one start_retry warning, then it starts once the database is up', { timeout: 60000 }, async t => {
+  await server.pause()
+  let resumed = false
+  const boss = new PgBoss(connection({ supervise: false, connectionTimeoutMillis: 2000 }))
+  const warnings = []
+  boss.on('warning', warning => warnings.push(warning))
+  boss.on('error', () => {})
+  try {
+    const starting = boss.start({ attempts: 4 })
+    let gaveUp = null
+    starting.catch(err => { gaveUp = err })
+    // the first attempt fails at once; the next ones wait 1 s, then 2 s, then 4 s
+    await waitFor('the start_retry warning', () => {
+      if (gaveUp) assert.fail(`start() gave up with the database down: ${gaveUp.message}`)
+      return warnings.some(w => w.data?.type === 'start_retry')
+    }, { timeout: 10000 })
+    await server.resume()
+    resumed = true
+    assert.equal(await starting, boss)
+    const retries = warnings.filter(w => w.data?.type === 'start_retry')
+    assert.equal(retries.length, 1, JSON.stringify(warnings))
+    t.diagnostic(`warning: ${retries[0].message}`)
+    assert.equal(retries[0].data.attempts, 4)
+    await boss.createQueue('after-outage')
+    assert.ok(await boss.send('after-outage', {}))
+  } finally {
+    if (!resumed) await server.resume()
+    await boss.stop({ graceful: false }).catch(() => {})
+  }
+})
