@@ -46,9 +46,18 @@ async function withBoss (options, fn) {
   }
 }
 
-/** start() must fail: returns its error. The instance is stopped afterwards in case it did not. */
+/**
+ * start() must fail: returns its error. The instance is stopped afterwards in case it did not.
+ * A setting found unusable before connecting may already be refused by the constructor (ours
+ * checks certificates and keys there; node-postgres first reads them at connect).
+ */
 async function refusedStart (options) {
-  const boss = newBoss({ connectionTimeoutMillis: 5000, ...options })
+  let boss
+  try {
+    boss = newBoss({ connectionTimeoutMillis: 5000, ...options })
+  } catch (err) {
+    return err
+  }
   try {
     await boss.start()
   } catch (err) {
