@@ -8,6 +8,9 @@
 import { test, describe, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
 import { startServer } from './support/pg-server.mjs'
 
 const implEntry = process.env.PGBN_IMPL === 'pg-boss' ? import.meta.resolve('pg-boss') : new URL('../index.mjs', import.meta.url).href
@@ -444,6 +447,23 @@ describe('password functions (a role with a scram-sha-256 password)', () => {
       assert.ok(await boss.send('pw-sync', {}))
     })
     assert.ok(calls >= 1)
+  })
+
+  test('with no password given, the password file (PGPASSFILE) supplies it, as node-postgres reads it', { timeout: TIMEOUT }, async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'pgbn-pgpass-')), 'pgpass')
+    writeFileSync(file, `# comment\nother:*:*:*:nope\nlocalhost:${server.port}:postgres:${role}:${secret}\n`, { mode: 0o600 })
+    const saved = process.env.PGPASSFILE
+    process.env.PGPASSFILE = file
+    try {
+      await withBoss({ ...at(), application_name: uniqueApp() }, async boss => {
+        await boss.createQueue('pw-file')
+        assert.ok(await boss.send('pw-file', {}))
+      })
+    } finally {
+      if (saved === undefined) delete process.env.PGPASSFILE
+      else process.env.PGPASSFILE = saved
+      rmSync(dirname(file), { recursive: true, force: true })
+    }
   })
 
   test('a wrong password: start() rejects with the server\'s authentication failure', { timeout: TIMEOUT }, async t => {

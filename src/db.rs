@@ -127,23 +127,20 @@ impl NativePool {
         self.pool.close();
     }
 
-    /// `query_timeout`: the reply is no longer awaited (node-postgres's "Query read timeout").
-    async fn bounded<T>(
-        &self,
-        work: impl std::future::Future<Output = std::result::Result<T, tokio_postgres::Error>>,
-    ) -> std::result::Result<T, (BossError, bool)> {
-        let pg = |e: tokio_postgres::Error| {
-            let closed = e.is_closed();
-            (BossError::from(e), closed)
-        };
+    /// `query_timeout`: `None` when the reply took longer (node-postgres's "Query read timeout").
+    async fn within<T>(&self, work: impl std::future::Future<Output = T>) -> Option<T> {
         match self.query_timeout {
-            Some(limit) => match tokio::time::timeout(limit, work).await {
-                Ok(result) => result.map_err(pg),
-                Err(_) => Err((BossError::operational("Query read timeout"), false)),
-            },
-            None => work.await.map_err(pg),
+            Some(limit) => tokio::time::timeout(limit, work).await.ok(),
+            None => Some(work.await),
         }
     }
+}
+
+/// A connection whose reply was not awaited is still busy with it: closed rather than handed out
+/// again, as pg-pool removes a client released with the error.
+fn timed_out(client: Object) -> BossError {
+    drop(Object::take(client));
+    BossError::operational("Query read timeout")
 }
 
 /// Closes connections idle longer than `idleTimeoutMillis` (keeping `min`), and idle ones past
@@ -191,26 +188,22 @@ impl NativePool {
             .iter()
             .map(|p| p as &(dyn tokio_postgres::types::ToSql + Sync))
             .collect();
-        self.bounded(async {
-            // Prepared once per connection and reused: the statement cache lives on the client.
-            let stmt = client.prepare_cached(sql).await?;
-            client.query(&stmt, &refs).await
-        })
-        .await
-    }
-
-    /// `query_timeout` over work that reports our own errors.
-    async fn bounded_boss<T>(
-        &self,
-        work: impl std::future::Future<Output = Result<T>>,
-    ) -> Result<T> {
-        match self.query_timeout {
-            Some(limit) => tokio::time::timeout(limit, work)
-                .await
-                .map_err(|_| BossError::operational("Query read timeout"))?,
-            None => work.await,
+        let reply = self
+            .within(async {
+                // Prepared once per connection and reused: the statement cache lives on the client.
+                let stmt = client.prepare_cached(sql).await?;
+                client.query(&stmt, &refs).await
+            })
+            .await;
+        match reply {
+            Some(result) => result.map_err(|e| {
+                let closed = e.is_closed();
+                (BossError::from(e), closed)
+            }),
+            None => Err((timed_out(client), false)),
         }
     }
+
 }
 
 impl Executor for NativePool {
@@ -246,23 +239,28 @@ impl Executor for NativePool {
     ) -> BoxFuture<'a, Result<String>> {
         Box::pin(async move {
             let client = self.client().await?;
-            self.bounded_boss(crate::raw_sql::execute(&client, sql, values))
+            match self
+                .within(crate::raw_sql::execute(&client, sql, values))
                 .await
+            {
+                Some(result) => result,
+                None => Err(timed_out(client)),
+            }
         })
     }
 
     fn batch<'a>(&'a self, sql: &'a str) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             let client = self.client().await?;
-            match self
-                .bounded_boss(async { Ok(client.batch_execute(sql).await?) })
-                .await
-            {
+            let Some(result) = self.within(client.batch_execute(sql)).await else {
+                return Err(timed_out(client));
+            };
+            match result {
                 Ok(()) => Ok(()),
                 Err(err) => {
                     // A failed script may leave its BEGIN open on this pooled connection.
                     let _ = client.batch_execute("ROLLBACK").await;
-                    Err(err)
+                    Err(err.into())
                 }
             }
         })
