@@ -179,6 +179,7 @@ describe('a TLS-only server (hostssl for TCP, nothing else) sending only its own
     const err = await refusedStart({ ...at(), ssl: { ca: certs.wrongCa } })
     t.diagnostic(`wrong CA: ${err.code} ${err.message}`)
     assert.match(err.message, UNTRUSTED)
+    assert.equal(err.code, 'UNABLE_TO_VERIFY_LEAF_SIGNATURE')
   })
 
   test('a script whose start() was refused for an untrusted certificate exits on its own', { timeout: TIMEOUT }, async t => {
@@ -218,6 +219,7 @@ describe('a TLS-only server (hostssl for TCP, nothing else) sending only its own
     const err = await refusedStart({ ...at('127.0.0.1'), ssl: { ca: certs.ca } })
     t.diagnostic(`host mismatch: ${err.code} ${err.message}`)
     assert.match(err.message, HOST_MISMATCH)
+    assert.equal(err.code, 'ERR_TLS_CERT_ALTNAME_INVALID')
   })
 
   test('no ssl option: the TLS-only server refuses with its pg_hba.conf message', { timeout: TIMEOUT }, async t => {
@@ -400,6 +402,7 @@ describe('a server that demands a client certificate (hostssl ... trust clientce
     const err = await refusedStart({ ...at(), ssl: { ca: certs.wrongCa, cert: certs.clientCert, key: certs.clientKey } })
     t.diagnostic(`wrong CA, whole chain sent: ${err.code} ${err.message}`)
     assert.match(err.message, UNTRUSTED)
+    assert.equal(err.code, 'SELF_SIGNED_CERT_IN_CHAIN')
   })
 
   test('without a client certificate the server refuses, with its message', { timeout: TIMEOUT }, async t => {

@@ -203,7 +203,6 @@ impl NativePool {
             None => Err((timed_out(client), false)),
         }
     }
-
 }
 
 impl Executor for NativePool {

@@ -9,6 +9,8 @@ pub enum ErrorKind {
     Assertion,
     /// An operational failure pg-boss reports as a plain `Error`.
     Operational,
+    /// A plain `Error` with a `code`, as Node's own errors carry (TLS: `ERR_TLS_CERT_ALTNAME_INVALID`).
+    Coded { code: String },
     /// An error raised by PostgreSQL; `code` is the SQLSTATE when known.
     Database { code: Option<String> },
 }
@@ -31,6 +33,12 @@ impl BossError {
     pub fn operational(message: impl Into<String>) -> Self {
         Self {
             kind: ErrorKind::Operational,
+            message: message.into(),
+        }
+    }
+    pub fn coded(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            kind: ErrorKind::Coded { code: code.into() },
             message: message.into(),
         }
     }

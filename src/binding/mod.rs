@@ -42,6 +42,7 @@ fn error_data(err: &BossError) -> serde_json::Value {
     let (kind, code) = match &err.kind {
         ErrorKind::Assertion => ("assertion", None),
         ErrorKind::Operational => ("error", None),
+        ErrorKind::Coded { code } => ("error", Some(code.clone())),
         ErrorKind::Database { code } => ("database", code.clone()),
     };
     serde_json::json!({ "err": { "kind": kind, "message": err.message, "code": code } })

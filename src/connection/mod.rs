@@ -262,10 +262,7 @@ pub async fn open(
 /// A failed connect as node-postgres users read it: TLS failures in plain words, the server's own
 /// refusals (pg_hba.conf, authentication) with its message and SQLSTATE.
 pub fn connect_error(err: tokio_postgres::Error) -> BossError {
-    match tls::describe(&err) {
-        Some(message) => BossError::operational(message),
-        None => BossError::from(err),
-    }
+    tls::describe(&err).unwrap_or_else(|| BossError::from(err))
 }
 
 /// The plain-text side of `Connection`: one stream type whether or not TLS is on, so the pool and

@@ -184,13 +184,25 @@ struct ServerVerifier {
     roots_named: &'static str,
 }
 
-/// A TLS failure worded for the user; index.js shows it as the error's message.
+/// A TLS failure worded for the user, with the `code` Node's TLS gives the same failure.
 #[derive(Debug)]
-pub struct TlsFailure(pub String);
+pub struct TlsFailure {
+    pub message: String,
+    pub code: Option<&'static str>,
+}
+
+impl TlsFailure {
+    fn new(message: impl Into<String>) -> TlsFailure {
+        TlsFailure {
+            message: message.into(),
+            code: None,
+        }
+    }
+}
 
 impl std::fmt::Display for TlsFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.message)
     }
 }
 
@@ -204,33 +216,90 @@ fn name_of(server_name: &ServerName<'_>) -> String {
     }
 }
 
+/// Whether `cert` is signed by its own key (what Node calls a self-signed certificate).
+fn self_signed(cert: &CertificateDer<'_>, now: UnixTime) -> bool {
+    let (Ok(anchor), Ok(parsed)) = (
+        webpki::anchor_from_trusted_cert(cert),
+        webpki::EndEntityCert::try_from(cert),
+    ) else {
+        return false;
+    };
+    let anchors = [anchor];
+    let result = parsed.verify_for_usage(
+        provider().signature_verification_algorithms.all,
+        &anchors,
+        &[],
+        now,
+        webpki::KeyUsage::server_auth(),
+        None,
+        None,
+    );
+    matches!(result, Ok(_) | Err(webpki::Error::CaUsedAsEndEntity))
+}
+
 impl ServerVerifier {
-    fn failure(&self, server_name: &ServerName<'_>, err: webpki::Error) -> rustls::Error {
+    fn failure(
+        &self,
+        server_name: &ServerName<'_>,
+        err: webpki::Error,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> rustls::Error {
         let host = name_of(server_name);
-        let reason = match err {
-            webpki::Error::UnknownIssuer | webpki::Error::CaUsedAsEndEntity => format!(
-                "its certificate is not trusted (self-signed, or signed by an unknown certificate authority): \
-                 it is not signed by {}",
-                self.roots_named
-            ),
-            webpki::Error::CertNotValidForName(context) => format!(
-                "its certificate does not match the host name {host} (it is for {}); connect with a name it lists, \
-                 or, connecting by IP address, set ssl.servername to one",
-                if context.presented.is_empty() {
+        let (code, reason) = match err {
+            webpki::Error::UnknownIssuer | webpki::Error::CaUsedAsEndEntity => {
+                // Node's codes for the same refusal, by what the server sent
+                let code = if self_signed(end_entity, now) {
+                    "DEPTH_ZERO_SELF_SIGNED_CERT"
+                } else if intermediates.is_empty() {
+                    "UNABLE_TO_VERIFY_LEAF_SIGNATURE"
+                } else {
+                    "SELF_SIGNED_CERT_IN_CHAIN"
+                };
+                let reason = format!(
+                    "its certificate is not trusted (self-signed, or signed by an unknown certificate authority): \
+                     it is not signed by {}",
+                    self.roots_named
+                );
+                (code, reason)
+            }
+            webpki::Error::CertNotValidForName(context) => {
+                let presented = if context.presented.is_empty() {
                     "no host name".to_string()
                 } else {
-                    let names: Vec<String> =
-                        context.presented.iter().map(|n| presented_name(n)).collect();
+                    let names: Vec<String> = context
+                        .presented
+                        .iter()
+                        .map(|n| presented_name(n))
+                        .collect();
                     names.join(", ")
-                }
+                };
+                let reason = format!(
+                    "its certificate does not match the host name {host} (it is for {presented}); connect with a name it lists, \
+                     or, connecting by IP address, set ssl.servername to one"
+                );
+                ("ERR_TLS_CERT_ALTNAME_INVALID", reason)
+            }
+            webpki::Error::CertExpired { .. } => (
+                "CERT_HAS_EXPIRED",
+                "its certificate has expired".to_string(),
             ),
-            webpki::Error::CertExpired { .. } => "its certificate has expired".to_string(),
-            webpki::Error::CertNotValidYet { .. } => "its certificate is not valid yet".to_string(),
-            other => format!("its certificate was refused: {other:?}"),
+            webpki::Error::CertNotValidYet { .. } => (
+                "CERT_NOT_YET_VALID",
+                "its certificate is not valid yet".to_string(),
+            ),
+            other => (
+                "ERR_TLS_CERT_INVALID",
+                format!("its certificate was refused: {other:?}"),
+            ),
         };
-        rustls::Error::General(format!(
-            "the server at {host} failed TLS verification: {reason}"
-        ))
+        rustls::Error::InvalidCertificate(rustls::CertificateError::Other(rustls::OtherError(
+            Arc::new(TlsFailure {
+                message: format!("the server at {host} failed TLS verification: {reason}"),
+                code: Some(code),
+            }),
+        )))
     }
 }
 
@@ -246,8 +315,8 @@ impl ServerCertVerifier for ServerVerifier {
         if !self.verify_chain {
             return Ok(ServerCertVerified::assertion());
         }
-        let cert = webpki::EndEntityCert::try_from(end_entity)
-            .map_err(|e| self.failure(server_name, e))?;
+        let fail = |e| self.failure(server_name, e, end_entity, intermediates, now);
+        let cert = webpki::EndEntityCert::try_from(end_entity).map_err(fail)?;
         let algorithms = provider().signature_verification_algorithms.all;
         match cert.verify_for_usage(
             algorithms,
@@ -265,11 +334,11 @@ impl ServerCertVerifier for ServerVerifier {
                     .pinned
                     .iter()
                     .any(|p| p.as_ref() == end_entity.as_ref()) => {}
-            Err(e) => return Err(self.failure(server_name, e)),
+            Err(e) => return Err(fail(e)),
         }
         if self.verify_host {
             cert.verify_is_valid_for_subject_name(server_name)
-                .map_err(|e| self.failure(server_name, e))?;
+                .map_err(fail)?;
         }
         Ok(ServerCertVerified::assertion())
     }
@@ -411,7 +480,7 @@ impl Connector {
             _ => host,
         };
         ServerName::try_from(chosen.to_string())
-            .map_err(|_| TlsFailure(format!("{chosen} cannot be used as a TLS server name")))
+            .map_err(|_| TlsFailure::new(format!("{chosen} cannot be used as a TLS server name")))
     }
 }
 
@@ -425,7 +494,7 @@ impl MakeTlsConnect<Socket> for Connector {
     fn make_tls_connect(&mut self, host: &str) -> std::result::Result<SessionConnect, TlsFailure> {
         // a unix socket has no host name; the server refuses TLS there and tokio-postgres says so
         let name = if host.is_empty() || host.starts_with('/') {
-            ServerName::try_from("localhost").map_err(|e| TlsFailure(e.to_string()))?
+            ServerName::try_from("localhost").map_err(|e| TlsFailure::new(e.to_string()))?
         } else {
             self.server_name(host)?
         };
@@ -504,31 +573,43 @@ impl AsyncWrite for TlsStream {
     }
 }
 
-/// A connection error worded for the user: TLS refusals say what failed and what to do; the
-/// server refusing TLS reads as node-postgres words it.
-pub fn describe(err: &tokio_postgres::Error) -> Option<String> {
+/// A connection error worded for the user, with Node's code where Node has one: TLS refusals say
+/// what failed and what to do; the server refusing TLS reads as node-postgres words it.
+pub fn describe(err: &tokio_postgres::Error) -> Option<BossError> {
     use std::error::Error as _;
     let mut source = err.source();
     while let Some(cause) = source {
-        let text = cause.to_string();
-        if text == "server does not support TLS" {
-            return Some("The server does not support SSL connections".into());
-        }
-        if let Some(io) = cause.downcast_ref::<io::Error>() {
-            if let Some(inner) = io.get_ref() {
-                if let Some(rustls::Error::General(message)) = inner.downcast_ref::<rustls::Error>()
-                {
-                    return Some(message.clone());
-                }
-                if let Some(other) = inner.downcast_ref::<rustls::Error>() {
-                    return Some(format!("TLS handshake with the server failed: {other}"));
-                }
-            }
+        if cause.to_string() == "server does not support TLS" {
+            return Some(BossError::operational(
+                "The server does not support SSL connections",
+            ));
         }
         if let Some(failure) = cause.downcast_ref::<TlsFailure>() {
-            return Some(failure.0.clone());
+            return Some(match failure.code {
+                Some(code) => BossError::coded(code, failure.message.clone()),
+                None => BossError::operational(failure.message.clone()),
+            });
         }
-        source = cause.source();
+        if let Some(tls) = cause.downcast_ref::<rustls::Error>() {
+            if let rustls::Error::InvalidCertificate(rustls::CertificateError::Other(other)) = tls {
+                if let Some(failure) = other.0.downcast_ref::<TlsFailure>() {
+                    return Some(BossError::coded(
+                        failure.code.unwrap_or("ERR_TLS_CERT_INVALID"),
+                        failure.message.clone(),
+                    ));
+                }
+            }
+            return Some(BossError::operational(format!(
+                "TLS handshake with the server failed: {tls}"
+            )));
+        }
+        source = match cause
+            .downcast_ref::<io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => cause.source(),
+        };
     }
     None
 }
