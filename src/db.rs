@@ -104,7 +104,7 @@ impl NativePool {
         self.pool.get().await.map_err(|e| match e {
             deadpool::managed::PoolError::Backend(err) => err,
             deadpool::managed::PoolError::Timeout(_) => {
-                BossError::operational("timeout exceeded when trying to connect")
+                BossError::connection("timeout exceeded when trying to connect")
             }
             other => BossError::database(None, other.to_string()),
         })

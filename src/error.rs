@@ -13,6 +13,8 @@ pub enum ErrorKind {
     Coded { code: String },
     /// An error raised by PostgreSQL; `code` is the SQLSTATE when known.
     Database { code: Option<String> },
+    /// The server could not be reached, or the connection was lost (a plain `Error` in JS).
+    Connection,
 }
 
 #[derive(Debug, Clone)]
@@ -40,6 +42,25 @@ impl BossError {
         Self {
             kind: ErrorKind::Coded { code: code.into() },
             message: message.into(),
+        }
+    }
+    pub fn connection(message: impl Into<String>) -> Self {
+        Self {
+            kind: ErrorKind::Connection,
+            message: message.into(),
+        }
+    }
+    /// A failure that says nothing about the statement itself: the server was unreachable, went
+    /// away (restart, failover, `pg_terminate_backend`) or is not accepting connections yet, so
+    /// the same statement may succeed once it is back.
+    pub fn is_transient(&self) -> bool {
+        match &self.kind {
+            ErrorKind::Connection => true,
+            ErrorKind::Database { code: Some(code) } => {
+                code.starts_with("08")
+                    || matches!(code.as_str(), "57P01" | "57P02" | "57P03" | "53300")
+            }
+            _ => false,
         }
     }
     pub fn database(code: Option<String>, message: impl Into<String>) -> Self {
@@ -72,6 +93,15 @@ impl From<tokio_postgres::Error> for BossError {
         match err.as_db_error() {
             Some(db) => {
                 BossError::database(Some(db.code().code().to_string()), db.message().to_string())
+            }
+            // tokio-postgres's own: "connection closed", "error communicating with the server",
+            // "error connecting to server", "timeout waiting for server"
+            None if err.is_closed()
+                || ["error communicating", "error connecting", "timeout waiting"]
+                    .iter()
+                    .any(|p| err.to_string().starts_with(p)) =>
+            {
+                BossError::connection(err.to_string())
             }
             None => BossError::database(None, err.to_string()),
         }

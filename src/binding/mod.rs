@@ -41,7 +41,7 @@ fn init_runtime() {
 fn error_data(err: &BossError) -> serde_json::Value {
     let (kind, code) = match &err.kind {
         ErrorKind::Assertion => ("assertion", None),
-        ErrorKind::Operational => ("error", None),
+        ErrorKind::Operational | ErrorKind::Connection => ("error", None),
         ErrorKind::Coded { code } => ("error", Some(code.clone())),
         ErrorKind::Database { code } => ("database", code.clone()),
     };

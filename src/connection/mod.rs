@@ -253,7 +253,7 @@ pub async fn open(
     };
     match settings.pool.connection_timeout {
         Some(limit) => tokio::time::timeout(limit, connect).await.map_err(|_| {
-            BossError::operational("Connection terminated due to connection timeout")
+            BossError::connection("Connection terminated due to connection timeout")
         })?,
         None => connect.await,
     }

@@ -7,9 +7,10 @@ use super::batch::report;
 use super::outcome::SettleRow;
 use super::{now_ms, ClaimedJob, Worker};
 use crate::engine::Engine;
+use crate::error::Result;
 use crate::metrics::SettleCounts;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 /// One handler call's outcome: the loop that ran it, its batch id (its entry in that loop's jobs
@@ -70,15 +71,52 @@ async fn run(engine: Arc<Engine>, mut rx: mpsc::UnboundedReceiver<Settled>) {
     while flushing.join_next().await.is_some() {}
 }
 
+/// How long a write-back keeps trying while the server is unreachable (a restart, a failover):
+/// long enough that an outage of some seconds costs no handler a second run, short enough that a
+/// longer one leaves the jobs to expire and be retried, as pg-boss does at once.
+const OUTAGE_RETRY_WINDOW: Duration = Duration::from_secs(20);
+
+/// One settle statement, tried again with backoff while the failure is the connection's (the
+/// statement is fenced by each job's claimed attempt, so running it again never settles a job
+/// twice: what the first try committed matches no row the second time). The first failure is
+/// reported at once, as pg-boss reports it; a give-up is reported too.
+async fn write_back_through_outages(
+    engine: &Arc<Engine>,
+    lead: &Arc<Worker>,
+    rows: &[SettleRow],
+) -> Result<SettleCounts> {
+    let deadline = Instant::now() + OUTAGE_RETRY_WINDOW;
+    let mut wait = Duration::from_millis(250);
+    let mut reported = false;
+    loop {
+        let result = match engine.queue_info(&lead.name).await {
+            Ok(q) => engine.settle_rows(&lead.name, &q, rows).await,
+            Err(err) => Err(err),
+        };
+        match result {
+            Err(err)
+                if err.is_transient()
+                    && !lead.is_abandoned()
+                    && Instant::now() + wait < deadline =>
+            {
+                if !reported {
+                    report(engine, lead, err);
+                    reported = true;
+                }
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(4));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Write back `items` in one statement, then do each loop's bookkeeping.
 async fn flush(engine: Arc<Engine>, items: Vec<Settled>) {
     let lead = items[0].worker.clone();
     let rows: Vec<SettleRow> = items.iter().flat_map(|s| s.rows.iter().cloned()).collect();
     let started = Instant::now();
-    let result = match engine.queue_info(&lead.name).await {
-        Ok(q) => engine.settle_rows(&lead.name, &q, &rows).await,
-        Err(err) => Err(err),
-    };
+    let result = write_back_through_outages(&engine, &lead, &rows).await;
     let took = started.elapsed();
     let mut left = match result {
         Ok(counts) => counts,
