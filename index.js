@@ -156,12 +156,13 @@ class PgBoss extends EventEmitter {
 
   // ---- lifecycle ----
 
-  async start () {
+  async start (options = {}) {
+    this.#syncCall('checkStartOptions', [options])
     if (this.#stopping) await this.#stopping.catch(() => {})
     if (this.#starting) return this.#starting
     if (this.#started) return this
     this.#starting = (async () => {
-      await this.#call('start', [])
+      await this.#call('start', [options])
       this.#started = true
       this.#stopped = false
       // A started pg-boss keeps the process alive with its timers; so do we, until stop().
@@ -176,7 +177,11 @@ class PgBoss extends EventEmitter {
   }
 
   async stop (options = {}) {
-    if (this.#starting) await this.#starting.catch(() => {})
+    if (this.#starting) {
+      // a start() waiting to try again fails now rather than after its remaining attempts
+      this.#syncCall('cancelStartRetries', [])
+      await this.#starting.catch(() => {})
+    }
     if (this.#stopping) return this.#stopping
     if (!this.#started) return
     this.#stopping = (async () => {

@@ -1,7 +1,9 @@
 // Shared test plumbing: the database, a schema per test file, and both queue implementations.
+import { spawn } from 'node:child_process'
 import { createRequire } from 'node:module'
 import { after, before } from 'node:test'
 import { userInfo } from 'node:os'
+import { fileURLToPath } from 'node:url'
 import { PgBoss } from '../index.mjs'
 
 const require = createRequire(import.meta.url)
@@ -102,4 +104,23 @@ export async function waitFor (fn, { timeout = 20000, every = 50 } = {}) {
     if (Date.now() > until) throw new Error('timed out waiting')
     await sleep(every)
   }
+}
+
+/** The package entry, for scripts run in a child process to import. */
+export const entry = fileURLToPath(new URL('../index.mjs', import.meta.url))
+
+/**
+ * `source` run as an ES module in a child Node (the one running the tests) with DATABASE_URL set:
+ * the child, a promise of its `{ code, signal, output }` once it exits, and its output so far.
+ */
+export function runScript (source) {
+  const child = spawn(process.execPath, ['--input-type=module', '-e', source], {
+    env: { ...process.env, DATABASE_URL: connectionString },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  let output = ''
+  child.stdout.on('data', d => { output += d })
+  child.stderr.on('data', d => { output += d })
+  const exited = new Promise(resolve => child.on('exit', (code, signal) => resolve({ code, signal, output })))
+  return { child, exited, output: () => output }
 }

@@ -3,26 +3,11 @@
 // a queue and process every job exactly once.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
-import { fileURLToPath } from 'node:url'
 import { PgBoss } from '../index.mjs'
-import { connectionString, dropSchema, pool, sleep, startPgBoss, waitFor } from './helpers.mjs'
+import { connectionString, dropSchema, entry, pool, runScript, sleep, startPgBoss, waitFor } from './helpers.mjs'
 
 const schema = 'pgbn_test_process'
-const entry = fileURLToPath(new URL('../index.mjs', import.meta.url))
 let db
-
-function runScript (source) {
-  const child = spawn(process.execPath, ['--input-type=module', '-e', source], {
-    env: { ...process.env, DATABASE_URL: connectionString },
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
-  let output = ''
-  child.stdout.on('data', d => { output += d })
-  child.stderr.on('data', d => { output += d })
-  const exited = new Promise(resolve => child.on('exit', (code, signal) => resolve({ code, signal, output })))
-  return { child, exited, output: () => output }
-}
 
 async function counts (name) {
   const { rows } = await db.query(`SELECT state, count(*)::int AS n FROM ${schema}.job WHERE name = $1 GROUP BY state`, [name])

@@ -53,7 +53,13 @@ pub async fn call(
     db: Option<SharedExecutor>,
 ) -> Result<String> {
     match method {
-        "start" => engine.start().await.map(|_| "null".into()),
+        "start" => {
+            let attempts = crate::validate::start_attempts(&options(&args, 0))?;
+            engine
+                .start_with_attempts(attempts)
+                .await
+                .map(|_| "null".into())
+        }
         "stop" => {
             let o = options(&args, 0);
             let close = o.get("close") != Some(&Value::Bool(false));
@@ -211,9 +217,19 @@ pub async fn call(
     }
 }
 
-/// Members pg-boss exposes synchronously.
+/// Members pg-boss exposes synchronously, and the synchronous first steps of `start()` and
+/// `stop()`, which index.js takes before it waits on anything.
 pub fn call_sync(engine: &Arc<Engine>, method: &str, args: &[Value]) -> Result<String> {
     match method {
+        // pg-boss checks start()'s options first, even when the instance is started or starting
+        "checkStartOptions" => {
+            crate::validate::start_attempts(&options(args, 0)).map(|_| "null".into())
+        }
+        // stop() while start() waits to try again: that start fails now with its last error
+        "cancelStartRetries" => {
+            engine.cancel_start_retries();
+            Ok("null".into())
+        }
         "notifyWorker" => {
             if let Some(Value::String(id)) = args.first() {
                 engine.notify_worker(id);

@@ -49,6 +49,8 @@ pub struct Engine {
     lifecycle: Mutex<Lifecycle>,
     /// Serialises concurrent `start()` / `stop()` calls so they share one outcome.
     transition: tokio::sync::Mutex<()>,
+    /// The tries of a `start({ attempts })` in progress, which `stop()` ends.
+    start_retries: crate::start_retry::StartRetries,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     events: Mutex<Option<EventSink>>,
     pub workers: WorkerRegistry,
@@ -71,6 +73,7 @@ impl Engine {
             queues: QueueCache::default(),
             lifecycle: Mutex::new(Lifecycle::Created),
             transition: tokio::sync::Mutex::new(()),
+            start_retries: Default::default(),
             tasks: Mutex::new(Vec::new()),
             events: Mutex::new(None),
             workers: WorkerRegistry::default(),
@@ -305,12 +308,27 @@ impl Engine {
         )))
     }
 
-    /// `start()`: concurrent calls share one start; a started instance returns at once.
+    /// `start()`: one try.
     pub async fn start(self: &Arc<Self>) -> Result<()> {
+        self.start_with_attempts(1).await
+    }
+
+    /// `start({ attempts })`: concurrent calls share one start; a started instance returns at
+    /// once. A failure is tried again up to `attempts` tries in all (see `start_retry`).
+    pub async fn start_with_attempts(self: &Arc<Self>, attempts: u64) -> Result<()> {
         let _guard = self.transition.lock().await;
         if self.lifecycle() == Lifecycle::Started {
             return Ok(());
         }
+        let emit = |event| self.emit(event);
+        self.start_retries
+            .run(attempts, emit, || self.try_start())
+            .await
+    }
+
+    /// One try at `start()`. One that fails closes the pool it opened and spawns nothing, so a
+    /// failed start leaves nothing running.
+    async fn try_start(self: &Arc<Self>) -> Result<()> {
         self.open_pool()?;
         let result = async {
             self.ensure_schema().await?;
@@ -349,6 +367,8 @@ impl Engine {
     /// finish; jobs still held then are failed (`pg-boss shut down while active`) and their signals
     /// aborted; background tasks end; the pool closes when `close` (and the instance owns it).
     pub async fn stop(&self, close: bool, graceful: bool, timeout_ms: u64) -> Result<bool> {
+        // a start waiting to try again holds the lock: it fails now instead
+        self.cancel_start_retries();
         let _guard = self.transition.lock().await;
         if self.lifecycle() != Lifecycle::Started {
             if close && self.lifecycle() == Lifecycle::Stopped {
@@ -392,6 +412,11 @@ impl Engine {
             *l = Lifecycle::Stopped;
         }
         Ok(true)
+    }
+
+    /// A `start()` waiting to try again fails now with its last error; one mid-try tries no more.
+    pub fn cancel_start_retries(&self) {
+        self.start_retries.cancel();
     }
 
     /// Fail every job a worker still holds, then release the workers' handler waits.

@@ -94,16 +94,28 @@ impl From<tokio_postgres::Error> for BossError {
             Some(db) => {
                 BossError::database(Some(db.code().code().to_string()), db.message().to_string())
             }
-            // tokio-postgres's own: "connection closed", "error communicating with the server",
-            // "error connecting to server", "timeout waiting for server"
-            None if err.is_closed()
-                || ["error communicating", "error connecting", "timeout waiting"]
-                    .iter()
-                    .any(|p| err.to_string().starts_with(p)) =>
-            {
-                BossError::connection(err.to_string())
+            None => {
+                // tokio-postgres leaves the cause out of its text ("error connecting to server"):
+                // put it back, as node-postgres's messages name it ("connect ECONNREFUSED ...")
+                let mut message = err.to_string();
+                let mut cause = std::error::Error::source(&err);
+                while let Some(c) = cause {
+                    message.push_str(": ");
+                    message.push_str(&c.to_string());
+                    cause = c.source();
+                }
+                // its own failures of the connection: "connection closed", "error communicating
+                // with the server", "error connecting to server", "timeout waiting for server"
+                let lost = err.is_closed()
+                    || ["error communicating", "error connecting", "timeout waiting"]
+                        .iter()
+                        .any(|p| message.starts_with(p));
+                if lost {
+                    BossError::connection(message)
+                } else {
+                    BossError::database(None, message)
+                }
             }
-            None => BossError::database(None, err.to_string()),
         }
     }
 }
@@ -120,5 +132,26 @@ pub fn ensure(cond: bool, message: impl Into<String>) -> Result<()> {
         Ok(())
     } else {
         Err(BossError::assertion(message))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_connection_error_names_its_cause() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        let port = closed.local_addr().expect("its address").port();
+        drop(closed);
+        let config = format!("host=127.0.0.1 port={port} user=nobody");
+        let Err(err) = tokio_postgres::connect(&config, tokio_postgres::NoTls).await else {
+            panic!("connected to a closed port");
+        };
+        let message = BossError::from(err).message;
+        assert!(
+            message.starts_with("error connecting to server: ") && message.len() > 28,
+            "{message}"
+        );
     }
 }

@@ -177,6 +177,22 @@ pub fn priority_range(c: &Object) -> Result<()> {
     Ok(())
 }
 
+/// `start({ attempts })`: how many tries, 1 when not given.
+pub fn start_attempts(options: &Object) -> Result<u64> {
+    let attempts = options
+        .get("attempts")
+        .filter(|v| !js::is_undefined(Some(v)));
+    let Some(attempts) = attempts else {
+        return Ok(1);
+    };
+    ensure(
+        js::is_integer(Some(attempts)) && js::ge(Some(attempts), 1.0),
+        "start() attempts must be an integer of 1 or more",
+    )?;
+    // an integer beyond u64 tries as often as u64::MAX does
+    Ok(js::to_number(attempts) as u64)
+}
+
 /// `startAfter` as pg-boss normalises it: a date string stays (zone-less ones pinned to UTC), a
 /// positive number becomes seconds, anything else means now. (Dates arrive as ISO strings.)
 pub fn normalize_start_after(v: Option<&Value>) -> Option<String> {
@@ -277,6 +293,28 @@ mod tests {
         );
         assert!(retry_config(&obj(json!({"retryDelayMax": 5, "retryBackoff": true}))).is_ok());
         assert!(retry_config(&obj(json!({"retryDelayMax": null}))).is_ok());
+    }
+
+    #[test]
+    fn start_attempts_default_to_one_and_must_be_whole_and_positive() {
+        assert_eq!(start_attempts(&obj(json!({}))).unwrap(), 1);
+        assert_eq!(start_attempts(&obj(json!({"attempts": 4}))).unwrap(), 4);
+        assert_eq!(start_attempts(&obj(json!({"attempts": 4.0}))).unwrap(), 4);
+        for bad in [
+            json!(0),
+            json!(-1),
+            json!(1.5),
+            json!("3"),
+            json!(null),
+            json!(true),
+        ] {
+            assert_eq!(
+                start_attempts(&obj(json!({ "attempts": bad })))
+                    .unwrap_err()
+                    .message,
+                "start() attempts must be an integer of 1 or more"
+            );
+        }
     }
 
     #[test]

@@ -33,6 +33,7 @@ export async function lifecycle (): Promise<PgBoss> {
   boss.on('wip', (workers) => workers.forEach(w => console.log(w.name, w.state, w.count)))
   boss.once('stopped', () => {})
   const started: PgBoss = await boss.start()
+  await other.start({ attempts: 5 })
   await other.stop({ graceful: true, timeout: 5000 })
   return started
 }
@@ -140,6 +141,8 @@ export function constants (): string {
 }
 
 export async function rejected (): Promise<void> {
+  // @ts-expect-error start() attempts is a number
+  await boss.start({ attempts: '5' })
   // @ts-expect-error payloads are objects (pg-boss's `data?: object | null`)
   await boss.send('email', 42)
   // @ts-expect-error a work() handler gets an array of jobs, not one job
