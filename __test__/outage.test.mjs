@@ -120,6 +120,40 @@ test('a restart under load, settles in flight: every job completes once, and our
   }
 })
 
+test('the database down for 8 s while workers drain: errors are reported, nothing is lost, the workers come back on their own', { timeout: 110000 }, async t => {
+  const queue = 'down-a-while'
+  const total = 4000
+  const boss = new PgBoss(connection({ supervise: true, superviseIntervalSeconds: 1, monitorIntervalSeconds: 1 }))
+  const errors = []
+  boss.on('error', err => errors.push(err))
+  await boss.start()
+  try {
+    await boss.createQueue(queue, { expireInSeconds: 30, retryLimit: 10, retryDelay: 0 })
+    await boss.insert(queue, Array.from({ length: total }, (_, i) => ({ data: { i } })))
+    const handled = new Map()
+    await boss.work(queue, { batchSize: 20, localConcurrency: 2, pollingIntervalSeconds: 0.5, burstWhenBatchFull: true }, async jobs => {
+      for (const job of jobs) handled.set(job.id, (handled.get(job.id) ?? 0) + 1)
+      await sleep(20)
+    })
+    await waitFor('some jobs handled', () => handled.size >= total / 4)
+    await server.pause()
+    const downAt = handled.size
+    await sleep(8000)
+    t.diagnostic(`down after ${downAt} jobs handled, ${errors.length} errors while down`)
+    assert.ok(errors.length > 0, 'no error event while the database was down')
+    await server.resume()
+    await waitFor('every job completed', async () => (await states(queue)).completed === total, { timeout: 80000 })
+      .catch(async err => { throw new Error(`${err.message}: ${JSON.stringify(await states(queue))}, ${handled.size} handled`) })
+    assert.deepEqual(await states(queue), { completed: total })
+    const again = [...handled.values()].filter(n => n > 1).length
+    t.diagnostic(`${errors.length} error events in all; ${again} jobs handled twice`)
+    // the write-backs waiting when it went down were written when it came back
+    if (process.env.PGBN_IMPL !== 'pg-boss') assert.equal(again, 0)
+  } finally {
+    await boss.stop({ graceful: false })
+  }
+})
+
 test('start({ attempts: 4 }) with the database down: one start_retry warning, then it starts once the database is up', { timeout: 60000 }, async t => {
   await server.pause()
   let resumed = false

@@ -7,11 +7,12 @@
 //
 // Options: --rust-only, --js-only, --node=22 (only that major; repeatable).
 import { spawn, spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
-import { tmpdir, userInfo } from 'node:os'
+import { userInfo } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { startServer } from '../__test__/support/pg-server.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const require = createRequire(import.meta.url)
@@ -28,48 +29,6 @@ async function reachable (url) {
   } finally {
     await client.end().catch(() => {})
   }
-}
-
-function findPgBin () {
-  const which = spawnSync('sh', ['-c', 'command -v initdb'], { encoding: 'utf8' })
-  if (which.status === 0 && which.stdout.trim()) return dirname(which.stdout.trim())
-  for (const base of ['/usr/lib/postgresql', '/usr/local/pgsql']) {
-    if (!existsSync(base)) continue
-    const versions = readdirSync(base).sort().reverse()
-    for (const v of versions) {
-      const bin = join(base, v, 'bin')
-      if (existsSync(join(bin, 'initdb'))) return bin
-    }
-    if (existsSync(join(base, 'bin', 'initdb'))) return join(base, 'bin')
-  }
-  return null
-}
-
-async function startThrowawayServer () {
-  const bin = findPgBin()
-  if (!bin) {
-    throw new Error('no PostgreSQL reachable and no initdb found: set DATABASE_URL or install PostgreSQL')
-  }
-  const dir = mkdtempSync(join(tmpdir(), 'pg-boss-native-test-'))
-  const data = join(dir, 'data')
-  const port = 55432 + Math.floor(Math.random() * 1000)
-  // initdb refuses to run as root; run it as the postgres user when we are root.
-  const asUser = process.getuid?.() === 0 ? ['runuser', '-u', 'postgres', '--'] : []
-  if (asUser.length) spawnSync('chown', ['-R', 'postgres', dir])
-  const run = (cmd, args) => {
-    const full = [...asUser, join(bin, cmd), ...args]
-    const r = spawnSync(full[0], full.slice(1), { stdio: 'inherit' })
-    if (r.status !== 0) throw new Error(`${cmd} failed`)
-  }
-  run('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync'])
-  run('pg_ctl', ['-D', data, '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`, '-w', 'start', '-l', join(dir, 'log')])
-  const url = `postgres://postgres@127.0.0.1:${port}/postgres`
-  const stop = () => {
-    const full = [...asUser, join(bin, 'pg_ctl'), '-D', data, '-m', 'fast', 'stop']
-    spawnSync(full[0], full.slice(1), { stdio: 'ignore' })
-    rmSync(dir, { recursive: true, force: true })
-  }
-  return { url, stop }
 }
 
 /** Runs a step, its output passed through, and resolves to its exit code and its output. */
@@ -151,8 +110,9 @@ let url = withUser(process.env.DATABASE_URL || 'postgres://localhost:5432')
 let server = null
 if (!(await reachable(url))) {
   console.log(`pg-boss-native tests: nothing answers at ${url}; starting a throwaway PostgreSQL`)
-  server = await startThrowawayServer()
-  url = server.url
+  // the same throwaway servers the TLS and outage tests start for themselves
+  server = await startServer({ settings: { max_connections: 200 } })
+  url = server.url()
 }
 console.log(`pg-boss-native tests: using ${url.replace(/:[^:@/]*@/, ':***@')}`)
 const env = { ...process.env, DATABASE_URL: url }
@@ -190,7 +150,7 @@ try {
     }
   }
 } finally {
-  server?.stop()
+  await server?.stop()
 }
 
 const total = { passed: 0, failed: 0, skipped: 0 }

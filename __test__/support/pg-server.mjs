@@ -4,9 +4,7 @@
 //   const server = await startServer({ ssl: true, hba: ['hostssl all all all trust'] })
 //   after(() => server.stop())
 //
-// The parts shared with scripts/test.mjs (`startThrowawayServer`: finding initdb, running it as the
-// `postgres` OS user when we are root) are duplicated here rather than factored out, because that
-// script is being changed elsewhere; fold the two together once both have settled.
+// scripts/test.mjs starts one of these too when no PostgreSQL answers where the tests look.
 import { execFile, spawn, spawnSync } from 'node:child_process'
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs'
 import { createRequire } from 'node:module'
