@@ -6,7 +6,7 @@
 const EventEmitter = require('node:events')
 const { AssertionError } = require('node:assert')
 const native = require('./lib/native.js')
-const { revive, toError, unwrap, toExecutor, configJson, passwordCallback } = require('./lib/convert.js')
+const { revive, toError, unwrap, toExecutor, configJson, passwordCallback, identityCallback } = require('./lib/convert.js')
 
 const states = Object.freeze({
   created: 'created',
@@ -120,7 +120,7 @@ class PgBoss extends EventEmitter {
     super()
     const db = value && typeof value === 'object' ? value.db : undefined
     try {
-      this.#native = new native.NativeBoss(configJson(value), toExecutor(db), (text) => this.#onEvent(text), passwordCallback(value))
+      this.#native = new native.NativeBoss(configJson(value), toExecutor(db), (text) => this.#onEvent(text), passwordCallback(value), identityCallback(value))
     } catch (err) {
       if (typeof err?.message === 'string' && err.message.startsWith('{"err"')) throw toError(JSON.parse(err.message).err)
       throw err

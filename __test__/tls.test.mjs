@@ -8,6 +8,7 @@
 import { test, describe, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
+import tls from 'node:tls'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -158,6 +159,33 @@ describe('a TLS-only server (hostssl for TCP, nothing else) sending only its own
       await sendOne(boss)
       await assertAllEncrypted(server, app)
     })
+  })
+
+  test('ssl.checkServerIdentity decides the host check: called with the name and the certificate, after the chain is verified', { timeout: TIMEOUT }, async () => {
+    const seen = []
+    const app = uniqueApp()
+    // connecting to 127.0.0.1, which the certificate does not name: the function accepts it
+    const accept = (host, cert) => { seen.push({ host, cn: cert.subject.CN, altnames: cert.subjectaltname }) }
+    await withBoss({ ...at('127.0.0.1'), ssl: { ca: certs.ca, checkServerIdentity: accept }, application_name: app }, async boss => {
+      await sendOne(boss)
+      await assertAllEncrypted(server, app)
+    })
+    assert.ok(seen.length >= 1)
+    assert.deepEqual(seen[0], { host: '127.0.0.1', cn: 'pgbn-test-server', altnames: 'DNS:localhost' })
+    // what it returns refuses the connection, with its message and code
+    const refuse = () => Object.assign(new Error('not our database'), { code: 'EPINNED' })
+    const err = await refusedStart({ ...at(), ssl: { ca: certs.ca, checkServerIdentity: refuse } })
+    assert.match(err.message, /not our database/)
+    assert.equal(err.code, 'EPINNED')
+    // Node's own check gives Node's answer
+    const nodes = await refusedStart({ ...at('127.0.0.1'), ssl: { ca: certs.ca, checkServerIdentity: tls.checkServerIdentity } })
+    assert.equal(nodes.code, 'ERR_TLS_CERT_ALTNAME_INVALID')
+    assert.match(nodes.message, /Hostname\/IP does not match certificate's altnames/)
+    // and a certificate the CA did not sign is refused before it is asked
+    let asked = false
+    const untrusted = await refusedStart({ ...at(), ssl: { ca: certs.wrongCa, checkServerIdentity: () => { asked = true } } })
+    assert.match(untrusted.message, UNTRUSTED)
+    assert.equal(asked, false)
   })
 
   for (const [form, ca] of [

@@ -4,6 +4,7 @@
 // function the engine calls for SQL.
 
 const { AssertionError } = require('node:assert')
+const { X509Certificate } = require('node:crypto')
 
 const JOB_DATE_FIELDS = ['startAfter', 'startedOn', 'singletonOn', 'heartbeatOn', 'createdOn', 'completedOn', 'keepUntil', 'sourceCreatedOn']
 const QUEUE_DATE_FIELDS = ['createdOn', 'updatedOn', 'deltaOn', 'capturedOn']
@@ -138,4 +139,23 @@ function passwordCallback (value) {
   }
 }
 
-module.exports = { revive, toError, unwrap, toExecutor, configJson, passwordCallback, DatabaseError }
+/**
+ * `ssl.checkServerIdentity(hostname, cert)` as the engine calls it after the chain is verified,
+ * with the certificate as Node's TLS presents it (`X509Certificate#toLegacyObject()`); never rejects.
+ */
+function identityCallback (value) {
+  const check = value && typeof value === 'object' && value.ssl && typeof value.ssl === 'object' ? value.ssl.checkServerIdentity : undefined
+  if (typeof check !== 'function') return undefined
+  return async (host, certificateHex) => {
+    try {
+      const cert = new X509Certificate(Buffer.from(certificateHex, 'hex')).toLegacyObject()
+      const refusal = check(host, cert)
+      if (!refusal) return '{}'
+      return JSON.stringify({ err: String(refusal?.message ?? refusal), code: refusal?.code ?? null })
+    } catch (err) {
+      return JSON.stringify({ err: String(err?.message ?? err), code: err?.code ?? null })
+    }
+  }
+}
+
+module.exports = { revive, toError, unwrap, toExecutor, configJson, passwordCallback, identityCallback, DatabaseError }

@@ -3,6 +3,7 @@
 
 mod executor;
 mod handler;
+mod identity;
 mod password;
 
 use crate::api;
@@ -71,21 +72,27 @@ pub struct NativeBoss {
 #[napi]
 impl NativeBoss {
     /// `config` is the constructor argument as JSON; `execute_sql` wraps the constructor `db`;
-    /// `on_event` receives `error`/`warning` events as JSON; `password` wraps a `password`
-    /// function option.
+    /// `on_event` receives `error`/`warning` events as JSON; `password` and
+    /// `check_server_identity` wrap those function options (`ssl.checkServerIdentity`).
     #[napi(constructor)]
     pub fn new(
         config: String,
         execute_sql: Option<ExecuteSqlFn>,
         on_event: Option<EventFn>,
         password: Option<password::PasswordFn>,
+        check_server_identity: Option<identity::IdentityFn>,
     ) -> Result<Self> {
         let value: serde_json::Value =
             serde_json::from_str(&config).map_err(|e| Error::from_reason(e.to_string()))?;
         let mut config = Config::from_value(&value, execute_sql.is_some())
             .map_err(|e| Error::from_reason(error_envelope(&e)))?;
-        if let (Some(connection), Some(password)) = (config.connection.as_mut(), password) {
-            connection.set_password_provider(Arc::new(password::JsPassword::new(password)));
+        if let Some(connection) = config.connection.as_mut() {
+            if let Some(password) = password {
+                connection.set_password_provider(Arc::new(password::JsPassword::new(password)));
+            }
+            if let Some(check) = check_server_identity {
+                connection.set_identity_check(Arc::new(identity::JsIdentityCheck::new(check)));
+            }
         }
         let external =
             execute_sql.map(|f| Arc::new(JsExecutor::new(f)) as crate::db::SharedExecutor);

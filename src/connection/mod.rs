@@ -91,6 +91,13 @@ impl ConnectionSettings {
         }
     }
 
+    /// The caller's `ssl.checkServerIdentity` function, given by the binding.
+    pub fn set_identity_check(&mut self, check: Arc<dyn tls::IdentityCheck>) {
+        if let Some(connector) = &mut self.connector {
+            connector.set_identity_check(check);
+        }
+    }
+
     /// What a `password` function receives: node-postgres passes its connection parameters.
     fn password_params(&self) -> serde_json::Value {
         serde_json::json!({

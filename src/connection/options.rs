@@ -215,10 +215,8 @@ fn tls_settings(ssl: &Value, direct: bool, env: Env) -> Result<Option<TlsSetting
     match obj.get("checkServerIdentity") {
         Some(Value::String(s)) if s == SKIP_HOST_CHECK => settings.verify_host = false,
         Some(v) if is_function(Some(v)) => {
-            return Err(refused(
-                "ssl.checkServerIdentity functions are not supported: the host name is checked natively. \
-                 To check the certificate chain but not the host name, use sslmode=verify-ca with uselibpqcompat=true and sslrootcert",
-            ))
+            settings.verify_host = false;
+            settings.identity_function = true;
         }
         _ => {}
     }
@@ -506,10 +504,6 @@ mod tests {
         assert!(message(json!({ "ssl": { "pfx": "x" } })).contains("ssl.pfx is not supported"));
         assert!(message(json!({ "types": { "getTypeParser": FUNCTION } }))
             .contains("types is not supported"));
-        assert!(
-            message(json!({ "ssl": { "checkServerIdentity": FUNCTION } }))
-                .contains("checkServerIdentity")
-        );
         assert!(message(json!({ "client_encoding": "LATIN1" })).contains("LATIN1"));
         assert!(message(json!({ "ssl": { "maxVersion": "TLSv1.4" } })).contains("maxVersion"));
         assert_eq!(

@@ -63,6 +63,19 @@ pub struct TlsSettings {
     pub max_version: Option<TlsVersion>,
     /// `sslnegotiation=direct`: TLS from the first byte, ALPN `postgresql`.
     pub direct: bool,
+    /// `ssl.checkServerIdentity` is a function of the caller's: it, not the native check, decides
+    /// whether the certificate is good for the host (after the chain is verified, as in Node).
+    pub identity_function: bool,
+}
+
+/// The caller's `ssl.checkServerIdentity(hostname, cert)`, given the name checked and the server
+/// certificate (DER); an error refuses the connection.
+pub trait IdentityCheck: Send + Sync {
+    fn check(
+        &self,
+        host: String,
+        certificate: Vec<u8>,
+    ) -> futures_util::future::BoxFuture<'static, Result<()>>;
 }
 
 impl std::fmt::Debug for TlsSettings {
@@ -96,7 +109,7 @@ pub(super) fn provider() -> Arc<CryptoProvider> {
 #[derive(Debug)]
 pub struct TlsFailure {
     pub message: String,
-    pub code: Option<&'static str>,
+    pub code: Option<String>,
 }
 
 impl TlsFailure {
@@ -122,6 +135,8 @@ impl std::error::Error for TlsFailure {}
 pub struct Connector {
     config: Arc<rustls::ClientConfig>,
     servername: Option<String>,
+    /// Set when `ssl.checkServerIdentity` is a function; `Some(None)` until the binding gives it.
+    identity: Option<Option<Arc<dyn IdentityCheck>>>,
 }
 
 impl std::fmt::Debug for Connector {
@@ -207,7 +222,15 @@ impl Connector {
         Ok(Connector {
             config: Arc::new(config),
             servername: settings.servername.clone(),
+            identity: (settings.identity_function && settings.verify_chain).then_some(None),
         })
+    }
+
+    /// The caller's `checkServerIdentity` function, which JSON could not carry.
+    pub fn set_identity_check(&mut self, check: Arc<dyn IdentityCheck>) {
+        if self.identity.is_some() {
+            self.identity = Some(Some(check));
+        }
     }
 
     /// node-postgres sends SNI and checks the certificate against the host it dialled, except
@@ -239,6 +262,7 @@ impl MakeTlsConnect<Socket> for Connector {
         Ok(SessionConnect {
             connector: tokio_rustls::TlsConnector::from(self.config.clone()),
             name,
+            identity: self.identity.clone(),
         })
     }
 }
@@ -246,6 +270,7 @@ impl MakeTlsConnect<Socket> for Connector {
 pub struct SessionConnect {
     connector: tokio_rustls::TlsConnector,
     name: ServerName<'static>,
+    identity: Option<Option<Arc<dyn IdentityCheck>>>,
 }
 
 impl TlsConnect<Socket> for SessionConnect {
@@ -255,7 +280,33 @@ impl TlsConnect<Socket> for SessionConnect {
 
     fn connect(self, stream: Socket) -> Self::Future {
         Box::pin(async move {
+            let host = verify::name_of(&self.name);
             let stream = self.connector.connect(self.name, stream).await?;
+            if let Some(identity) = self.identity {
+                let refused = |e: BossError| {
+                    let code = match &e.kind {
+                        crate::error::ErrorKind::Coded { code } => Some(code.clone()),
+                        _ => None,
+                    };
+                    io::Error::other(TlsFailure {
+                        message: e.message,
+                        code,
+                    })
+                };
+                let check = identity.ok_or_else(|| {
+                    refused(BossError::operational(
+                        "ssl.checkServerIdentity is not available to this engine",
+                    ))
+                })?;
+                let certificate = stream
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .and_then(|c| c.first())
+                    .map(|c| c.as_ref().to_vec())
+                    .unwrap_or_default();
+                check.check(host, certificate).await.map_err(refused)?;
+            }
             Ok(TlsStream(stream))
         })
     }
@@ -323,8 +374,8 @@ pub fn describe(err: &tokio_postgres::Error) -> Option<BossError> {
             ));
         }
         if let Some(failure) = cause.downcast_ref::<TlsFailure>() {
-            return Some(match failure.code {
-                Some(code) => BossError::coded(code, failure.message.clone()),
+            return Some(match &failure.code {
+                Some(code) => BossError::coded(code.clone(), failure.message.clone()),
                 None => BossError::operational(failure.message.clone()),
             });
         }
@@ -332,7 +383,7 @@ pub fn describe(err: &tokio_postgres::Error) -> Option<BossError> {
             if let rustls::Error::InvalidCertificate(rustls::CertificateError::Other(other)) = tls {
                 if let Some(failure) = other.0.downcast_ref::<TlsFailure>() {
                     return Some(BossError::coded(
-                        failure.code.unwrap_or("ERR_TLS_CERT_INVALID"),
+                        failure.code.as_deref().unwrap_or("ERR_TLS_CERT_INVALID"),
                         failure.message.clone(),
                     ));
                 }

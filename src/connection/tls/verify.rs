@@ -67,7 +67,7 @@ pub(super) struct ServerVerifier {
     pub(super) roots_named: &'static str,
 }
 
-fn name_of(server_name: &ServerName<'_>) -> String {
+pub(super) fn name_of(server_name: &ServerName<'_>) -> String {
     match server_name {
         ServerName::DnsName(d) => d.as_ref().to_string(),
         ServerName::IpAddress(ip) => IpAddr::from(*ip).to_string(),
@@ -156,7 +156,7 @@ impl ServerVerifier {
         rustls::Error::InvalidCertificate(rustls::CertificateError::Other(rustls::OtherError(
             Arc::new(TlsFailure {
                 message: format!("the server at {host} failed TLS verification: {reason}"),
-                code: Some(code),
+                code: Some(code.to_string()),
             }),
         )))
     }
