@@ -154,6 +154,47 @@ test('the database down for 8 s while workers drain: errors are reported, nothin
   }
 })
 
+test('a LISTEN connection that stops answering is found by the heartbeat and replaced; notifications flow again', { timeout: 60000, skip: process.getuid?.() !== 0 && 'needs to signal the server process (root)' }, async t => {
+  const app = `pgbn_listen_${process.pid}`
+  const boss = new PgBoss(connection({ supervise: false, useListenNotify: true, notifyHeartbeatIntervalMs: 300, notifyHeartbeatTimeoutMs: 300, application_name: app }))
+  const errors = []
+  boss.on('error', err => errors.push(err))
+  boss.on('warning', () => {})
+  await boss.start()
+  // the listener's backends (by the last statement they ran), or nothing while there are none
+  const listener = async (except = null) => {
+    const { rows } = await server.query(
+      "SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND (query LIKE 'LISTEN%' OR query LIKE '%pg_listening_channels%')", [app])
+    const pids = rows.map(r => r.pid).filter(pid => pid !== except)
+    return pids.length ? pids : null
+  }
+  let frozen = null
+  try {
+    const [first] = await waitFor('the LISTEN backend', listener)
+    // a backend that no longer answers: the socket stays open, so only the heartbeat can tell
+    process.kill(first, 'SIGSTOP')
+    frozen = first
+    await waitFor('the heartbeat giving up', () => errors.some(e => /heartbeat timed out/.test(e.message)), { timeout: 10000 })
+    const [second] = await waitFor('a new LISTEN backend', () => listener(first))
+    t.diagnostic(`listener ${first} frozen, replaced by ${second}`)
+    // a notify queue's worker polling every 30 s gets a job at once: the new listener hears it
+    await boss.createQueue('listen-again', { notify: true })
+    let handledAt = null
+    await boss.work('listen-again', { pollingIntervalSeconds: 30 }, async () => { handledAt = Date.now() })
+    await sleep(300)
+    const sentAt = Date.now()
+    await boss.send('listen-again', {})
+    await waitFor('the job handled', () => handledAt, { timeout: 10000 })
+    assert.ok(handledAt - sentAt < 5000, `handled ${handledAt - sentAt} ms after send`)
+  } finally {
+    if (frozen) {
+      process.kill(frozen, 'SIGCONT')
+      await server.query('SELECT pg_terminate_backend($1)', [frozen]).catch(() => {})
+    }
+    await boss.stop({ graceful: false })
+  }
+})
+
 test('start({ attempts: 4 }) with the database down: one start_retry warning, then it starts once the database is up', { timeout: 60000 }, async t => {
   await server.pause()
   let resumed = false

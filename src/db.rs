@@ -136,6 +136,15 @@ impl NativePool {
     }
 }
 
+impl Drop for NativePool {
+    /// The reaper holds a handle on the pool: it must not outlive the instance.
+    fn drop(&mut self) {
+        if let Some(reaper) = &self.reaper {
+            reaper.abort();
+        }
+    }
+}
+
 /// A connection whose reply was not awaited is still busy with it: closed rather than handed out
 /// again, as pg-pool removes a client released with the error.
 fn timed_out(client: Object) -> BossError {

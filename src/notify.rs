@@ -19,13 +19,21 @@ impl Engine {
 }
 
 async fn listen_forever(weak: Weak<Engine>) {
+    // failed tries since the listener was last up; the first try that never got up is a warning
+    // (the instance carries on polling), a listener lost after it was up an error, as in pg-boss
     let mut failures: u32 = 0;
+    let mut ever_up = false;
     loop {
         let Some(engine) = weak.upgrade() else { return };
-        let result = listen_once(&engine).await;
+        let mut was_up = false;
+        let result = listen_once(&engine, &mut was_up).await;
         engine.set_listening(false);
+        if was_up {
+            ever_up = true;
+            failures = 0;
+        }
         if let Err(err) = result {
-            if failures == 0 {
+            if !ever_up && failures == 0 {
                 engine.emit(EngineEvent::Warning {
                     message: "Failed to start LISTEN/NOTIFY listener. Continuing with polling only.".into(),
                     data: serde_json::json!({ "type": "listen_notify_unavailable", "error": err.message }),
@@ -41,8 +49,8 @@ async fn listen_forever(weak: Weak<Engine>) {
     }
 }
 
-/// Listen until the connection ends.
-async fn listen_once(engine: &Arc<Engine>) -> Result<(), BossError> {
+/// Listen until the connection ends; `up` is set once the subscription is made.
+async fn listen_once(engine: &Arc<Engine>, up: &mut bool) -> Result<(), BossError> {
     let settings = engine.config.connection.as_ref().ok_or_else(|| {
         BossError::operational("LISTEN/NOTIFY needs the native pool's connection settings")
     })?;
@@ -65,6 +73,7 @@ async fn listen_once(engine: &Arc<Engine>) -> Result<(), BossError> {
         .batch_execute(&crate::plans::notify::listen(&channel))
         .await?;
     engine.set_listening(true);
+    *up = true;
     // after every (re)subscribe, every notify queue's workers fetch once: nothing sent while we
     // were not listening is missed
     for w in engine.workers.all() {
@@ -104,7 +113,7 @@ async fn still_listening(
     match tokio::time::timeout(limit, check).await {
         Err(_) => Err(BossError::operational("LISTEN/NOTIFY heartbeat timed out")),
         Ok(Err(err)) => Err(err.into()),
-        Ok(Ok(row)) if row.get::<_, bool>(0) => Ok(()),
+        Ok(Ok(row)) if row.try_get::<_, bool>(0).unwrap_or(false) => Ok(()),
         Ok(Ok(_)) => Err(BossError::operational(
             "LISTEN/NOTIFY channel registration was lost",
         )),
