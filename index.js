@@ -6,7 +6,7 @@
 const EventEmitter = require('node:events')
 const { AssertionError } = require('node:assert')
 const native = require('./lib/native.js')
-const { revive, toError, unwrap, toExecutor, configJson, passwordCallback, identityCallback } = require('./lib/convert.js')
+const { revive, toError, unwrap, toExecutor, configJson, passwordCallback, identityCallback, FUNCTION } = require('./lib/convert.js')
 
 const states = Object.freeze({
   created: 'created',
@@ -99,6 +99,11 @@ function markUndefined (options, keys) {
 }
 
 const FETCH_CHECKED = ['batchSize', 'includeMetadata', 'priority', 'ignoreStartAfter']
+
+/** A job's `data` as JSON carries it: a function (which send() refuses) as its marker. */
+function payload (data) {
+  return typeof data === 'function' ? FUNCTION : (data ?? null)
+}
 
 /** `{ db, ...rest }` → [rest, db]: a caller's db cannot cross as JSON. */
 function splitDb (options) {
@@ -243,12 +248,9 @@ class PgBoss extends EventEmitter {
     // JSON turns a leading undefined into null, which pg-boss reads differently (typeof null is 'object')
     if (args.length && args[0] === undefined) args = [false, ...args.slice(1)]
     if (typeof args[0] === 'string') {
-      if (typeof args[1] === 'function') {
-        throw assertion('send() cannot accept a function as the payload.  Did you intend to use work()?')
-      }
       const [options, optionsDb] = splitDb(args[2])
       db = optionsDb
-      args = [args[0], args[1] ?? null, markUndefined(options) ?? null, ...args.slice(3)]
+      args = [args[0], payload(args[1]), markUndefined(options) ?? null, ...args.slice(3)]
     } else if (args[0] && typeof args[0] === 'object' && args[0].options) {
       const [options, optionsDb] = splitDb(args[0].options)
       db = optionsDb
@@ -261,6 +263,16 @@ class PgBoss extends EventEmitter {
   async sendAfter (name, data, options, after) { return this.#sendCall('sendAfter', [name, data, options, after]) }
   async sendThrottled (name, data, options, seconds, key) { return this.#sendCall('sendThrottled', [name, data, options, seconds, key ?? null]) }
   async sendDebounced (name, data, options, seconds, key) { return this.#sendCall('sendDebounced', [name, data, options, seconds, key ?? null]) }
+
+  // ---- pub/sub ----
+
+  async subscribe (event, name) { await this.#call('subscribe', [event ?? null, name ?? null]) }
+  async unsubscribe (event, name) { await this.#call('unsubscribe', [event ?? null, name ?? null]) }
+
+  async publish (event, data, options) {
+    const [rest, db] = splitDb(options)
+    await this.#call('publish', [event ?? null, payload(data), markUndefined(rest) ?? null], db)
+  }
 
   async insert (name, jobs, options) {
     const [rest, db] = splitDb(options)

@@ -43,6 +43,7 @@ function toError (err) {
   if (err.kind === 'assertion') {
     return new AssertionError({ message: err.message, actual: false, expected: true, operator: '==' })
   }
+  if (err.kind === 'aggregate') return new AggregateError(err.errors, err.message)
   if (err.kind === 'database' && err.code && !BOSS_CODES.has(err.code)) {
     return new DatabaseError(err.message, err.code)
   }
@@ -104,8 +105,8 @@ function toExecutor (db) {
   return fn
 }
 
-// A function-valued option reaches the engine as this marker, so it can refuse one it cannot
-// call (the engine reads `password` functions through their own channel).
+// A function-valued option or send() payload reaches the engine as this marker, so it can refuse
+// one it cannot call (the engine reads `password` functions through their own channel).
 const FUNCTION = '\u0000function'
 
 /**
@@ -158,4 +159,4 @@ function identityCallback (value) {
   }
 }
 
-module.exports = { revive, toError, unwrap, toExecutor, configJson, passwordCallback, identityCallback, DatabaseError }
+module.exports = { revive, toError, unwrap, toExecutor, configJson, passwordCallback, identityCallback, DatabaseError, FUNCTION }

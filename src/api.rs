@@ -150,6 +150,23 @@ pub async fn call(
                 .map(|ids| json!(ids).to_string())
                 .unwrap_or_else(|| "null".into()))
         }
+        "subscribe" => engine
+            .subscribe(args.first(), args.get(1))
+            .await
+            .map(|_| "null".into()),
+        "unsubscribe" => engine
+            .unsubscribe(args.first(), args.get(1))
+            .await
+            .map(|_| "null".into()),
+        "publish" => {
+            let mut args = args;
+            let mut take = |i: usize| args.get_mut(i).map(Value::take).unwrap_or(Value::Null);
+            let (event, data, options) = (take(0), take(1), take(2));
+            engine
+                .publish(Some(&event), data, options, db)
+                .await
+                .map(|_| "null".into())
+        }
         "fetch" => engine.fetch(args.first(), &options(&args, 1), db).await,
         "complete" => {
             engine

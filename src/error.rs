@@ -15,6 +15,9 @@ pub enum ErrorKind {
     Database { code: Option<String> },
     /// The server could not be reached, or the connection was lost (a plain `Error` in JS).
     Connection,
+    /// Several failures reported together, as pg-boss's `AggregateError`s: `errors` is its list
+    /// (pg-boss fills it with strings, one per failure, not with the errors themselves).
+    Aggregate { errors: Vec<String> },
 }
 
 #[derive(Debug, Clone)]
@@ -41,6 +44,12 @@ impl BossError {
     pub fn coded(code: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             kind: ErrorKind::Coded { code: code.into() },
+            message: message.into(),
+        }
+    }
+    pub fn aggregate(message: impl Into<String>, errors: Vec<String>) -> Self {
+        Self {
+            kind: ErrorKind::Aggregate { errors },
             message: message.into(),
         }
     }

@@ -22,11 +22,17 @@ pub struct SendRequest {
 /// `checkSendArgs(args)`: both call forms, pg-boss's messages and normalisation.
 pub fn check_send_args(args: &[Value]) -> Result<SendRequest> {
     let (name, data, options) = match args.first() {
-        Some(Value::String(s)) => (
-            Some(Value::String(s.clone())),
-            args.get(1).cloned().unwrap_or(Value::Null),
-            args.get(2).cloned(),
-        ),
+        Some(Value::String(s)) => {
+            ensure(
+                !js::is_function(args.get(1)),
+                "send() cannot accept a function as the payload.  Did you intend to use work()?",
+            )?;
+            (
+                Some(Value::String(s.clone())),
+                args.get(1).cloned().unwrap_or(Value::Null),
+                args.get(2).cloned(),
+            )
+        }
         Some(Value::Object(_)) | Some(Value::Null) | Some(Value::Array(_)) => {
             ensure(args.len() == 1, "send object API only accepts 1 argument")?;
             let job = &args[0];
@@ -874,6 +880,10 @@ mod tests {
             "send object API only accepts 1 argument"
         );
         assert_eq!(m(&[json!(null)]), "boss requires all jobs to have a name");
+        assert_eq!(
+            m(&[json!("q"), json!(js::FUNCTION)]),
+            "send() cannot accept a function as the payload.  Did you intend to use work()?"
+        );
         assert_eq!(
             m(&[json!({"data": 1})]),
             "boss requires all jobs to have a queue name"

@@ -17,6 +17,15 @@ pub fn has(obj: &Object, key: &str) -> bool {
 /// key, but `key in obj` still holds in JS, so index.js sends this marker in its place.
 pub const UNDEFINED: &str = "\u{0}undefined";
 
+/// A function-valued argument or option: JSON cannot carry functions, so index.js sends this
+/// marker in its place where pg-boss looks at one (a `send()` payload, `password`, ...).
+pub const FUNCTION: &str = "\u{0}function";
+
+/// The value is the function marker.
+pub fn is_function(v: Option<&Value>) -> bool {
+    matches!(v, Some(Value::String(s)) if s == FUNCTION)
+}
+
 /// The value is the `undefined` marker.
 pub fn is_undefined(v: Option<&Value>) -> bool {
     matches!(v, Some(Value::String(s)) if s == UNDEFINED)
@@ -123,6 +132,33 @@ pub fn display(v: Option<&Value>) -> String {
     }
 }
 
+/// The text node-postgres sends for a query parameter (its `prepareValue`): `None` for SQL NULL,
+/// `toString()` for scalars, a PostgreSQL array literal for arrays, JSON for other objects.
+pub fn pg_text(v: Option<&Value>) -> Option<String> {
+    match v {
+        None | Some(Value::Null) => None,
+        Some(v) if is_undefined(Some(v)) => None,
+        Some(Value::Array(items)) => Some(pg_array_literal(items)),
+        Some(v @ Value::Object(_)) => Some(v.to_string()),
+        Some(v) => Some(display(Some(v))),
+    }
+}
+
+/// node-postgres's `arrayString`: `{"a","b",NULL,{"c"}}`.
+fn pg_array_literal(items: &[Value]) -> String {
+    let elements: Vec<String> = items
+        .iter()
+        .map(|item| match item {
+            Value::Array(inner) => pg_array_literal(inner),
+            other => match pg_text(Some(other)) {
+                None => "NULL".into(),
+                Some(text) => format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\"")),
+            },
+        })
+        .collect();
+    format!("{{{}}}", elements.join(","))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,5 +179,18 @@ mod tests {
         assert!(is_integer(Some(&json!(3.0))));
         assert!(!is_integer(Some(&json!(3.5))));
         assert!(!is_integer(Some(&json!("3"))));
+    }
+
+    #[test]
+    fn parameters_are_sent_as_node_postgres_sends_them() {
+        assert_eq!(pg_text(Some(&json!("e"))), Some("e".into()));
+        assert_eq!(pg_text(Some(&json!(42))), Some("42".into()));
+        assert_eq!(pg_text(Some(&json!(true))), Some("true".into()));
+        assert_eq!(pg_text(Some(&json!(null))), None);
+        assert_eq!(pg_text(Some(&json!({"a": 1}))), Some("{\"a\":1}".into()));
+        assert_eq!(
+            pg_text(Some(&json!(["a", null, ["b\"c"], 1]))),
+            Some("{\"a\",NULL,{\"b\\\"c\"},\"1\"}".into())
+        );
     }
 }

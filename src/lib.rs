@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod names;
 pub mod notify;
 pub mod plans;
+pub mod pubsub;
 pub mod queue_cache;
 pub mod queues;
 pub mod raw_sql;

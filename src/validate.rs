@@ -128,6 +128,12 @@ pub fn queue_args(c: &Object) -> Result<()> {
     heartbeat_config(c)
 }
 
+/// pg-boss's check of the arguments `subscribe()`, `unsubscribe()` and `publish()` cannot do
+/// without: each must be truthy.
+pub fn required_argument(v: Option<&Value>) -> Result<()> {
+    ensure(js::truthy(v), "Missing required argument")
+}
+
 /// The job options of `send()` after `checkSendArgs`.
 pub fn send_options(c: &Object) -> Result<()> {
     ensure(

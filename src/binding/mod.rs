@@ -37,14 +37,18 @@ fn init_runtime() {
     }
 }
 
-/// Errors cross to JS as data, `{ "err": { kind, message, code } }`, and index.js rethrows them
-/// as `AssertionError` or `Error`, so no rejection path loses the kind or the SQLSTATE.
+/// Errors cross to JS as data, `{ "err": { kind, message, code } }` (an aggregate carries
+/// `errors` instead of `code`), and index.js rethrows them as `AssertionError`, `AggregateError`
+/// or `Error`, so no rejection path loses the kind or the SQLSTATE.
 fn error_data(err: &BossError) -> serde_json::Value {
     let (kind, code) = match &err.kind {
         ErrorKind::Assertion => ("assertion", None),
         ErrorKind::Operational | ErrorKind::Connection => ("error", None),
         ErrorKind::Coded { code } => ("error", Some(code.clone())),
         ErrorKind::Database { code } => ("database", code.clone()),
+        ErrorKind::Aggregate { errors } => {
+            return serde_json::json!({ "err": { "kind": "aggregate", "message": err.message, "errors": errors } })
+        }
     };
     serde_json::json!({ "err": { "kind": kind, "message": err.message, "code": code } })
 }

@@ -15,9 +15,6 @@ use crate::js::{self, Object};
 use serde_json::Value;
 use std::time::Duration;
 
-/// index.js sends a function-valued option as this marker (JSON cannot carry functions).
-pub const FUNCTION: &str = "\u{0}function";
-
 /// Where environment variables come from (the process, or a test's table).
 pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
 
@@ -27,10 +24,6 @@ pub fn process_env(key: &str) -> Option<String> {
 
 fn refused(message: impl std::fmt::Display) -> BossError {
     BossError::assertion(format!("configuration assert: {message}"))
-}
-
-fn is_function(v: Option<&Value>) -> bool {
-    matches!(v, Some(Value::String(s)) if s == FUNCTION)
 }
 
 /// node-postgres options that hand it JavaScript objects or change how it talks to the server in
@@ -214,7 +207,7 @@ fn tls_settings(ssl: &Value, direct: bool, env: Env) -> Result<Option<TlsSetting
     }
     match obj.get("checkServerIdentity") {
         Some(Value::String(s)) if s == SKIP_HOST_CHECK => settings.verify_host = false,
-        Some(v) if is_function(Some(v)) => {
+        Some(v) if js::is_function(Some(v)) => {
             settings.verify_host = false;
             settings.identity_function = true;
         }
@@ -328,7 +321,7 @@ pub fn resolve(outer: &Object, env: Env) -> Result<ConnectionSettings> {
         .map(|v| string_of(&v))
         .unwrap_or_else(|| "localhost".into());
     let password = match val(&merged, "password", Some("PGPASSWORD"), env) {
-        Some(v) if is_function(Some(&v)) => Password::Function(None),
+        Some(v) if js::is_function(Some(&v)) => Password::Function(None),
         Some(v) => Password::Text(string_of(&v)),
         None => Password::Unset,
     };
@@ -413,6 +406,7 @@ pub fn resolve(outer: &Object, env: Env) -> Result<ConnectionSettings> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::js::FUNCTION;
     use serde_json::json;
 
     fn resolve_with(options: Value, vars: &[(&str, &str)]) -> Result<ConnectionSettings> {

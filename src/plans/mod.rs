@@ -7,6 +7,7 @@
 
 pub mod jobs;
 pub mod notify;
+pub mod pubsub;
 pub mod queues;
 pub mod schema;
 pub mod settle;
