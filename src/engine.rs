@@ -60,6 +60,8 @@ pub struct Engine {
     /// The LISTEN connection is up, so notify queues poll at their relaxed interval.
     listening: AtomicBool,
     last_wip_ms: AtomicU64,
+    /// This instance's row in `<schema>.instance` (see `registry`).
+    pub registry: crate::registry::Registry,
 }
 
 pub const SEND_IT_QUEUE: &str = "__pgboss__send-it";
@@ -81,6 +83,7 @@ impl Engine {
             send_batcher: Default::default(),
             listening: AtomicBool::new(false),
             last_wip_ms: AtomicU64::new(0),
+            registry: Default::default(),
         })
     }
 
@@ -321,6 +324,7 @@ impl Engine {
             return Ok(());
         }
         let emit = |event| self.emit(event);
+        self.registry.begin_start();
         self.start_retries
             .run(attempts, emit, || self.try_start())
             .await
@@ -329,6 +333,7 @@ impl Engine {
     /// One try at `start()`. One that fails closes the pool it opened and spawns nothing, so a
     /// failed start leaves nothing running.
     async fn try_start(self: &Arc<Self>) -> Result<()> {
+        self.registry.next_start_attempt();
         self.open_pool()?;
         let result = async {
             self.ensure_schema().await?;
@@ -357,6 +362,7 @@ impl Engine {
         if self.config.use_listen_notify {
             self.spawn_listener();
         }
+        self.start_registry().await;
         if let Ok(mut l) = self.lifecycle.lock() {
             *l = Lifecycle::Started;
         }
@@ -405,6 +411,8 @@ impl Engine {
             }
         }
         self.set_listening(false);
+        // after the drain, so a graceful stop reads as live until its workers have finished
+        self.stop_registry().await;
         if close {
             self.close_pool();
         }

@@ -18,6 +18,7 @@ pub mod plans;
 pub mod queue_cache;
 pub mod queues;
 pub mod raw_sql;
+pub mod registry;
 pub mod send_batch;
 pub mod start_retry;
 pub mod supervise;

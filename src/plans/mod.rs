@@ -8,6 +8,7 @@
 pub mod jobs;
 pub mod notify;
 pub mod queues;
+pub mod registry;
 pub mod schema;
 pub mod settle;
 pub mod supervise;
