@@ -396,6 +396,9 @@ class PgBoss extends EventEmitter {
     this.#syncCall('notifyWorker', [workerId ?? null])
   }
 
+  /** Whether a supervise pass (background or `supervise()`) is running now. */
+  isMaintaining () { return this.#syncCall('isMaintaining', []) }
+
   getWipData (options) {
     return this.#syncCall('getWipData', [options ?? {}])
   }

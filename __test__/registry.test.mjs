@@ -148,3 +148,11 @@ test('stop() marks the row stopped, as pg-boss\'s does, and keeps it', async () 
   assert.equal(listed.find(i => i.id === ourId).live, false)
   assert.equal(listed.find(i => i.id === refId).live, false)
 })
+
+test('isMaintaining() reads false with no supervise pass running, as in pg-boss', async () => {
+  assert.equal(ours.isMaintaining(), ref.isMaintaining())
+  await ours.supervise()
+  await ref.supervise()
+  assert.equal(ours.isMaintaining(), false)
+  assert.equal(ref.isMaintaining(), false)
+})

@@ -209,7 +209,7 @@ pub async fn call(
                 .await
                 .map(|_| "null".into())
         }
-        "notifyWorker" | "getWipData" | "getMetrics" | "poolCounts" => {
+        "notifyWorker" | "getWipData" | "getMetrics" | "poolCounts" | "isMaintaining" => {
             call_sync(engine, method, &args)
         }
         other => Err(BossError::operational(format!(
@@ -250,6 +250,7 @@ pub fn call_sync(engine: &Arc<Engine>, method: &str, args: &[Value]) -> Result<S
             }
         }
         "poolCounts" => Ok(serde_json::to_string(&engine.pool_counts())?),
+        "isMaintaining" => Ok(engine.is_maintaining().to_string()),
         other => Err(BossError::operational(format!(
             "pg-boss-native: {other}() is not implemented yet"
         ))),

@@ -374,8 +374,14 @@ mod tests {
                 .unwrap()
                 .application_name
         };
-        assert_eq!(name(json!({"registerInstance": false})).as_deref(), Some("pgboss"));
-        assert_eq!(name(json!({"application_name": "mine"})).as_deref(), Some("mine"));
+        assert_eq!(
+            name(json!({"registerInstance": false})).as_deref(),
+            Some("pgboss")
+        );
+        assert_eq!(
+            name(json!({"application_name": "mine"})).as_deref(),
+            Some("mine")
+        );
         assert_eq!(
             name(json!({"connectionString": "postgres://h/db?application_name=url"})).as_deref(),
             Some("url")

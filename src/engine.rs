@@ -62,6 +62,8 @@ pub struct Engine {
     last_wip_ms: AtomicU64,
     /// This instance's row in `<schema>.instance` (see `registry`).
     pub registry: crate::registry::Registry,
+    /// Supervise passes running now (`isMaintaining()`).
+    pub maintaining: std::sync::atomic::AtomicUsize,
 }
 
 pub const SEND_IT_QUEUE: &str = "__pgboss__send-it";
@@ -84,6 +86,7 @@ impl Engine {
             listening: AtomicBool::new(false),
             last_wip_ms: AtomicU64::new(0),
             registry: Default::default(),
+            maintaining: Default::default(),
         })
     }
 

@@ -286,7 +286,8 @@ impl Engine {
         let c = &self.config;
         let instance = &c.instance;
         let pool = self.pool_counts();
-        let count = |f: fn(&crate::db::PoolCounts) -> usize| pool.as_ref().map(|p| f(p).to_string());
+        let count =
+            |f: fn(&crate::db::PoolCounts) -> usize| pool.as_ref().map(|p| f(p).to_string());
         let mut options = instance.recorded_options.clone();
         let attempt = self.registry.start_attempt.load(Ordering::Relaxed);
         if attempt > 1 {
@@ -346,7 +347,10 @@ impl Engine {
                     };
                     let mut entry = Object::new();
                     entry.insert("id".into(), work_id.clone());
-                    entry.insert("queue".into(), w.get("name").cloned().unwrap_or(Value::Null));
+                    entry.insert(
+                        "queue".into(),
+                        w.get("name").cloned().unwrap_or(Value::Null),
+                    );
                     entry.insert("localConcurrency".into(), json!(0));
                     entry.insert("batchSize".into(), option("batchSize", json!(1)));
                     entry.insert(
@@ -368,7 +372,11 @@ impl Engine {
                 e.insert(key.to_string(), json!(now + n));
             };
             add(entry, "localConcurrency", 1);
-            add(entry, "active", w.get("count").and_then(Value::as_u64).unwrap_or(0));
+            add(
+                entry,
+                "active",
+                w.get("count").and_then(Value::as_u64).unwrap_or(0),
+            );
             for key in ["lastFetchedOn", "lastJobEndedOn", "lastErrorOn"] {
                 if let Some(ms) = w.get(key).and_then(Value::as_u64) {
                     let iso = iso_from_ms(ms);
