@@ -237,6 +237,8 @@ class PgBoss extends EventEmitter {
   async getQueue (name) { return revive.queue(await this.#call('getQueue', [name ?? null])) }
   async getQueues (names, options) { return revive.queues(await this.#call('getQueues', [names ?? null, options ?? {}])) }
   async getQueueStats (name, options) { return revive.queues(await this.#call('getQueueStats', [name ?? null, options ?? {}])) }
+  /** The instance registry: every PgBoss instance (pg-boss's and ours) sharing this schema. */
+  async getInstances (options) { return revive.instances(await this.#call('getInstances', [options ?? {}])) }
   deleteQueuedJobs (name) { return this.#call('deleteQueuedJobs', [name ?? null]) }
   deleteStoredJobs (name) { return this.#call('deleteStoredJobs', [name ?? null]) }
   deleteAllJobs (name) { return this.#call('deleteAllJobs', [name ?? null]) }
@@ -405,6 +407,9 @@ class PgBoss extends EventEmitter {
   notifyWorker (workerId) {
     this.#syncCall('notifyWorker', [workerId ?? null])
   }
+
+  /** Whether a supervise pass (background or `supervise()`) is running now. */
+  isMaintaining () { return this.#syncCall('isMaintaining', []) }
 
   getWipData (options) {
     return this.#syncCall('getWipData', [options ?? {}])

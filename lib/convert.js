@@ -8,6 +8,7 @@ const { X509Certificate } = require('node:crypto')
 
 const JOB_DATE_FIELDS = ['startAfter', 'startedOn', 'singletonOn', 'heartbeatOn', 'createdOn', 'completedOn', 'keepUntil', 'sourceCreatedOn']
 const QUEUE_DATE_FIELDS = ['createdOn', 'updatedOn', 'deltaOn', 'capturedOn']
+const INSTANCE_DATE_FIELDS = ['crashRestartsSince', 'startedOn', 'heartbeatOn', 'stoppedOn']
 
 function reviveDates (row, fields) {
   if (row === null || typeof row !== 'object') return row
@@ -22,7 +23,8 @@ const revive = {
   job: row => reviveDates(row, JOB_DATE_FIELDS),
   jobs: rows => { for (const row of rows) reviveDates(row, JOB_DATE_FIELDS); return rows },
   queue: row => reviveDates(row, QUEUE_DATE_FIELDS),
-  queues: rows => { for (const row of rows) reviveDates(row, QUEUE_DATE_FIELDS); return rows }
+  queues: rows => { for (const row of rows) reviveDates(row, QUEUE_DATE_FIELDS); return rows },
+  instances: rows => { for (const row of rows) reviveDates(row, INSTANCE_DATE_FIELDS); return rows }
 }
 
 /** What node-postgres throws for a statement PostgreSQL refused (pg-boss passes those through). */

@@ -94,6 +94,7 @@ pub async fn call(
             .map(|_| "null".into()),
         "getQueue" => engine.get_queue(args.first()).await,
         "getQueues" => engine.get_queues(arg(&args, 0), &options(&args, 1)).await,
+        "getInstances" => engine.get_instances(&options(&args, 0)).await,
         "getQueueStats" => {
             engine
                 .get_queue_stats(args.first(), &options(&args, 1))
@@ -225,7 +226,7 @@ pub async fn call(
                 .await
                 .map(|_| "null".into())
         }
-        "notifyWorker" | "getWipData" | "getMetrics" | "poolCounts" => {
+        "notifyWorker" | "getWipData" | "getMetrics" | "poolCounts" | "isMaintaining" => {
             call_sync(engine, method, &args)
         }
         other => Err(BossError::operational(format!(
@@ -266,6 +267,7 @@ pub fn call_sync(engine: &Arc<Engine>, method: &str, args: &[Value]) -> Result<S
             }
         }
         "poolCounts" => Ok(serde_json::to_string(&engine.pool_counts())?),
+        "isMaintaining" => Ok(engine.is_maintaining().to_string()),
         other => Err(BossError::operational(format!(
             "pg-boss-native: {other}() is not implemented yet"
         ))),

@@ -44,6 +44,45 @@ pub struct Config {
     pub cron_worker_interval_seconds: f64,
     /// The constructor was given `db`: SQL runs through the caller's `executeSql`.
     pub external_db: bool,
+    /// The instance registry (`registerInstance`, `instanceName`, `instanceHeartbeatSeconds`).
+    pub instance: InstanceConfig,
+}
+
+/// This instance's entry in `<schema>.instance`: its id (made at construction), whether it
+/// registers, and what its row records.
+#[derive(Debug, Clone)]
+pub struct InstanceConfig {
+    pub id: String,
+    pub register: bool,
+    pub name: Option<String>,
+    pub heartbeat_seconds: u64,
+    /// The options the row's `config` column records (see `registry::recorded_options`).
+    pub recorded_options: Object,
+    /// `process.version` of the Node that loaded us, set by the binding.
+    pub node_version: String,
+}
+
+/// pg-boss's `applyInstanceConfig`: `registerInstance` is on unless `false`; `instanceName` a
+/// non-empty string; `instanceHeartbeatSeconds` an integer from 1 to 3600, 30 when unset.
+fn instance_options(obj: &Object) -> Result<(bool, Option<String>, u64)> {
+    let register = obj.get("registerInstance") != Some(&Value::Bool(false));
+    let name = obj.get("instanceName");
+    let unset = |v: Option<&Value>| v.is_none() || js::is_undefined(v);
+    ensure(
+        unset(name) || matches!(name, Some(Value::String(s)) if !s.is_empty()),
+        "configuration assert: instanceName must be a non-empty string",
+    )?;
+    let seconds = obj.get("instanceHeartbeatSeconds");
+    ensure(
+        unset(seconds)
+            || (js::is_integer(seconds)
+                && js::ge(seconds, 1.0)
+                && seconds.map(js::to_number).unwrap_or(f64::NAN) <= 3600.0),
+        "configuration assert: instanceHeartbeatSeconds must be an integer from 1 to 3600",
+    )?;
+    let name = js::as_str(name).map(str::to_string);
+    let seconds = js::as_i64(seconds).filter(|s| *s > 0).unwrap_or(30) as u64;
+    Ok((register, name, seconds))
 }
 
 fn bool_or(obj: &Object, key: &str, default: bool) -> bool {
@@ -212,6 +251,9 @@ impl Config {
         )?;
         let flow_interval_seconds = number_or(&obj, "flowIntervalSeconds", 5.0);
 
+        // pg-boss checks the registry's options after the intervals, before the warnings
+        let (register_instance, instance_name, instance_heartbeat_seconds) =
+            instance_options(&obj)?;
         ensure(
             !js::has(&obj, "warningQueueSize") || js::ge(obj.get("warningQueueSize"), 1.0),
             "configuration assert: warningQueueSize must be at least 1",
@@ -233,16 +275,26 @@ impl Config {
             )?;
         }
 
+        let instance_id = crate::ids::new_instance_id();
+
         // node-postgres's settings, resolved and checked now so a setting pg-boss-native cannot
-        // honour is refused at construction; pg-boss ignores them when given `db`, and so do we
+        // honour is refused at construction; pg-boss ignores them when given `db`, and so do we.
+        // A registered instance's connections carry its id, so pg_stat_activity joins to its row.
         let connection = if has_db {
             None
         } else {
-            Some(connection_options::resolve(
+            let name = if register_instance {
+                format!("pgboss:{}", &instance_id[..8])
+            } else {
+                "pgboss".to_string()
+            };
+            Some(connection_options::resolve_named(
                 &obj,
                 &connection_options::process_env,
+                &name,
             )?)
         };
+        let recorded_options = crate::registry::recorded_options(&obj, &backend, has_db);
 
         Ok(Config {
             schema,
@@ -279,6 +331,14 @@ impl Config {
             cron_monitor_interval_seconds,
             cron_worker_interval_seconds,
             external_db: has_db,
+            instance: InstanceConfig {
+                id: instance_id,
+                register: register_instance,
+                name: instance_name,
+                heartbeat_seconds: instance_heartbeat_seconds,
+                recorded_options,
+                node_version: "unknown".to_string(),
+            },
         })
     }
 }
@@ -297,7 +357,35 @@ mod tests {
         assert_eq!(c.maintenance_interval_seconds, 86400.0);
         let connection = c.connection.unwrap();
         assert_eq!(connection.pool.max, 10);
-        assert_eq!(connection.application_name.as_deref(), Some("pgboss"));
+        assert_eq!(
+            connection.application_name,
+            Some(format!("pgboss:{}", &c.instance.id[..8]))
+        );
+        assert!(c.instance.register);
+        assert_eq!(c.instance.heartbeat_seconds, 30);
+    }
+
+    #[test]
+    fn connections_keep_their_name_without_the_registry_or_when_named() {
+        let name = |v: serde_json::Value| {
+            Config::from_value(&v, false)
+                .unwrap()
+                .connection
+                .unwrap()
+                .application_name
+        };
+        assert_eq!(
+            name(json!({"registerInstance": false})).as_deref(),
+            Some("pgboss")
+        );
+        assert_eq!(
+            name(json!({"application_name": "mine"})).as_deref(),
+            Some("mine")
+        );
+        assert_eq!(
+            name(json!({"connectionString": "postgres://h/db?application_name=url"})).as_deref(),
+            Some("url")
+        );
     }
 
     #[test]
@@ -311,6 +399,11 @@ mod tests {
             (json!({"backend": "mysql"}), "configuration assert: backend must be one of postgres, cockroachdb, yugabytedb, citus, pglite"),
             (json!({"warningRetentionDays": 400}), "configuration assert: warningRetentionDays cannot exceed 365 days"),
             (json!({"queueStatRetentionDays": 1.5}), "configuration assert: queueStatRetentionDays must be an integer >= 1"),
+            (json!({"instanceName": ""}), "configuration assert: instanceName must be a non-empty string"),
+            (json!({"instanceName": 5}), "configuration assert: instanceName must be a non-empty string"),
+            (json!({"instanceHeartbeatSeconds": 0}), "configuration assert: instanceHeartbeatSeconds must be an integer from 1 to 3600"),
+            (json!({"instanceHeartbeatSeconds": 3601}), "configuration assert: instanceHeartbeatSeconds must be an integer from 1 to 3600"),
+            (json!({"instanceHeartbeatSeconds": "30"}), "configuration assert: instanceHeartbeatSeconds must be an integer from 1 to 3600"),
         ];
         for (input, message) in cases {
             let err = Config::from_value(&input, false).unwrap_err();

@@ -60,6 +60,10 @@ pub struct Engine {
     /// The LISTEN connection is up, so notify queues poll at their relaxed interval.
     listening: AtomicBool,
     last_wip_ms: AtomicU64,
+    /// This instance's row in `<schema>.instance` (see `registry`).
+    pub registry: crate::registry::Registry,
+    /// Supervise passes running now (`isMaintaining()`).
+    pub maintaining: std::sync::atomic::AtomicUsize,
 }
 
 pub const SEND_IT_QUEUE: &str = "__pgboss__send-it";
@@ -81,6 +85,8 @@ impl Engine {
             send_batcher: Default::default(),
             listening: AtomicBool::new(false),
             last_wip_ms: AtomicU64::new(0),
+            registry: Default::default(),
+            maintaining: Default::default(),
         })
     }
 
@@ -321,6 +327,7 @@ impl Engine {
             return Ok(());
         }
         let emit = |event| self.emit(event);
+        self.registry.begin_start();
         self.start_retries
             .run(attempts, emit, || self.try_start())
             .await
@@ -329,6 +336,7 @@ impl Engine {
     /// One try at `start()`. One that fails closes the pool it opened and spawns nothing, so a
     /// failed start leaves nothing running.
     async fn try_start(self: &Arc<Self>) -> Result<()> {
+        self.registry.next_start_attempt();
         self.open_pool()?;
         let result = async {
             self.ensure_schema().await?;
@@ -357,6 +365,7 @@ impl Engine {
         if self.config.use_listen_notify {
             self.spawn_listener();
         }
+        self.start_registry().await;
         if let Ok(mut l) = self.lifecycle.lock() {
             *l = Lifecycle::Started;
         }
@@ -405,6 +414,8 @@ impl Engine {
             }
         }
         self.set_listening(false);
+        // after the drain, so a graceful stop reads as live until its workers have finished
+        self.stop_registry().await;
         if close {
             self.close_pool();
         }

@@ -14,6 +14,13 @@ pub fn new_job_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
+/// An instance id, made at construction: a random (version 4) UUID, as pg-boss's `randomUUID()`.
+/// Random rather than time-ordered because it also names the pool's connections by its first
+/// eight characters (`pgboss:<id8>`), which must tell instances started together apart.
+pub fn new_instance_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,6 +19,7 @@ pub mod pubsub;
 pub mod queue_cache;
 pub mod queues;
 pub mod raw_sql;
+pub mod registry;
 pub mod send_batch;
 pub mod start_retry;
 pub mod supervise;

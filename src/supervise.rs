@@ -14,8 +14,23 @@ const EXPIRY_BATCH: i64 = 1000;
 const DELETION_BATCH: i64 = 1000;
 
 impl Engine {
-    /// One supervise pass over every queue, or the one named.
+    /// One supervise pass over every queue, or the one named; `isMaintaining()` reads true while
+    /// one runs (the background pass or a `supervise()` call), as in pg-boss.
     pub async fn supervise(&self, name: Option<&str>) -> Result<()> {
+        self.maintaining
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let result = self.supervise_pass(name).await;
+        self.maintaining
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        result
+    }
+
+    /// `isMaintaining()`.
+    pub fn is_maintaining(&self) -> bool {
+        self.maintaining.load(std::sync::atomic::Ordering::SeqCst) > 0
+    }
+
+    async fn supervise_pass(&self, name: Option<&str>) -> Result<()> {
         let rows = match name {
             Some(n) => {
                 self.get_queues_raw(Some(vec![n.to_string()]), None, None)

@@ -80,6 +80,7 @@ impl NativeBoss {
     /// `check_server_identity` wrap those function options (`ssl.checkServerIdentity`).
     #[napi(constructor)]
     pub fn new(
+        env: Env,
         config: String,
         execute_sql: Option<ExecuteSqlFn>,
         on_event: Option<EventFn>,
@@ -90,6 +91,9 @@ impl NativeBoss {
             serde_json::from_str(&config).map_err(|e| Error::from_reason(e.to_string()))?;
         let mut config = Config::from_value(&value, execute_sql.is_some())
             .map_err(|e| Error::from_reason(error_envelope(&e)))?;
+        if let Ok(v) = env.get_node_version() {
+            config.instance.node_version = format!("v{}.{}.{}", v.major, v.minor, v.patch);
+        }
         if let Some(connection) = config.connection.as_mut() {
             if let Some(password) = password {
                 connection.set_password_provider(Arc::new(password::JsPassword::new(password)));

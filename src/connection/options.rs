@@ -291,13 +291,23 @@ fn pool_settings(outer: &Object) -> Result<PoolSettings> {
     })
 }
 
-/// The connection settings for the constructor's options (`outer`), as node-postgres would use.
+/// The connection settings for the constructor's options (`outer`), as node-postgres would use,
+/// with pg-boss's `application_name` default (`pgboss`).
 pub fn resolve(outer: &Object, env: Env) -> Result<ConnectionSettings> {
+    resolve_named(outer, env, "pgboss")
+}
+
+/// `resolve`, naming the connections `default_name` unless the options name them (pg-boss 12.38
+/// names a registered instance's pool `pgboss:<id8>`; a connection string's `application_name`
+/// still wins over either, as node-postgres reads the string last).
+pub fn resolve_named(outer: &Object, env: Env, default_name: &str) -> Result<ConnectionSettings> {
     refuse_unsupported(outer)?;
     let mut merged = outer.clone();
-    // pg-boss names its pool's connections unless told otherwise
     if !js::truthy(merged.get("application_name")) {
-        merged.insert("application_name".into(), Value::String("pgboss".into()));
+        merged.insert(
+            "application_name".into(),
+            Value::String(default_name.into()),
+        );
     }
     if let Some(Value::String(s)) = outer.get("connectionString") {
         if !s.is_empty() {

@@ -9,6 +9,7 @@ pub mod jobs;
 pub mod notify;
 pub mod pubsub;
 pub mod queues;
+pub mod registry;
 pub mod schema;
 pub mod settle;
 pub mod supervise;
