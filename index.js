@@ -239,6 +239,8 @@ class PgBoss extends EventEmitter {
   async getQueueStats (name, options) { return revive.queues(await this.#call('getQueueStats', [name ?? null, options ?? {}])) }
   /** The instance registry: every PgBoss instance (pg-boss's and ours) sharing this schema. */
   async getInstances (options) { return revive.instances(await this.#call('getInstances', [options ?? {}])) }
+  async getBamStatus () { return revive.bamStatus(await this.#call('getBamStatus', [])) }
+  async getBamEntries (options) { return revive.bamEntries(await this.#call('getBamEntries', [options ?? {}])) }
   deleteQueuedJobs (name) { return this.#call('deleteQueuedJobs', [name ?? null]) }
   deleteStoredJobs (name) { return this.#call('deleteStoredJobs', [name ?? null]) }
   deleteAllJobs (name) { return this.#call('deleteAllJobs', [name ?? null]) }

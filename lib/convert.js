@@ -24,7 +24,9 @@ const revive = {
   jobs: rows => { for (const row of rows) reviveDates(row, JOB_DATE_FIELDS); return rows },
   queue: row => reviveDates(row, QUEUE_DATE_FIELDS),
   queues: rows => { for (const row of rows) reviveDates(row, QUEUE_DATE_FIELDS); return rows },
-  instances: rows => { for (const row of rows) reviveDates(row, INSTANCE_DATE_FIELDS); return rows }
+  instances: rows => { for (const row of rows) reviveDates(row, INSTANCE_DATE_FIELDS); return rows },
+  bamStatus: rows => { for (const row of rows) reviveDates(row, ['lastCreatedOn']); return rows },
+  bamEntries: rows => { for (const row of rows) reviveDates(row, ['createdOn', 'startedOn', 'completedOn']); return rows }
 }
 
 /** What node-postgres throws for a statement PostgreSQL refused (pg-boss passes those through). */

@@ -95,6 +95,8 @@ pub async fn call(
         "getQueue" => engine.get_queue(args.first()).await,
         "getQueues" => engine.get_queues(arg(&args, 0), &options(&args, 1)).await,
         "getInstances" => engine.get_instances(&options(&args, 0)).await,
+        "getBamStatus" => engine.get_bam_status().await,
+        "getBamEntries" => engine.get_bam_entries(&options(&args, 0)).await,
         "getQueueStats" => {
             engine
                 .get_queue_stats(args.first(), &options(&args, 1))

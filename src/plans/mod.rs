@@ -5,6 +5,7 @@
 //! from the queue row (validated by `names::assert_table_name`); queue names are bound as
 //! parameters wherever a statement can take one.
 
+pub mod bam;
 pub mod jobs;
 pub mod notify;
 pub mod pubsub;
