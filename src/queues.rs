@@ -59,6 +59,45 @@ pub fn queue_not_found_for(name: &str, own_db: bool) -> BossError {
 }
 
 impl Engine {
+    /// A list read that pages by row id (`getInstances`, `getBamEntries`): pg-boss's `limit` and
+    /// `after` checks, `page(after?)` run with `[after, limit]` or `[limit]`, and an empty page
+    /// after an `after` whose row is gone (`exists`, run with `[after]`) reported as pg-boss does.
+    /// Rows as a JSON array.
+    pub async fn read_page_by_id(
+        &self,
+        method: &str,
+        options: &Object,
+        page: impl Fn(bool) -> String,
+        exists: String,
+    ) -> Result<String> {
+        let limit = list_limit(method, options.get("limit"))?;
+        let after = list_after(method, options.get("after"))?;
+        if let Some(after) = &after {
+            ensure(
+                crate::jobs::is_uuid(after),
+                format!("{method}: after must be a uuid"),
+            )?;
+        }
+        let db = self.instance_db()?;
+        let params = match &after {
+            Some(a) => vec![Some(a.clone()), Some(limit.to_string())],
+            None => vec![Some(limit.to_string())],
+        };
+        let rows = self.query(&db, &page(after.is_some()), &params).await?;
+        if rows.is_empty() {
+            if let Some(a) = after {
+                let found = self.query(&db, &exists, &[Some(a)]).await?;
+                ensure(
+                    !found.is_empty(),
+                    format!("{method}: after names a row that no longer exists"),
+                )?;
+            }
+        }
+        Ok(format!("[{}]", rows.join(",")))
+    }
+}
+
+impl Engine {
     /// `createQueue(name, options)`.
     pub async fn create_queue(&self, name: Option<&Value>, options: &Object) -> Result<()> {
         let name_value = if js::truthy(name) {

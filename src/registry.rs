@@ -6,7 +6,7 @@
 
 use crate::db::Param;
 use crate::engine::{Engine, EngineEvent};
-use crate::error::{ensure, Result};
+use crate::error::Result;
 use crate::js::{self, Object};
 use crate::plans::registry as sql;
 use serde_json::{json, Value};
@@ -249,36 +249,14 @@ impl Engine {
 
     /// `getInstances({ limit, after })`: rows as JSON text (an array).
     pub async fn get_instances(&self, options: &Object) -> Result<String> {
-        let limit = crate::queues::list_limit("getInstances", options.get("limit"))?;
-        let after = crate::queues::list_after("getInstances", options.get("after"))?;
-        if let Some(after) = &after {
-            ensure(
-                crate::jobs::is_uuid(after),
-                "getInstances: after must be a uuid",
-            )?;
-        }
-        let db = self.instance_db()?;
         let schema = &self.config.schema;
-        let params: Vec<Param> = match &after {
-            Some(a) => vec![Some(a.clone()), Some(limit.to_string())],
-            None => vec![Some(limit.to_string())],
-        };
-        let rows = self
-            .query(&db, &sql::get_instances(schema, after.is_some()), &params)
-            .await?;
-        // an empty page is the end of the list, unless the row `after` names was pruned since
-        if rows.is_empty() {
-            if let Some(a) = after {
-                let found = self
-                    .query(&db, &sql::instance_exists(schema), &[Some(a)])
-                    .await?;
-                ensure(
-                    !found.is_empty(),
-                    "getInstances: after names a row that no longer exists",
-                )?;
-            }
-        }
-        Ok(format!("[{}]", rows.join(",")))
+        self.read_page_by_id(
+            "getInstances",
+            options,
+            |after| sql::get_instances(schema, after),
+            sql::instance_exists(schema),
+        )
+        .await
     }
 
     /// The row's values in `plans::registry` column order.
