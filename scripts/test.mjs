@@ -145,7 +145,11 @@ try {
       console.log(`\npg-boss-native tests: ${label}, ${node.bin}`)
       // A failing test that leaves an instance running must not hang the run: bound each test,
       // and exit once all have reported (process exit on stop() is tested in a child process).
-      const { code, output } = await runStep(node.bin, ['--test', '--test-reporter=spec', '--test-concurrency=1', '--test-timeout=180000', '--test-force-exit', ...files], jsEnv)
+      // Node 24's --test-force-exit can end the run while a file is still reporting, dropping its
+      // remaining tests without a failure (seen: 214 of 223 reported), so there each test's
+      // timeout is the only bound.
+      const forceExit = Number(node.major) >= 24 ? [] : ['--test-force-exit']
+      const { code, output } = await runStep(node.bin, ['--test', '--test-reporter=spec', '--test-concurrency=1', '--test-timeout=180000', ...forceExit, ...files], jsEnv)
       results.push({ label, code, counts: nodeTestCounts(output) })
     }
   }
