@@ -7,6 +7,8 @@ const EventEmitter = require('node:events')
 const { AssertionError } = require('node:assert')
 const native = require('./lib/native.js')
 const { revive, toError, unwrap, toExecutor, configJson, passwordCallback, identityCallback, FUNCTION } = require('./lib/convert.js')
+const { Timekeeping, recurrence } = require('./lib/timekeeper.js')
+const { systemClock, TestClock } = require('./lib/clock.js')
 
 const states = Object.freeze({
   created: 'created',
@@ -34,6 +36,15 @@ const events = Object.freeze({
   bam: 'bam',
   flow: 'flow'
 })
+
+const scheduleKinds = recurrence.KINDS
+
+const scheduleMissedPolicies = Object.freeze({ skip: 'skip', once: 'once' })
+
+// The session setting a TestClock's job_now() reads: sessions opt in, all others keep real time.
+const CLOCK_OVERRIDE_SETTING = 'pgboss.test_clock'
+function enableClockOverride () { return `SET ${CLOCK_OVERRIDE_SETTING} = 'on'` }
+function disableClockOverride () { return `RESET ${CLOCK_OVERRIDE_SETTING}` }
 
 /** An error that fails its job at once: no retries left are used, a dead letter queue gets it. */
 class UnrecoverableError extends Error {
@@ -120,12 +131,16 @@ class PgBoss extends EventEmitter {
   #starting = null
   #stopping = null
   #keepAlive = null
+  #timekeeping
 
   constructor (value) {
     super()
     const db = value && typeof value === 'object' ? value.db : undefined
+    const clock = value && typeof value === 'object' ? value.clock : undefined
+    // what a TestClock attaches to: the instance's database and schema, and when it is idle
+    this.#timekeeping = new Timekeeping(clock, () => ({ db: this.getDb(), schema: this.#native.schema, idle: this.#timekeeping.idle }))
     try {
-      this.#native = new native.NativeBoss(configJson(value), toExecutor(db), (text) => this.#onEvent(text), passwordCallback(value), identityCallback(value))
+      this.#native = new native.NativeBoss(configJson(value), toExecutor(db), (text) => this.#onEvent(text), passwordCallback(value), identityCallback(value), this.#timekeeping.host)
     } catch (err) {
       if (typeof err?.message === 'string' && err.message.startsWith('{"err"')) throw toError(JSON.parse(err.message).err)
       throw err
@@ -167,7 +182,14 @@ class PgBoss extends EventEmitter {
     if (this.#starting) return this.#starting
     if (this.#started) return this
     this.#starting = (async () => {
-      await this.#call('start', [options])
+      await this.#clockSessions(true)
+      this.#timekeeping.starting(this.#syncCall('scheduling', []))
+      try {
+        await this.#call('start', [options])
+      } catch (err) {
+        this.#timekeeping.stopped()
+        throw err
+      }
       this.#started = true
       this.#stopped = false
       // A started pg-boss keeps the process alive with its timers; so do we, until stop().
@@ -191,6 +213,8 @@ class PgBoss extends EventEmitter {
     if (!this.#started) return
     this.#stopping = (async () => {
       await this.#call('stop', [options ?? {}])
+      this.#timekeeping.stopped()
+      await this.#clockSessions(false)
       clearInterval(this.#keepAlive)
       this.#keepAlive = null
       this.#started = false
@@ -201,6 +225,23 @@ class PgBoss extends EventEmitter {
       return await this.#stopping
     } finally {
       this.#stopping = null
+    }
+  }
+
+  /**
+   * A TestClock's job_now() serves its time to sessions that opt in. The native pool opts in as
+   * it connects; a caller's `db` is asked to, as pg-boss 12.38 asks it.
+   */
+  async #clockSessions (on) {
+    const db = this.#config.db
+    if (!db || !this.#timekeeping.attachable) return
+    if (on) {
+      if (typeof db.setSessionStatements !== 'function') {
+        throw assertion('configuration assert: this db adapter does not implement setSessionStatements(), so a TestClock cannot reach every session it opens. Implement it to run the given statements on each new connection (or once, if the adapter has a single session).')
+      }
+      await db.setSessionStatements([enableClockOverride()])
+    } else {
+      await db.setSessionStatements?.([])
     }
   }
 
@@ -269,6 +310,42 @@ class PgBoss extends EventEmitter {
   async sendDebounced (name, data, options, seconds, key) { return this.#sendCall('sendDebounced', [name, data, options, seconds, key ?? null]) }
 
   // ---- pub/sub ----
+
+  // ---- schedules ----
+
+  /** The database's clock as the cron pass reads it: this instance's clock plus the measured skew. */
+  #databaseTime () { return this.#timekeeping.now() + this.#syncCall('clockSkew', []) }
+
+  async schedule (name, cron, data, options = {}) {
+    // `db` runs this call; it is not part of the schedule the row keeps
+    const { db, ...persisted } = options
+    // any falsy zone is UTC (a nullable column read back, a config value left null)
+    const tz = persisted.tz || 'UTC'
+    const kind = recurrence.checkSchedule(cron, tz, this.#timekeeping.now(), this.#databaseTime())
+    await this.#call('schedule', [name ?? null, cron, payload(data), markUndefined(persisted), kind, tz], db)
+  }
+
+  async unschedule (name, key, options = {}) {
+    await this.#call('unschedule', [name ?? null, key === undefined ? UNDEFINED : key], options.db)
+  }
+
+  async getSchedules (name, key, options) {
+    const rows = await this.#call('getSchedules', [name ?? null, key === undefined ? UNDEFINED : key, markUndefined(options) ?? {}])
+    return revive.schedules(rows)
+  }
+
+  async getSchedule (name, key) {
+    return revive.schedule(await this.#call('getSchedule', [name ?? null, key === undefined ? UNDEFINED : key]))
+  }
+
+  previewSchedule (cron, options = {}) {
+    return recurrence.preview(cron, options, this.#databaseTime())
+  }
+
+  isTimekeeping () { return this.#syncCall('isTimekeeping', []) }
+  isCheckingSkew () { return this.#syncCall('isCheckingSkew', []) }
+  /** pg-boss-native builds no indexes in the background (BAM), so no BAM pass is ever running. */
+  isBamWorking () { return false }
 
   async subscribe (event, name) { await this.#call('subscribe', [event ?? null, name ?? null]) }
   async unsubscribe (event, name) { await this.#call('unsubscribe', [event ?? null, name ?? null]) }
@@ -502,6 +579,14 @@ Object.assign(module.exports, {
   states,
   policies,
   events,
+  scheduleKinds,
+  scheduleMissedPolicies,
+  previewScheduleMaxCount: recurrence.PREVIEW_MAX_COUNT,
+  systemClock,
+  TestClock,
+  CLOCK_OVERRIDE_SETTING,
+  enableClockOverride,
+  disableClockOverride,
   getConstructionPlans,
   getMigrationPlans,
   getRollbackPlans

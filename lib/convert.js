@@ -26,6 +26,8 @@ const revive = {
   queues: rows => { for (const row of rows) reviveDates(row, QUEUE_DATE_FIELDS); return rows },
   instances: rows => { for (const row of rows) reviveDates(row, INSTANCE_DATE_FIELDS); return rows },
   bamStatus: rows => { for (const row of rows) reviveDates(row, ['lastCreatedOn']); return rows },
+  schedule: row => reviveDates(row, ['createdOn', 'updatedOn']),
+  schedules: rows => { for (const row of rows) reviveDates(row, ['createdOn', 'updatedOn']); return rows },
   bamEntries: rows => { for (const row of rows) reviveDates(row, ['createdOn', 'startedOn', 'completedOn']); return rows }
 }
 
@@ -120,12 +122,24 @@ const FUNCTION = '\u0000function'
 function configJson (value) {
   if (!value || typeof value !== 'object') return JSON.stringify(value ?? null)
   const { db, clock, openTelemetry, ...rest } = value
+  // a clock is checked by its methods (the engine says which are missing, in pg-boss's order)
+  if (clock) rest.clock = describeClock(clock)
   return JSON.stringify(rest, function (key, v) {
     const raw = this[key]
     if (typeof raw === 'function') return FUNCTION
     if (raw instanceof Uint8Array) return Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('utf8')
     return v
   })
+}
+
+const CLOCK_MEMBERS = ['now', 'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'attach']
+
+function describeClock (clock) {
+  const described = {}
+  for (const member of CLOCK_MEMBERS) {
+    if (typeof clock[member] === 'function') described[member] = FUNCTION
+  }
+  return described
 }
 
 /** A `password` function as the engine calls it, once per new connection: never rejects. */

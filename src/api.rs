@@ -153,6 +153,17 @@ pub async fn call(
                 .map(|ids| json!(ids).to_string())
                 .unwrap_or_else(|| "null".into()))
         }
+        "schedule" => engine.schedule(&args, db).await.map(|_| "null".into()),
+        "unschedule" => engine
+            .unschedule(arg(&args, 0), args.get(1), db)
+            .await
+            .map(|_| "null".into()),
+        "getSchedules" => {
+            engine
+                .get_schedules(arg(&args, 0), args.get(1), &options(&args, 2))
+                .await
+        }
+        "getSchedule" => engine.get_schedule(args.first(), args.get(1)).await,
         "subscribe" => engine
             .subscribe(args.first(), args.get(1))
             .await
@@ -270,6 +281,11 @@ pub fn call_sync(engine: &Arc<Engine>, method: &str, args: &[Value]) -> Result<S
         }
         "poolCounts" => Ok(serde_json::to_string(&engine.pool_counts())?),
         "isMaintaining" => Ok(engine.is_maintaining().to_string()),
+        "isTimekeeping" => Ok(engine.timekeeper.is_timekeeping().to_string()),
+        "isCheckingSkew" => Ok(engine.timekeeper.is_checking_skew().to_string()),
+        // previewSchedule() and schedule() read the database clock as the pass does
+        "scheduling" => Ok(engine.config.schedule.to_string()),
+        "clockSkew" => Ok(json!(engine.timekeeper.skew_ms()).to_string()),
         other => Err(BossError::operational(format!(
             "pg-boss-native: {other}() is not implemented yet"
         ))),

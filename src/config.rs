@@ -46,6 +46,44 @@ pub struct Config {
     pub external_db: bool,
     /// The instance registry (`registerInstance`, `instanceName`, `instanceHeartbeatSeconds`).
     pub instance: InstanceConfig,
+    /// The `clock` option: `None` for the system clock.
+    pub clock: Option<ClockConfig>,
+}
+
+/// A caller's `clock` (pg-boss 12.38's `Clock`): the timekeeper reads its time and waits on its
+/// timers. `attachable` clocks (a `TestClock`) also move the schema's `job_now()`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClockConfig {
+    pub attachable: bool,
+}
+
+/// The session setting a TestClock's `job_now()` reads (12.38's `CLOCK_OVERRIDE_SETTING`).
+pub const TEST_CLOCK_SETTING: &str = "pgboss.test_clock";
+
+const CLOCK_METHODS: [&str; 5] = [
+    "now",
+    "setTimeout",
+    "clearTimeout",
+    "setInterval",
+    "clearInterval",
+];
+
+/// pg-boss's `applyClockConfig`. index.js describes a clock by its methods, each a function
+/// marker (`js::FUNCTION`) when the clock has it; JSON cannot carry the clock itself.
+fn clock_option(obj: &Object) -> Result<Option<ClockConfig>> {
+    let Some(clock) = obj.get("clock").filter(|v| js::truthy(Some(v))) else {
+        return Ok(None);
+    };
+    let has = |method: &str| clock.get(method).and_then(Value::as_str) == Some(js::FUNCTION);
+    for method in CLOCK_METHODS {
+        ensure(
+            has(method),
+            format!("configuration assert: clock must implement {method}()"),
+        )?;
+    }
+    Ok(Some(ClockConfig {
+        attachable: has("attach"),
+    }))
 }
 
 /// This instance's entry in `<schema>.instance`: its id (made at construction), whether it
@@ -184,6 +222,7 @@ impl Config {
             ),
         )?;
 
+        let clock = clock_option(&obj)?;
         let schema = match obj.get("schema") {
             Some(v) if js::truthy(Some(v)) => match v {
                 Value::String(s) => SchemaName::parse(s)?,
@@ -295,6 +334,18 @@ impl Config {
             )?)
         };
         let recorded_options = crate::registry::recorded_options(&obj, &backend, has_db);
+        // A TestClock's job_now() serves its time only to sessions that opt in (12.38's
+        // `pgboss.test_clock` setting), so every connection of the pool opts in as it opens.
+        let mut connection = connection;
+        if let (Some(settings), Some(ClockConfig { attachable: true })) =
+            (connection.as_mut(), clock)
+        {
+            let opt_in = format!("-c {TEST_CLOCK_SETTING}=on");
+            settings.options = Some(match settings.options.take() {
+                Some(o) if !o.is_empty() => format!("{o} {opt_in}"),
+                _ => opt_in,
+            });
+        }
 
         Ok(Config {
             schema,
@@ -339,6 +390,7 @@ impl Config {
                 recorded_options,
                 node_version: "unknown".to_string(),
             },
+            clock,
         })
     }
 }

@@ -64,6 +64,8 @@ pub struct Engine {
     pub registry: crate::registry::Registry,
     /// Supervise passes running now (`isMaintaining()`).
     pub maintaining: std::sync::atomic::AtomicUsize,
+    /// The cron claim and pass, the skew monitor (`schedule`).
+    pub timekeeper: crate::schedule::Timekeeper,
 }
 
 pub const SEND_IT_QUEUE: &str = "__pgboss__send-it";
@@ -87,6 +89,7 @@ impl Engine {
             last_wip_ms: AtomicU64::new(0),
             registry: Default::default(),
             maintaining: Default::default(),
+            timekeeper: Default::default(),
         })
     }
 
@@ -340,6 +343,7 @@ impl Engine {
         self.open_pool()?;
         let result = async {
             self.ensure_schema().await?;
+            self.attach_clock().await?;
             self.refresh_queue_cache().await?;
             if self.config.schedule {
                 // pg-boss creates its cron forwarding queue on start; mixed fleets expect it.
@@ -369,6 +373,12 @@ impl Engine {
         if let Ok(mut l) = self.lifecycle.lock() {
             *l = Lifecycle::Started;
         }
+        if self.config.schedule {
+            // started: its send-it worker is one of the instance's workers
+            if let Err(err) = self.start_timekeeper().await {
+                self.emit(EngineEvent::Error(err));
+            }
+        }
         Ok(())
     }
 
@@ -385,6 +395,8 @@ impl Engine {
             }
             return Ok(false);
         }
+        // first, so a pass in progress files its occurrences while the pool is still open
+        self.stop_timekeeper().await;
         let workers = self.workers.all();
         for w in &workers {
             w.request_stop();
@@ -416,6 +428,9 @@ impl Engine {
         self.set_listening(false);
         // after the drain, so a graceful stop reads as live until its workers have finished
         self.stop_registry().await;
+        if let Err(err) = self.detach_clock().await {
+            self.emit(EngineEvent::Error(err));
+        }
         if close {
             self.close_pool();
         }

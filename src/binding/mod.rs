@@ -5,6 +5,7 @@ mod executor;
 mod handler;
 mod identity;
 mod password;
+mod timekeeper;
 
 use crate::api;
 use crate::config::Config;
@@ -86,6 +87,7 @@ impl NativeBoss {
         on_event: Option<EventFn>,
         password: Option<password::PasswordFn>,
         check_server_identity: Option<identity::IdentityFn>,
+        timekeeper: Option<timekeeper::HostFn>,
     ) -> Result<Self> {
         let value: serde_json::Value =
             serde_json::from_str(&config).map_err(|e| Error::from_reason(e.to_string()))?;
@@ -105,6 +107,11 @@ impl NativeBoss {
         let external =
             execute_sql.map(|f| Arc::new(JsExecutor::new(f)) as crate::db::SharedExecutor);
         let engine = Engine::new(config, external);
+        if let Some(host) = timekeeper {
+            engine
+                .timekeeper
+                .set_host(Arc::new(timekeeper::JsTimekeeperHost::new(host)));
+        }
         let outcomes = Arc::new(handler::Outcomes::default());
         if let Some(on_event) = on_event {
             let on_event = Arc::new(on_event);
@@ -251,4 +258,19 @@ pub fn resolved_connection(config: String) -> Result<String> {
     crate::connection::options::resolve(&obj, &crate::connection::options::process_env)
         .map(|s| s.describe().to_string())
         .map_err(|e| Error::from_reason(error_envelope(&e)))
+}
+
+/// A TestClock's statements for `schema` (see plans/clock.rs), as `{ attach, set, restore }`;
+/// `attach` takes over `job_now()` at `seconds`.
+#[napi]
+#[cfg_attr(test, allow(dead_code))]
+pub fn test_clock_plans(schema: String, seconds: f64) -> Result<String> {
+    let schema = crate::names::SchemaName::parse(&schema)
+        .map_err(|e| Error::from_reason(error_envelope(&e)))?;
+    Ok(serde_json::json!({
+        "attach": crate::plans::clock::attach(&schema, seconds),
+        "set": crate::plans::clock::set(&schema),
+        "restore": crate::plans::clock::restore(&schema),
+    })
+    .to_string())
 }

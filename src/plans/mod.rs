@@ -6,11 +6,13 @@
 //! parameters wherever a statement can take one.
 
 pub mod bam;
+pub mod clock;
 pub mod jobs;
 pub mod notify;
 pub mod pubsub;
 pub mod queues;
 pub mod registry;
+pub mod schedule;
 pub mod schema;
 pub mod settle;
 pub mod supervise;

@@ -1,0 +1,55 @@
+//! A TestClock's statements (`TestClock.attach()` in lib/clock.js): while attached, `job_now()`
+//! answers the time in a one-row table to every session that opts in through the
+//! `pgboss.test_clock` setting, and real time to every other. The table name, the setting and the
+//! restored body are pg-boss 12.38's, so either implementation's clock serves both in one
+//! database and pg-boss's drift check recognises an override a killed run left behind.
+
+use crate::config::TEST_CLOCK_SETTING;
+use crate::names::SchemaName;
+
+fn clock_table(s: &SchemaName) -> String {
+    format!("{}.__pgboss_test_clock", s.ident)
+}
+
+/// Take over `job_now()` at `seconds` since the epoch.
+pub fn attach(s: &SchemaName, seconds: f64) -> String {
+    let s_ = &s.ident;
+    let table = clock_table(s);
+    format!(
+        "DROP TABLE IF EXISTS {table};
+CREATE TABLE {table} (now timestamp with time zone NOT NULL);
+CREATE OR REPLACE FUNCTION {s_}.job_now()
+  RETURNS timestamptz
+  LANGUAGE sql
+  STABLE
+AS $body$
+  SELECT COALESCE(CASE WHEN current_setting('{TEST_CLOCK_SETTING}', true) = 'on' THEN (SELECT c.now FROM {table} c LIMIT 1) END, pg_catalog.now());
+$body$;
+INSERT INTO {table} (now) VALUES (to_timestamp({seconds}));"
+    )
+}
+
+/// Move the attached clock to `$1` seconds since the epoch.
+pub fn set(s: &SchemaName) -> String {
+    format!(
+        "UPDATE {} SET now = to_timestamp($1::text::float8)",
+        clock_table(s)
+    )
+}
+
+/// Give `job_now()` back its installed body (the one schema 46 creates) and drop the table.
+pub fn restore(s: &SchemaName) -> String {
+    let s_ = &s.ident;
+    format!(
+        "CREATE OR REPLACE FUNCTION {s_}.job_now()
+  RETURNS timestamptz
+  LANGUAGE sql
+  STABLE
+AS $body$
+  SELECT pg_catalog.now();
+$body$;
+DROP TABLE IF EXISTS {table};
+RESET {TEST_CLOCK_SETTING};",
+        table = clock_table(s)
+    )
+}
