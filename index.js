@@ -322,7 +322,7 @@ class PgBoss extends EventEmitter {
     // any falsy zone is UTC (a nullable column read back, a config value left null)
     const tz = persisted.tz || 'UTC'
     const kind = recurrence.checkSchedule(cron, tz, this.#timekeeping.now(), this.#databaseTime())
-    await this.#call('schedule', [name ?? null, cron, payload(data), markUndefined(persisted), kind, tz], db)
+    await this.#call('schedule', [name === undefined ? UNDEFINED : name, cron, payload(data), markUndefined(persisted), kind, tz], db)
   }
 
   async unschedule (name, key, options = {}) {

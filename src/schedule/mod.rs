@@ -123,9 +123,11 @@ impl Engine {
             .query(&db, &plans::schedule::upsert(&self.config.schema), &params)
             .await
         {
-            Err(err) if err.sqlstate() == Some("23503") => {
-                Err(BossError::operational(format!("Queue {name} not found")))
-            }
+            // pg-boss rewrites the driver's message and keeps the error (and its code)
+            Err(err) if err.sqlstate() == Some("23503") => Err(BossError::database(
+                err.sqlstate().map(str::to_string),
+                format!("Queue {name} not found"),
+            )),
             other => other.map(|_| ()),
         }
     }
