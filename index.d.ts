@@ -184,6 +184,33 @@ declare const policies: Readonly<{
   key_strict_fifo: 'key_strict_fifo'
 }>
 declare const events: Readonly<Events>
+declare const scheduleKinds: Readonly<{ cron: 'cron', rrule: 'rrule' }>
+declare const scheduleMissedPolicies: Readonly<{ skip: 'skip', once: 'once' }>
+/** The most occurrences one `previewSchedule()` call returns. */
+declare const previewScheduleMaxCount: 1000
+
+/** Real time: the clock an instance uses when none is given. */
+declare const systemClock: Clock
+/**
+ * Time a test moves by hand (`setTime()`, `tick()`); timers fire only inside `tick()`. Given as
+ * the `clock` option, it is attached to the schema on start, so `job_now()` reads the same time.
+ */
+declare class TestClock implements AttachableClock {
+  #private
+  constructor(start?: Date | number | string)
+  now(): number
+  setTimeout(fn: () => void, ms: number): ClockTimer
+  setInterval(fn: () => void, ms: number): ClockTimer
+  clearTimeout(handle: ClockTimer): void
+  clearInterval(handle: ClockTimer): void
+  setTime(t: Date | number | string): Promise<void>
+  tick(ms: number): Promise<void>
+  attach(target: { db: IDatabase, schema: string, idle?: () => Promise<boolean> }): Promise<AsyncDisposable>
+}
+/** The session setting a TestClock's `job_now()` reads. */
+declare const CLOCK_OVERRIDE_SETTING = 'pgboss.test_clock'
+declare function enableClockOverride(): string
+declare function disableClockOverride(): string
 
 /** The SQL that installs the schema, as one script. */
 declare function getConstructionPlans(schema?: string, options?: ConstructionPlanOptions): string
@@ -194,6 +221,8 @@ declare function getRollbackPlans(schema?: string, version?: number, options?: P
 
 declare namespace PgBoss {
   export { PgBoss, PgBoss as default, UnrecoverableError, states, policies, events }
+  export { scheduleKinds, scheduleMissedPolicies, previewScheduleMaxCount }
+  export { systemClock, TestClock, CLOCK_OVERRIDE_SETTING, enableClockOverride, disableClockOverride }
   export { getConstructionPlans, getMigrationPlans, getRollbackPlans }
 
   // pg-boss 12.38's exported types

@@ -448,13 +448,19 @@ impl Engine {
     /// Fail every job a worker still holds, then release the workers' handler waits.
     async fn fail_work_in_progress(&self, workers: &[Arc<crate::worker::Worker>]) {
         let output = serde_json::json!({ "value": "pg-boss shut down while active" });
-        for w in workers {
-            let held: Vec<crate::worker::ClaimedJob> = w
+        // The send-it worker's handler is ours and takes milliseconds: it is let finish (the join
+        // below waits for it), since failing a batch whose sends went out would send them again.
+        for w in workers.iter().filter(|w| !w.internal()) {
+            // the batches in hand now; one claimed meanwhile is failed by its own loop (batch.rs)
+            let (batches, held): (Vec<u64>, Vec<crate::worker::ClaimedJob>) = w
                 .with_info(|i| {
-                    i.in_hand
+                    let batches = i.in_hand.iter().map(|(b, _)| *b).collect();
+                    let held = i
+                        .in_hand
                         .iter()
                         .flat_map(|(_, jobs)| jobs.clone())
-                        .collect()
+                        .collect();
+                    (batches, held)
                 })
                 .unwrap_or_default();
             if !held.is_empty() {
@@ -472,7 +478,7 @@ impl Engine {
                     }
                     Err(err) => self.emit(EngineEvent::Error(err)),
                 }
-                w.with_info(|i| i.in_hand.clear());
+                w.with_info(|i| i.in_hand.retain(|(b, _)| !batches.contains(b)));
             }
             w.mark_abandoned();
         }

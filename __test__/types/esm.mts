@@ -163,3 +163,23 @@ export async function rejected (): Promise<void> {
   const retryable: true = new UnrecoverableError('x').retryable
   console.log(metrics, retryable)
 }
+
+// schedules and the test clock
+export async function scheduling (): Promise<void> {
+  const { TestClock, scheduleKinds, scheduleMissedPolicies, previewScheduleMaxCount, enableClockOverride } = await import('pg-boss-native')
+  const clock = new TestClock(new Date('2026-03-08T06:00:00Z'))
+  const boss = new PgBoss({ connectionString: 'postgres://localhost/app', clock, cronMonitorIntervalSeconds: 30 })
+  await boss.schedule('report', '0 9 * * *', { kind: 'daily' }, { tz: 'America/New_York', key: 'daily', missed: scheduleMissedPolicies.once })
+  const schedules = await boss.getSchedules('report', undefined, { limit: 10, after: { name: 'report', key: '' } })
+  const one = await boss.getSchedule('report', 'daily')
+  const kind: 'cron' | 'rrule' | undefined = one?.kind
+  const next: Date[] = boss.previewSchedule('FREQ=DAILY;BYHOUR=9', { tz: 'UTC', from: new Date(), count: previewScheduleMaxCount })
+  await clock.tick(30_000)
+  await clock.setTime(Date.now())
+  const sql: string = enableClockOverride()
+  const flags: boolean[] = [boss.isTimekeeping(), boss.isCheckingSkew(), boss.isBamWorking()]
+  await boss.unschedule('report', 'daily')
+  console.log(schedules.length, kind, next, scheduleKinds.rrule, sql, flags)
+  // @ts-expect-error missed is 'skip' or 'once'
+  await boss.schedule('report', '* * * * *', null, { missed: 'always' })
+}

@@ -482,7 +482,19 @@ pub(super) async fn handle(
     let rows = match result {
         HandlerResult::Abandoned => {
             worker.release_groups(jobs);
-            return None;
+            // Claimed while the shutdown was failing the jobs in hand (its claim was in flight):
+            // the shutdown never saw this batch, so it is failed here, as it would have been.
+            let unseen = worker
+                .with_info(|i| {
+                    let at = i.in_hand.iter().position(|(b, _)| *b == batch);
+                    at.map(|at| i.in_hand.remove(at)).is_some()
+                })
+                .unwrap_or(false);
+            if !unseen {
+                return None;
+            }
+            let output = json!({ "value": "pg-boss shut down while active" });
+            outcome::fail_all(jobs, output, false)
         }
         HandlerResult::TimedOut(seconds) => outcome::fail_all(
             jobs,
