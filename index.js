@@ -38,8 +38,7 @@ const events = Object.freeze({
 })
 
 const scheduleKinds = recurrence.KINDS
-
-const scheduleMissedPolicies = Object.freeze({ skip: 'skip', once: 'once' })
+const scheduleMissedPolicies = recurrence.MISSED_POLICIES
 
 // The session setting a TestClock's job_now() reads: sessions opt in, all others keep real time.
 const CLOCK_OVERRIDE_SETTING = 'pgboss.test_clock'

@@ -19,6 +19,8 @@ function reviveDates (row, fields) {
   return row
 }
 
+const SCHEDULE_DATE_FIELDS = ['createdOn', 'updatedOn']
+
 const revive = {
   job: row => reviveDates(row, JOB_DATE_FIELDS),
   jobs: rows => { for (const row of rows) reviveDates(row, JOB_DATE_FIELDS); return rows },
@@ -26,8 +28,8 @@ const revive = {
   queues: rows => { for (const row of rows) reviveDates(row, QUEUE_DATE_FIELDS); return rows },
   instances: rows => { for (const row of rows) reviveDates(row, INSTANCE_DATE_FIELDS); return rows },
   bamStatus: rows => { for (const row of rows) reviveDates(row, ['lastCreatedOn']); return rows },
-  schedule: row => reviveDates(row, ['createdOn', 'updatedOn']),
-  schedules: rows => { for (const row of rows) reviveDates(row, ['createdOn', 'updatedOn']); return rows },
+  schedule: row => reviveDates(row, SCHEDULE_DATE_FIELDS),
+  schedules: rows => { for (const row of rows) reviveDates(row, SCHEDULE_DATE_FIELDS); return rows },
   bamEntries: rows => { for (const row of rows) reviveDates(row, ['createdOn', 'startedOn', 'completedOn']); return rows }
 }
 

@@ -11,6 +11,7 @@ const { CronExpressionParser } = require('cron-parser')
 const { RRuleTemporal } = require('rrule-temporal')
 
 const KINDS = Object.freeze({ cron: 'cron', rrule: 'rrule' })
+const MISSED_POLICIES = Object.freeze({ skip: 'skip', once: 'once' })
 const PREVIEW_MAX_COUNT = 1000
 const PREVIEW_DEFAULT_COUNT = 5
 // A preview is synchronous, so a sparse expression (`0 0 29 2 *`) asked for many occurrences would
@@ -350,6 +351,7 @@ function evaluatePass ({ schedules, windowStart, databaseTime }) {
 
 module.exports = {
   KINDS,
+  MISSED_POLICIES,
   PREVIEW_MAX_COUNT,
   isRrule,
   checkSchedule,

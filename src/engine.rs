@@ -447,7 +447,7 @@ impl Engine {
 
     /// Fail every job a worker still holds, then release the workers' handler waits.
     async fn fail_work_in_progress(&self, workers: &[Arc<crate::worker::Worker>]) {
-        let output = serde_json::json!({ "value": "pg-boss shut down while active" });
+        let output = crate::worker::outcome::shutdown_output();
         // The send-it worker's handler is ours and takes milliseconds: it is let finish (the join
         // below waits for it), since failing a batch whose sends went out would send them again.
         for w in workers.iter().filter(|w| !w.internal()) {

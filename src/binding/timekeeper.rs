@@ -45,10 +45,8 @@ impl JsTimekeeperHost {
 }
 
 impl TimekeeperHost for JsTimekeeperHost {
-    fn evaluate(&self, request: String) -> BoxFuture<'static, Result<String>> {
-        let request: Value = serde_json::from_str(&request).unwrap_or(Value::Null);
-        let reply = self.ask(json!({ "type": "evaluate", "request": request }));
-        Box::pin(async move { Ok(reply.await?.to_string()) })
+    fn evaluate(&self, request: Value) -> BoxFuture<'static, Result<Value>> {
+        self.ask(json!({ "type": "evaluate", "request": request }))
     }
 
     fn now(&self) -> BoxFuture<'static, Result<f64>> {

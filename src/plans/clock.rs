@@ -11,21 +11,32 @@ fn clock_table(s: &SchemaName) -> String {
     format!("{}.__pgboss_test_clock", s.ident)
 }
 
-/// Take over `job_now()` at `seconds` since the epoch.
-pub fn attach(s: &SchemaName, seconds: f64) -> String {
-    let s_ = &s.ident;
-    let table = clock_table(s);
+/// `job_now()` with `body`, laid out as the install creates it (migrations/0046_install.sql).
+fn job_now(s: &SchemaName, body: &str) -> String {
     format!(
-        "DROP TABLE IF EXISTS {table};
-CREATE TABLE {table} (now timestamp with time zone NOT NULL);
-CREATE OR REPLACE FUNCTION {s_}.job_now()
+        "CREATE OR REPLACE FUNCTION {}.job_now()
   RETURNS timestamptz
   LANGUAGE sql
   STABLE
 AS $body$
-  SELECT COALESCE(CASE WHEN current_setting('{TEST_CLOCK_SETTING}', true) = 'on' THEN (SELECT c.now FROM {table} c LIMIT 1) END, pg_catalog.now());
-$body$;
-INSERT INTO {table} (now) VALUES (to_timestamp({seconds}));"
+  {body}
+$body$;",
+        s.ident
+    )
+}
+
+/// Take over `job_now()` at `seconds` since the epoch.
+pub fn attach(s: &SchemaName, seconds: f64) -> String {
+    let table = clock_table(s);
+    let body = format!(
+        "SELECT COALESCE(CASE WHEN current_setting('{TEST_CLOCK_SETTING}', true) = 'on' THEN (SELECT c.now FROM {table} c LIMIT 1) END, pg_catalog.now());"
+    );
+    format!(
+        "DROP TABLE IF EXISTS {table};
+CREATE TABLE {table} (now timestamp with time zone NOT NULL);
+{}
+INSERT INTO {table} (now) VALUES (to_timestamp({seconds}));",
+        job_now(s, &body)
     )
 }
 
@@ -39,17 +50,11 @@ pub fn set(s: &SchemaName) -> String {
 
 /// Give `job_now()` back its installed body (the one schema 46 creates) and drop the table.
 pub fn restore(s: &SchemaName) -> String {
-    let s_ = &s.ident;
     format!(
-        "CREATE OR REPLACE FUNCTION {s_}.job_now()
-  RETURNS timestamptz
-  LANGUAGE sql
-  STABLE
-AS $body$
-  SELECT pg_catalog.now();
-$body$;
-DROP TABLE IF EXISTS {table};
+        "{}
+DROP TABLE IF EXISTS {};
 RESET {TEST_CLOCK_SETTING};",
-        table = clock_table(s)
+        job_now(s, "SELECT pg_catalog.now();"),
+        clock_table(s)
     )
 }

@@ -21,7 +21,6 @@ use crate::plans;
 use crate::plans::schedule::ScheduleFilter;
 use futures_util::future::BoxFuture;
 use serde_json::Value;
-use std::sync::Arc;
 
 pub use timekeeper::Timekeeper;
 
@@ -31,8 +30,8 @@ pub const MISSED_POLICIES: [&str; 2] = ["skip", "once"];
 /// What the timekeeper needs from JavaScript: expression arithmetic and, when the constructor was
 /// given a `clock`, that clock's time and timers.
 pub trait TimekeeperHost: Send + Sync {
-    /// lib/recurrence.js `evaluatePass(request)`, request and answer as JSON.
-    fn evaluate(&self, request: String) -> BoxFuture<'static, Result<String>>;
+    /// lib/recurrence.js `evaluatePass(request)`.
+    fn evaluate(&self, request: Value) -> BoxFuture<'static, Result<Value>>;
     /// The `clock` option's `now()`.
     fn now(&self) -> BoxFuture<'static, Result<f64>>;
     /// Resolves after `ms` on the `clock` option's timers; `chain` names the timer chain
@@ -230,11 +229,6 @@ impl Engine {
             .await?;
         Ok(rows.into_iter().next().unwrap_or_else(|| "null".into()))
     }
-}
-
-/// The instance's hold on its timekeeper host, set by the binding.
-pub fn host_of(engine: &Arc<Engine>) -> Option<Arc<dyn TimekeeperHost>> {
-    engine.timekeeper.host()
 }
 
 #[cfg(test)]

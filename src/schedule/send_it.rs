@@ -73,7 +73,8 @@ impl JobHandler for SendItHandler {
                 }
             });
             let results = futures_util::future::join_all(sends).await;
-            let current_slot = engine.current_slot().await;
+            // filings by releases before 12.38 name no slot: they count in the current one
+            let mut current_slot: Option<String> = None;
             // newest job per schedule, ordered by the slot each occurrence was filed in
             let mut fired: HashMap<(String, String), (String, String)> = HashMap::new();
             for (occurrence, result) in occurrences.iter().zip(results) {
@@ -87,11 +88,13 @@ impl JobHandler for SendItHandler {
                         ) else {
                             continue;
                         };
-                        let slot = occurrence
-                            .get("slot")
-                            .and_then(Value::as_str)
-                            .map(str::to_string)
-                            .unwrap_or_else(|| current_slot.clone());
+                        let slot = match occurrence.get("slot").and_then(Value::as_str) {
+                            Some(slot) => slot.to_string(),
+                            None => match &current_slot {
+                                Some(slot) => slot.clone(),
+                                None => current_slot.insert(engine.current_slot().await).clone(),
+                            },
+                        };
                         let entry = fired.entry((name.to_string(), key.to_string()));
                         match entry {
                             std::collections::hash_map::Entry::Occupied(mut e) => {

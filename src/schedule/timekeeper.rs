@@ -435,12 +435,9 @@ impl Engine {
             BossError::operational("schedules cannot be evaluated: no timekeeper host")
         })?;
         let answer = host
-            .evaluate(
-                json!({ "schedules": request, "windowStart": window_start, "databaseTime": database_time })
-                    .to_string(),
-            )
+            .evaluate(json!({ "schedules": request, "windowStart": window_start, "databaseTime": database_time }))
             .await?;
-        let evaluated: Vec<Evaluated> = serde_json::from_str(&answer)?;
+        let evaluated: Vec<Evaluated> = serde_json::from_value(answer)?;
         let warned_before: HashSet<String> = self
             .timekeeper
             .warned

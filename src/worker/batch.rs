@@ -237,7 +237,7 @@ pub(super) async fn call_handler(
         HandlerResult::TimedOut(s) => {
             Some(format!("handler execution exceeded {}s", trim_number(*s)))
         }
-        HandlerResult::Abandoned => Some("pg-boss shut down while active".to_string()),
+        HandlerResult::Abandoned => Some(outcome::SHUTDOWN_MESSAGE.to_string()),
         HandlerResult::Outcome(_) => None,
     };
     if let Some(reason) = reason {
@@ -493,8 +493,7 @@ pub(super) async fn handle(
             if !unseen {
                 return None;
             }
-            let output = json!({ "value": "pg-boss shut down while active" });
-            outcome::fail_all(jobs, output, false)
+            outcome::fail_all(jobs, outcome::shutdown_output(), false)
         }
         HandlerResult::TimedOut(seconds) => outcome::fail_all(
             jobs,

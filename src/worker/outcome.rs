@@ -25,6 +25,14 @@ impl SettleRow {
 }
 
 /// An `Error` as serialize-error renders one, for errors the engine raises itself.
+/// What a job in hand when `stop()` shuts the worker down is failed with.
+pub const SHUTDOWN_MESSAGE: &str = "pg-boss shut down while active";
+
+/// Its stored output, `{ value }` as pg-boss stores it.
+pub fn shutdown_output() -> Value {
+    json!({ "value": SHUTDOWN_MESSAGE })
+}
+
 pub fn error_output(message: &str) -> Value {
     json!({ "name": "Error", "message": message, "stack": format!("Error: {message}") })
 }
