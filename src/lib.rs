@@ -26,6 +26,7 @@ pub mod send_batch;
 pub mod start_retry;
 pub mod supervise;
 pub mod validate;
+pub mod warnings;
 pub mod worker;
 
 #[cfg(feature = "node")]

@@ -16,6 +16,7 @@ pub mod schedule;
 pub mod schema;
 pub mod settle;
 pub mod supervise;
+pub mod warnings;
 
 use crate::names::SchemaName;
 

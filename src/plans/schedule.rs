@@ -179,12 +179,3 @@ pub fn set_last_job_ids(s: &SchemaName) -> String {
         s.ident
     )
 }
-
-/// Persist a warning (`persistWarnings`): $1 type, $2 message, $3 data as JSON.
-pub fn insert_warning(s: &SchemaName) -> String {
-    let s_ = &s.ident;
-    format!(
-        "INSERT INTO {s_}.warning (type, message, data, created_on)
-         VALUES ($1::text, $2::text, $3::text::jsonb, {s_}.job_now())"
-    )
-}

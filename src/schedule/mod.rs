@@ -8,6 +8,7 @@
 //! reaches that code through a [`TimekeeperHost`]; everything else (what is due, the missed
 //! policy, throttle slots, the claim, the sends) is here.
 
+mod clock;
 pub mod send_it;
 pub mod timekeeper;
 

@@ -167,63 +167,6 @@ impl Drop for Busy<'_> {
 }
 
 impl Engine {
-    /// This instance's clock: the `clock` option's when given, else the system's.
-    async fn local_now_ms(&self) -> Result<f64> {
-        match (self.config.clock, self.timekeeper.host()) {
-            (Some(_), Some(host)) => host.now().await,
-            _ => Ok(crate::worker::now_ms() as f64),
-        }
-    }
-
-    /// Wait `ms` on this instance's clock, or until the timekeeper stops (false then).
-    async fn timekeeper_sleep(
-        &self,
-        chain: &'static str,
-        ms: f64,
-        stop: &mut watch::Receiver<bool>,
-    ) -> bool {
-        let wait: futures_util::future::BoxFuture<'static, ()> =
-            match (self.config.clock, self.timekeeper.host()) {
-                (Some(_), Some(host)) => {
-                    let sleep = host.sleep(chain, ms);
-                    Box::pin(async move {
-                        let _ = sleep.await;
-                    })
-                }
-                _ => Box::pin(tokio::time::sleep(
-                    Duration::from_millis(ms.max(0.0) as u64),
-                )),
-            };
-        let woke = tokio::select! {
-            _ = wait => true,
-            _ = stop.wait_for(|s| *s) => false,
-        };
-        woke && !*stop.borrow()
-    }
-
-    fn attachable_clock_host(&self) -> Option<Arc<dyn TimekeeperHost>> {
-        match self.config.clock {
-            Some(crate::config::ClockConfig { attachable: true }) => self.timekeeper.host(),
-            _ => None,
-        }
-    }
-
-    /// An attachable `clock` takes over `job_now()` (start, once the schema exists).
-    pub async fn attach_clock(&self) -> Result<()> {
-        match self.attachable_clock_host() {
-            Some(host) => host.attach().await,
-            None => Ok(()),
-        }
-    }
-
-    /// Its release (stop).
-    pub async fn detach_clock(&self) -> Result<()> {
-        match self.attachable_clock_host() {
-            Some(host) => host.detach().await,
-            None => Ok(()),
-        }
-    }
-
     /// `databaseTime`: this instance's clock plus the skew measured against the database.
     async fn database_time_ms(&self) -> Result<f64> {
         Ok(self.local_now_ms().await? + self.timekeeper.skew_ms())
@@ -369,33 +312,6 @@ impl Engine {
             Err(err) => {
                 self.emit(EngineEvent::Error(err));
                 interval_ms
-            }
-        }
-    }
-
-    /// Report a warning (`warning` event) and, with `persistWarnings`, store it.
-    pub async fn warn(&self, kind: &str, message: String, data: Value) {
-        self.emit(EngineEvent::Warning {
-            message: message.clone(),
-            data: data.clone(),
-        });
-        if self.config.persist_warnings {
-            let stored = async {
-                let db = self.instance_db()?;
-                self.query(
-                    &db,
-                    &plans::schedule::insert_warning(&self.config.schema),
-                    &[
-                        Some(kind.to_string()),
-                        Some(message),
-                        Some(data.to_string()),
-                    ],
-                )
-                .await
-            }
-            .await;
-            if let Err(err) = stored {
-                self.emit(EngineEvent::Error(err));
             }
         }
     }

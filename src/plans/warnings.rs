@@ -1,0 +1,12 @@
+//! The `warning` table (`persistWarnings`).
+
+use crate::names::SchemaName;
+
+/// Store a warning: $1 its type, $2 message, $3 data as JSON.
+pub fn insert_warning(s: &SchemaName) -> String {
+    let s_ = &s.ident;
+    format!(
+        "INSERT INTO {s_}.warning (type, message, data, created_on)
+         VALUES ($1::text, $2::text, $3::text::jsonb, {s_}.job_now())"
+    )
+}

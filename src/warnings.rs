@@ -1,0 +1,37 @@
+//! Warnings: every `warning` event the engine emits goes through `Engine::warn`, which also stores
+//! it in the `warning` table when the instance was started with `persistWarnings` (as pg-boss
+//! 12.38's `emitAndPersistWarning`). A warning that cannot be stored is an `error` event, never a
+//! failure of what raised it.
+
+use crate::engine::{Engine, EngineEvent};
+use crate::plans;
+use serde_json::Value;
+
+impl Engine {
+    /// Report a warning (`warning` event) and, with `persistWarnings`, store it.
+    pub async fn warn(&self, kind: &str, message: String, data: Value) {
+        self.emit(EngineEvent::Warning {
+            message: message.clone(),
+            data: data.clone(),
+        });
+        if self.config.persist_warnings {
+            let stored = async {
+                let db = self.instance_db()?;
+                self.query(
+                    &db,
+                    &plans::warnings::insert_warning(&self.config.schema),
+                    &[
+                        Some(kind.to_string()),
+                        Some(message),
+                        Some(data.to_string()),
+                    ],
+                )
+                .await
+            }
+            .await;
+            if let Err(err) = stored {
+                self.emit(EngineEvent::Error(err));
+            }
+        }
+    }
+}
