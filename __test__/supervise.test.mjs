@@ -43,3 +43,30 @@ test('a supervise pass claimed by one side is not run again by the other within 
     await ours.stop({ graceful: false })
   }
 })
+
+test('with persistWarnings a backlog warning is stored in the warning table, as pg-boss stores it', async () => {
+  const ours = new PgBoss({ connectionString, schema, supervise: false, schedule: false, persistWarnings: true })
+  const warnings = []
+  ours.on('warning', w => warnings.push(w))
+  await ours.start()
+  const theirs = await startPgBoss(schema, { migrate: false, persistWarnings: true })
+  try {
+    for (const [boss, name] of [[ours, 'backlog-ours'], [theirs, 'backlog-theirs']]) {
+      await boss.createQueue(name, { warningQueueSize: 1 })
+      await boss.send(name, {})
+      await boss.send(name, {})
+      await boss.supervise(name)
+    }
+    assert.equal(warnings.length, 1)
+    const { rows } = await db.query(`SELECT type, message, data FROM ${schema}.warning WHERE message LIKE '%backlog-%' ORDER BY message`)
+    assert.deepEqual(rows.map(r => [r.type, r.message.replace('backlog-ours', 'backlog-theirs')]), [
+      ['queue_backlog', rows[1].message],
+      ['queue_backlog', rows[1].message]
+    ])
+    assert.equal(rows[0].message, warnings[0].message)
+    assert.deepEqual(rows[0].data, warnings[0].data)
+  } finally {
+    await ours.stop()
+    await theirs.stop({ graceful: false })
+  }
+})

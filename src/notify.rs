@@ -34,10 +34,18 @@ async fn listen_forever(weak: Weak<Engine>) {
         }
         if let Err(err) = result {
             if !ever_up && failures == 0 {
-                engine.emit(EngineEvent::Warning {
-                    message: "Failed to start LISTEN/NOTIFY listener. Continuing with polling only.".into(),
-                    data: serde_json::json!({ "type": "listen_notify_unavailable", "error": err.message }),
-                });
+                engine
+                    .warn(
+                        "listen_notify_unavailable",
+                        "Failed to start LISTEN/NOTIFY listener. Continuing with polling only."
+                            .into(),
+                        serde_json::json!({
+                            "type": "listen_notify_unavailable",
+                            "instance": engine.config.instance.id,
+                            "error": err.message
+                        }),
+                    )
+                    .await;
             } else {
                 engine.emit(EngineEvent::Error(err));
             }

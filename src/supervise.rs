@@ -68,12 +68,12 @@ impl Engine {
         let rows = self.query(&db, text, params).await?;
         let elapsed = started.elapsed().as_secs_f64();
         if elapsed > self.config.warning_slow_query_seconds {
-            self.emit(EngineEvent::Warning {
-                message:
-                    "Warning: slow query. Your queues and/or database server should be reviewed"
-                        .into(),
-                data: json!({ "elapsed": elapsed, "sql": text, "values": params }),
-            });
+            self.warn(
+                "slow_query",
+                "Warning: slow query. Your queues and/or database server should be reviewed".into(),
+                json!({ "elapsed": elapsed, "sql": text, "values": params }),
+            )
+            .await;
         }
         Ok(rows)
     }
@@ -111,12 +111,14 @@ impl Engine {
             };
             if queued > threshold {
                 let name = v.get("name").and_then(Value::as_str).unwrap_or_default();
-                self.emit(EngineEvent::Warning {
-                    message: format!(
+                self.warn(
+                    "queue_backlog",
+                    format!(
                         "Warning: large queue backlog: queue \"{name}\" has {queued} jobs in the created or retry state, over its warning threshold of {threshold}. Your queue should be reviewed"
                     ),
-                    data: json!({ "name": name, "queuedCount": queued, "warningQueueSize": threshold }),
-                });
+                    json!({ "name": name, "queuedCount": queued, "warningQueueSize": threshold }),
+                )
+                .await;
             }
         }
         for statement in [
