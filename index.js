@@ -280,6 +280,8 @@ class PgBoss extends EventEmitter {
   /** The instance registry: every PgBoss instance (pg-boss's and ours) sharing this schema. */
   async getInstances (options) { return revive.instances(await this.#call('getInstances', [options ?? {}])) }
   async getBamStatus () { return revive.bamStatus(await this.#call('getBamStatus', [])) }
+  /** The statements that would rebuild the bloated job indexes; the engine does not run them. */
+  getReindexCommands (options) { return this.#call('getReindexCommands', [markUndefined(options) ?? {}]) }
   async getBamEntries (options) { return revive.bamEntries(await this.#call('getBamEntries', [options ?? {}])) }
   deleteQueuedJobs (name) { return this.#call('deleteQueuedJobs', [name ?? null]) }
   deleteStoredJobs (name) { return this.#call('deleteStoredJobs', [name ?? null]) }

@@ -21,6 +21,7 @@ pub mod queue_cache;
 pub mod queues;
 pub mod raw_sql;
 pub mod registry;
+pub mod reindex;
 pub mod schedule;
 pub mod send_batch;
 pub mod start_retry;

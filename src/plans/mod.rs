@@ -12,6 +12,7 @@ pub mod notify;
 pub mod pubsub;
 pub mod queues;
 pub mod registry;
+pub mod reindex;
 pub mod schedule;
 pub mod schema;
 pub mod settle;
