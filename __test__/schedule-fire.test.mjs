@@ -6,7 +6,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { PgBoss, TestClock } from '../index.mjs'
 import * as reference from 'pg-boss'
-import { connectionString, dropSchema, pool, waitFor } from './helpers.mjs'
+import { connectionString, dropSchema, entry, pool, runScript, waitFor } from './helpers.mjs'
 
 const MINUTE = 60_000
 
@@ -237,3 +237,43 @@ test('a fleet of pg-boss 12.38 and pg-boss-native instances sends each occurrenc
   assert.deepEqual(rows, [{ state: 'completed', n: occurrences.length }], 'every filing sent, none failed')
   for (const boss of Object.values(members)) assert.deepEqual(boss.errors, [])
 }))
+
+// Real time, as a killed process has no test clock to share: up to a minute for the next occurrence.
+test('the instance holding the cron claim killed with SIGKILL: the others send the next occurrence, once, and the last one is not sent again', () => onSchema('pgbn_test_schedule_kill', async ({ schema, db, instance }) => {
+  const setup = instance(PgBoss, undefined, { schedule: false })
+  await setup.start()
+  await setup.createQueue('every-minute')
+  await setup.schedule('every-minute', '* * * * *')
+  await setup.stop()
+  const { child, exited, output } = runScript(`
+    import { PgBoss } from ${JSON.stringify(entry)}
+    const boss = new PgBoss({ connectionString: process.env.DATABASE_URL, schema: '${schema}', supervise: false, cronMonitorIntervalSeconds: 1, cronWorkerIntervalSeconds: 1 })
+    boss.on('error', err => console.error(err))
+    await boss.start()
+    console.log('started')
+  `)
+  // the child, alone, holds the claim: it files the current minute and sends it
+  await waitFor(async () => (await jobsOf(db, schema, 'every-minute')).length === 1, { timeout: 30000 })
+  child.kill('SIGKILL')
+  const { signal } = await exited
+  assert.equal(signal, 'SIGKILL', output())
+  const byChild = await filed(db, schema)
+
+  const fleet = [
+    instance(PgBoss, undefined, { cronMonitorIntervalSeconds: 1, cronWorkerIntervalSeconds: 1 }),
+    instance(reference.PgBoss, undefined, { migrate: false, cronMonitorIntervalSeconds: 1, cronWorkerIntervalSeconds: 1 })
+  ]
+  for (const boss of fleet) await boss.start()
+  await waitFor(async () => (await filed(db, schema)).length > byChild.length, { timeout: 75000, every: 250 })
+  // no more filings (a pass under way finishes within its second), then every filing sent
+  await db.query(`DELETE FROM ${schema}.schedule`)
+  await new Promise(resolve => setTimeout(resolve, 2000))
+  await settleSends(db, schema)
+  const occurrences = await filed(db, schema)
+  assert.deepEqual(occurrences.slice(0, byChild.length), byChild, 'what the killed instance filed is not filed again')
+  const minutes = occurrences.map(([, , slot]) => new Date(`${slot}:00Z`).getTime())
+  minutes.slice(1).forEach((minute, i) => assert.equal(minute - minutes[i], MINUTE, `consecutive minutes, none skipped or repeated: ${JSON.stringify(occurrences)}`))
+  assert.equal((await jobsOf(db, schema, 'every-minute')).length, occurrences.length, 'each sent once')
+  for (const boss of fleet) assert.deepEqual(boss.errors, [])
+}))
+
