@@ -7,7 +7,7 @@ const EventEmitter = require('node:events')
 const { AssertionError } = require('node:assert')
 const native = require('./lib/native.js')
 const { revive, toError, unwrap, toExecutor, configJson, passwordCallback, identityCallback, FUNCTION } = require('./lib/convert.js')
-const { Timekeeping, recurrence } = require('./lib/timekeeper.js')
+const { EngineHost, recurrence } = require('./lib/host.js')
 const { systemClock, TestClock } = require('./lib/clock.js')
 
 const states = Object.freeze({
@@ -130,16 +130,16 @@ class PgBoss extends EventEmitter {
   #starting = null
   #stopping = null
   #keepAlive = null
-  #timekeeping
+  #host
 
   constructor (value) {
     super()
     const db = value && typeof value === 'object' ? value.db : undefined
     const clock = value && typeof value === 'object' ? value.clock : undefined
     // what a TestClock attaches to: the instance's database and schema, and when it is idle
-    this.#timekeeping = new Timekeeping(clock, () => ({ db: this.getDb(), schema: this.#native.schema, idle: this.#timekeeping.idle }))
+    this.#host = new EngineHost(clock, () => ({ db: this.getDb(), schema: this.#native.schema, idle: this.#host.idle }))
     try {
-      this.#native = new native.NativeBoss(configJson(value), toExecutor(db), (text) => this.#onEvent(text), passwordCallback(value), identityCallback(value), this.#timekeeping.host)
+      this.#native = new native.NativeBoss(configJson(value), toExecutor(db), (text) => this.#onEvent(text), passwordCallback(value), identityCallback(value), this.#host.handle)
     } catch (err) {
       if (typeof err?.message === 'string' && err.message.startsWith('{"err"')) throw toError(JSON.parse(err.message).err)
       throw err
@@ -182,11 +182,11 @@ class PgBoss extends EventEmitter {
     if (this.#started) return this
     this.#starting = (async () => {
       await this.#clockSessions(true)
-      this.#timekeeping.starting(this.#syncCall('scheduling', []))
+      this.#host.starting(this.#syncCall('scheduling', []))
       try {
         await this.#call('start', [options])
       } catch (err) {
-        this.#timekeeping.stopped()
+        this.#host.stopped()
         throw err
       }
       this.#started = true
@@ -212,7 +212,7 @@ class PgBoss extends EventEmitter {
     if (!this.#started) return
     this.#stopping = (async () => {
       await this.#call('stop', [options ?? {}])
-      this.#timekeeping.stopped()
+      this.#host.stopped()
       await this.#clockSessions(false)
       clearInterval(this.#keepAlive)
       this.#keepAlive = null
@@ -233,7 +233,7 @@ class PgBoss extends EventEmitter {
    */
   async #clockSessions (on) {
     const db = this.#config.db
-    if (!db || !this.#timekeeping.attachable) return
+    if (!db || !this.#host.attachable) return
     if (on) {
       if (typeof db.setSessionStatements !== 'function') {
         throw assertion('configuration assert: this db adapter does not implement setSessionStatements(), so a TestClock cannot reach every session it opens. Implement it to run the given statements on each new connection (or once, if the adapter has a single session).')
@@ -315,14 +315,14 @@ class PgBoss extends EventEmitter {
   // ---- schedules ----
 
   /** The database's clock as the cron pass reads it: this instance's clock plus the measured skew. */
-  #databaseTime () { return this.#timekeeping.now() + this.#syncCall('clockSkew', []) }
+  #databaseTime () { return this.#host.now() + this.#syncCall('clockSkew', []) }
 
   async schedule (name, cron, data, options = {}) {
     // `db` runs this call; it is not part of the schedule the row keeps
     const { db, ...persisted } = options
     // any falsy zone is UTC (a nullable column read back, a config value left null)
     const tz = persisted.tz || 'UTC'
-    const kind = recurrence.checkSchedule(cron, tz, this.#timekeeping.now(), this.#databaseTime())
+    const kind = recurrence.checkSchedule(cron, tz, this.#host.now(), this.#databaseTime())
     await this.#call('schedule', [name === undefined ? UNDEFINED : name, cron, payload(data), markUndefined(persisted), kind, tz], db)
   }
 

@@ -40,7 +40,7 @@ async function rowsByImplementation () {
 test('our row equals pg-boss 12.38\'s for the same options, column by column', async () => {
   const { refRow, ourRow } = await rowsByImplementation()
   // differ by nature: ids, process and time; the version is each package's own; pool counts
-  // other than max move with use; metrics are not sampled by pg-boss-native yet (null)
+  // other than max move with use; metrics are each process's own sample (compared below)
   const natural = ['id', 'pid', 'started_on', 'heartbeat_on', 'application_name', 'version',
     'pool_total', 'pool_idle', 'pool_waiting', 'metrics']
   for (const column of Object.keys(refRow)) {
@@ -51,7 +51,13 @@ test('our row equals pg-boss 12.38\'s for the same options, column by column', a
   assert.equal(ourRow.application_name, `pgboss:${ourRow.id.slice(0, 8)}`)
   assert.equal(refRow.application_name, `pgboss:${refRow.id.slice(0, 8)}`)
   assert.equal(ourRow.pool_max, 4)
-  assert.equal(ourRow.metrics, null)
+  // the same process, host and container: the same limits; a first sample has no CPU or loop figures
+  assert.deepEqual(Object.keys(ourRow.metrics).sort(), Object.keys(refRow.metrics).sort())
+  for (const key of ['cgroup', 'cpuLimit', 'memoryLimit', 'heapLimit', 'cpu', 'cpuThrottled', 'loopDelay', 'loopDelayMax', 'loopUtilization']) {
+    assert.deepEqual(ourRow.metrics[key], refRow.metrics[key], `metrics.${key}`)
+  }
+  for (const key of ['rss', 'heapUsed']) assert.ok(ourRow.metrics[key] > 0 && refRow.metrics[key] > 0, `metrics.${key}`)
+  assert.equal(ourRow.metrics.memoryUsed === null, refRow.metrics.memoryUsed === null, 'metrics.memoryUsed')
   assert.ok(Number.isInteger(ourRow.pool_total) && Number.isInteger(ourRow.pool_idle))
 })
 
@@ -96,6 +102,9 @@ test('a heartbeat refreshes the row', async () => {
   const row = await instanceRow(ourRow.id)
   assert.equal(row.started_on.getTime(), ourRow.started_on.getTime())
   assert.equal(row.stopped_on, null)
+  // a later sample measures CPU and the event loop since the one before
+  assert.ok(row.metrics.cpu >= 0, JSON.stringify(row.metrics))
+  assert.ok(row.metrics.loopUtilization >= 0 && row.metrics.loopUtilization <= 1, JSON.stringify(row.metrics))
 })
 
 test('constructor options are validated with pg-boss\'s messages', async () => {

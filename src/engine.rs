@@ -66,6 +66,8 @@ pub struct Engine {
     pub maintaining: std::sync::atomic::AtomicUsize,
     /// The cron claim and pass, the skew monitor (`schedule`).
     pub timekeeper: crate::schedule::Timekeeper,
+    /// The process vitals each registry heartbeat records.
+    pub vitals: crate::vitals::Vitals,
 }
 
 pub const SEND_IT_QUEUE: &str = "__pgboss__send-it";
@@ -90,6 +92,7 @@ impl Engine {
             registry: Default::default(),
             maintaining: Default::default(),
             timekeeper: Default::default(),
+            vitals: Default::default(),
         })
     }
 

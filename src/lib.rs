@@ -27,6 +27,7 @@ pub mod send_batch;
 pub mod start_retry;
 pub mod supervise;
 pub mod validate;
+pub mod vitals;
 pub mod warnings;
 pub mod worker;
 

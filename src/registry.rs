@@ -131,6 +131,8 @@ impl Engine {
         if !self.config.instance.register {
             return;
         }
+        // a new life: its first sample has no CPU or event loop figures yet
+        self.vitals.reset();
         if let Err(err) = self.register_instance().await {
             self.emit(EngineEvent::Error(err));
         }
@@ -140,7 +142,10 @@ impl Engine {
     async fn register_instance(self: &Arc<Self>) -> Result<()> {
         let db = self.instance_db()?;
         let rows = db
-            .query(&sql::register(&self.config.schema), &self.row_values())
+            .query(
+                &sql::register(&self.config.schema),
+                &self.row_values().await,
+            )
             .await?;
         let started_on = rows.into_iter().next().and_then(|r| r.into_iter().next()?);
         if let Ok(mut s) = self.registry.started_on.lock() {
@@ -222,7 +227,7 @@ impl Engine {
     async fn beat(&self) -> Result<()> {
         let _beating = self.registry.beating.lock().await;
         let db = self.instance_db()?;
-        let mut params = self.row_values();
+        let mut params = self.row_values().await;
         params.push(self.registry.started_on.lock().ok().and_then(|s| s.clone()));
         db.query(&sql::heartbeat(&self.config.schema), &params)
             .await?;
@@ -260,7 +265,7 @@ impl Engine {
     }
 
     /// The row's values in `plans::registry` column order.
-    fn row_values(&self) -> Vec<Param> {
+    async fn row_values(&self) -> Vec<Param> {
         let c = &self.config;
         let instance = &c.instance;
         let pool = self.pool_counts();
@@ -289,9 +294,7 @@ impl Engine {
             count(|p| p.idle_count),
             count(|p| p.waiting_count),
             Some(self.registry_workers().to_string()),
-            // pg-boss's process vitals (CPU, memory, event loop against the container's limits)
-            // are not sampled yet: the column's "no sample" value
-            None,
+            Some(self.vitals.sample_json().await),
             Some(Value::Object(options).to_string()),
         ]
     }

@@ -3,9 +3,9 @@
 
 mod executor;
 mod handler;
+mod host;
 mod identity;
 mod password;
-mod timekeeper;
 
 use crate::api;
 use crate::config::Config;
@@ -87,7 +87,7 @@ impl NativeBoss {
         on_event: Option<EventFn>,
         password: Option<password::PasswordFn>,
         check_server_identity: Option<identity::IdentityFn>,
-        timekeeper: Option<timekeeper::HostFn>,
+        host: Option<host::HostFn>,
     ) -> Result<Self> {
         let value: serde_json::Value =
             serde_json::from_str(&config).map_err(|e| Error::from_reason(e.to_string()))?;
@@ -107,10 +107,10 @@ impl NativeBoss {
         let external =
             execute_sql.map(|f| Arc::new(JsExecutor::new(f)) as crate::db::SharedExecutor);
         let engine = Engine::new(config, external);
-        if let Some(host) = timekeeper {
-            engine
-                .timekeeper
-                .set_host(Arc::new(timekeeper::JsTimekeeperHost::new(host)));
+        if let Some(host) = host {
+            let host = Arc::new(host::JsHost::new(host));
+            engine.timekeeper.set_host(host.clone());
+            engine.vitals.set_source(host);
         }
         let outcomes = Arc::new(handler::Outcomes::default());
         if let Some(on_event) = on_event {

@@ -755,7 +755,11 @@ pub fn delete_jobs(s: &SchemaName, t: &str, fenced: bool, recount: bool) -> Stri
 {SETTLED}",
         ids = ids_param(2),
         fence = if fenced { fence(3) } else { String::new() },
-        recount = if recount { format!(", {}", reduce_retained(s_, true)) } else { String::new() }
+        recount = if recount {
+            format!(", {}", reduce_retained(s_, true))
+        } else {
+            String::new()
+        }
     )
 }
 

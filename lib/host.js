@@ -1,22 +1,24 @@
 'use strict'
-// An instance's timekeeping on the JavaScript side: what the engine's timekeeper asks of it
-// (expression arithmetic, and the `clock` option's time, timers and attachment) and the
-// schedule methods' expression checks, which need the same two libraries.
+// An instance's JavaScript side, what the engine asks of it (src/binding/host.rs): expression
+// arithmetic for the cron pass, the `clock` option's time, timers and attachment, and the heap
+// and event loop figures of the registry's vitals.
 //
 // Under a clock a test drives (a TestClock), the engine's two timer chains (cron claim, skew
 // monitor) wait on that clock's timers. `idle()` tells the clock when a chain it woke has done
 // its work: a chain is busy from its wake until it asks for its next timer.
 
 const recurrence = require('./recurrence.js')
+const { LoopVitals } = require('./vitals.js')
 
 const realDelay = (ms) => new Promise(resolve => setTimeout(resolve, ms))
 
-class Timekeeping {
+class EngineHost {
   #clock
   #timers = new Set()
   #busy = new Set()
   #attachment = null
   #target
+  #vitals = new LoopVitals()
 
   /** `clock` is the constructor's (null for the system clock); `target()` the attach target. */
   constructor (clock, target) {
@@ -28,8 +30,8 @@ class Timekeeping {
 
   now () { return this.#clock ? this.#clock.now() : Date.now() }
 
-  /** The engine's host function: never rejects. */
-  host = async (messageJson) => {
+  /** What the engine calls with each message (src/binding/host.rs): never rejects. */
+  handle = async (messageJson) => {
     try {
       const message = JSON.parse(messageJson)
       return JSON.stringify({ ok: await this.#answer(message) ?? null })
@@ -52,7 +54,8 @@ class Timekeeping {
         if (attachment) await attachment[Symbol.asyncDispose]()
         return null
       }
-      default: throw new Error(`unknown timekeeper message ${message.type}`)
+      case 'vitals': return this.#vitals.sample()
+      default: throw new Error(`unknown host message ${message.type}`)
     }
   }
 
@@ -80,8 +83,9 @@ class Timekeeping {
     }
   }
 
-  /** The chains have ended (stop, or a start that failed): their timers go. */
+  /** The chains have ended (stop, or a start that failed): their timers go, and the loop monitor. */
   stopped () {
+    this.#vitals.stop()
     for (const timer of this.#timers) {
       this.#clock.clearTimeout(timer.handle)
       timer.resolve()
@@ -101,4 +105,4 @@ class Timekeeping {
   }
 }
 
-module.exports = { Timekeeping, recurrence }
+module.exports = { EngineHost, recurrence }

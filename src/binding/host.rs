@@ -1,11 +1,13 @@
-//! The timekeeper's JavaScript side as the engine's `TimekeeperHost`. index.js passes one
-//! function `(messageJson) => Promise<string>` that never rejects: `{ "ok": ... }` or
-//! `{ "err": "message" }`. Messages: `{ type: 'evaluate', request }` (lib/recurrence.js
-//! `evaluatePass`), `{ type: 'now' }`, `{ type: 'sleep', chain, ms }`, `{ type: 'attach' }` and
-//! `{ type: 'detach' }` (the `clock` option).
+//! The instance's JavaScript side (lib/host.js) as the engine's `TimekeeperHost` and
+//! `VitalsSource`. index.js passes one function `(messageJson) => Promise<string>` that never
+//! rejects: `{ "ok": ... }` or `{ "err": "message" }`. Messages: `{ type: 'evaluate', request }`
+//! (lib/recurrence.js `evaluatePass`), `{ type: 'now' }`, `{ type: 'sleep', chain, ms }`,
+//! `{ type: 'attach' }` and `{ type: 'detach' }` (the `clock` option), `{ type: 'vitals' }` (heap
+//! and event loop figures for the registry).
 
 use crate::error::{BossError, Result};
 use crate::schedule::TimekeeperHost;
+use crate::vitals::VitalsSource;
 use futures_util::future::BoxFuture;
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::ThreadsafeFunction;
@@ -15,13 +17,13 @@ use std::sync::Arc;
 /// Weak, as every callback of an instance: a pending clock timer must not hold the process open.
 pub type HostFn = ThreadsafeFunction<String, Promise<String>, String, Status, false, true>;
 
-pub struct JsTimekeeperHost {
+pub struct JsHost {
     func: Arc<HostFn>,
 }
 
-impl JsTimekeeperHost {
-    pub fn new(func: HostFn) -> JsTimekeeperHost {
-        JsTimekeeperHost {
+impl JsHost {
+    pub fn new(func: HostFn) -> JsHost {
+        JsHost {
             func: Arc::new(func),
         }
     }
@@ -29,7 +31,8 @@ impl JsTimekeeperHost {
     fn ask(&self, message: Value) -> BoxFuture<'static, Result<Value>> {
         let func = self.func.clone();
         Box::pin(async move {
-            let failed = |reason: String| BossError::operational(format!("timekeeper: {reason}"));
+            let failed =
+                |reason: String| BossError::operational(format!("pg-boss-native host: {reason}"));
             let promise = func
                 .call_async_catch(message.to_string())
                 .await
@@ -44,7 +47,7 @@ impl JsTimekeeperHost {
     }
 }
 
-impl TimekeeperHost for JsTimekeeperHost {
+impl TimekeeperHost for JsHost {
     fn evaluate(&self, request: Value) -> BoxFuture<'static, Result<Value>> {
         self.ask(json!({ "type": "evaluate", "request": request }))
     }
@@ -73,5 +76,13 @@ impl TimekeeperHost for JsTimekeeperHost {
     fn detach(&self) -> BoxFuture<'static, Result<()>> {
         let reply = self.ask(json!({ "type": "detach" }));
         Box::pin(async move { reply.await.map(|_| ()) })
+    }
+}
+
+impl VitalsSource for JsHost {
+    fn sample(&self) -> BoxFuture<'static, Value> {
+        let reply = self.ask(json!({ "type": "vitals" }));
+        // a sample the JavaScript side cannot give is null figures, never a failed heartbeat
+        Box::pin(async move { reply.await.unwrap_or(Value::Null) })
     }
 }
