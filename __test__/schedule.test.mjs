@@ -78,10 +78,17 @@ test('previewSchedule() checks from and count as pg-boss does, and pages with fr
   for (const [expression, options] of cases) {
     assert.deepEqual(preview(reader, expression, options), preview(theirs, expression, options), `${expression} ${JSON.stringify(options)}`)
   }
-  // a walk over its time budget gives up as pg-boss's does (how far each gets depends on speed)
+  // a slow walk gives up after a second of walking, as pg-boss's does; whether 1000 leap days
+  // take longer than that depends on the machine, so either answer is pg-boss's
   const sparse = ['0 0 29 2 *', { count: previewScheduleMaxCount, from: new Date('2026-01-01T00:00:00Z') }]
   for (const boss of [reader, theirs]) {
-    assert.match(preview(boss, ...sparse).message, /^Gave up after 1000ms with \d+ of 1000 occurrences of "0 0 29 2 \*"\. Ask for fewer and page with `from`\.$/)
+    const answer = preview(boss, ...sparse)
+    if (answer.ok) {
+      assert.equal(answer.ok.length, previewScheduleMaxCount)
+      assert.deepEqual(answer.ok.slice(0, 2), ['2028-02-29T00:00:00.000Z', '2032-02-29T00:00:00.000Z'])
+    } else {
+      assert.match(answer.message, /^Gave up after 1000ms with \d+ of 1000 occurrences of "0 0 29 2 \*"\. Ask for fewer and page with `from`\.$/)
+    }
   }
   const first = reader.previewSchedule('FREQ=HOURLY', { from: new Date('2026-12-01T00:00:00Z'), count: 2 })
   const next = reader.previewSchedule('FREQ=HOURLY', { from: first[1], count: 1 })
