@@ -29,6 +29,11 @@ pub enum EngineEvent {
     },
     /// `getWipData()` while workers hold jobs (at most every 2 s).
     Wip(serde_json::Value),
+    /// An event of its own name with its data as pg-boss emits it (`flow`).
+    Named {
+        name: &'static str,
+        data: serde_json::Value,
+    },
 }
 
 pub type EventSink = Arc<dyn Fn(EngineEvent) + Send + Sync>;
@@ -68,6 +73,8 @@ pub struct Engine {
     pub timekeeper: crate::schedule::Timekeeper,
     /// The process vitals each registry heartbeat records.
     pub vitals: crate::vitals::Vitals,
+    /// The flow resolver's pass lock and state (`flow`).
+    pub flow: crate::flow::FlowResolver,
 }
 
 pub const SEND_IT_QUEUE: &str = "__pgboss__send-it";
@@ -93,6 +100,7 @@ impl Engine {
             maintaining: Default::default(),
             timekeeper: Default::default(),
             vitals: Default::default(),
+            flow: Default::default(),
         })
     }
 
@@ -372,6 +380,7 @@ impl Engine {
         if self.config.use_listen_notify {
             self.spawn_listener();
         }
+        self.start_flow_resolver();
         self.start_registry().await;
         if let Ok(mut l) = self.lifecycle.lock() {
             *l = Lifecycle::Started;
@@ -400,6 +409,7 @@ impl Engine {
         }
         // first, so a pass in progress files its occurrences while the pool is still open
         self.stop_timekeeper().await;
+        self.stop_flow_resolver().await;
         let workers = self.workers.all();
         for w in &workers {
             w.request_stop();

@@ -9,6 +9,7 @@ pub mod connection;
 pub mod db;
 pub mod engine;
 pub mod error;
+pub mod flow;
 pub mod ids;
 pub mod jobs;
 pub mod js;

@@ -7,6 +7,7 @@ mod send;
 mod settle;
 
 pub use find::is_uuid;
+pub(crate) use send::job_payload;
 pub(crate) use send::may_conflict;
 pub use send::{check_send_args, SendRequest};
 pub use settle::completion_output;

@@ -102,7 +102,7 @@ fn id_or_new(named: Option<&Value>) -> Value {
 
 /// The insert payload of one job (the columns `plans::jobs::insert_jobs` reads), with a new id
 /// when the caller named none.
-fn job_payload(data: &Value, o: &Object, singleton_offset: i64) -> Value {
+pub(crate) fn job_payload(data: &Value, o: &Object, singleton_offset: i64) -> Value {
     let get = |k: &str| o.get(k).cloned().unwrap_or(Value::Null);
     let group = o.get("group").and_then(Value::as_object);
     json!({
@@ -344,7 +344,7 @@ impl Engine {
     /// A failed job insert as pg-boss reports it: a queue deleted after it was cached (its foreign
     /// key, or its own dropped table) reads as `Queue <name> does not exist` and leaves the cache; a
     /// missing dead letter queue is named. `dead_letters` are the ones the statement wrote.
-    async fn insert_error(
+    pub(crate) async fn insert_error(
         &self,
         err: BossError,
         name: &str,
