@@ -127,9 +127,16 @@ impl Engine {
 
     /// Emit `wip` if a non-internal worker holds jobs and the last one was 2 s ago or more.
     pub fn emit_wip_soon(&self) {
+        self.emit_wip_after(2000)
+    }
+
+    /// `wip` if busy and the last one was `gap_ms` ago or more. The 2 s ticker asks for less than
+    /// its period: its ticks keep a fixed schedule, so one after a late tick comes a little under
+    /// 2 s later, and a strict 2 s would skip it (a wip every 4 s while a handler runs long).
+    fn emit_wip_after(&self, gap_ms: u64) {
         let now = crate::worker::now_ms();
         let last = self.last_wip_ms.load(Ordering::Relaxed);
-        if now.saturating_sub(last) < 2000 {
+        if now.saturating_sub(last) < gap_ms {
             return;
         }
         let busy = self
@@ -527,7 +534,7 @@ impl Engine {
             loop {
                 ticker.tick().await;
                 let Some(engine) = weak.upgrade() else { break };
-                engine.emit_wip_soon();
+                engine.emit_wip_after(1500);
             }
         });
         self.add_task(task);
