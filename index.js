@@ -130,6 +130,7 @@ class PgBoss extends EventEmitter {
   #starting = null
   #stopping = null
   #keepAlive = null
+  #eventsReceived = 0
   #host
 
   constructor (value) {
@@ -147,7 +148,16 @@ class PgBoss extends EventEmitter {
     this.#config = { db, schema: this.#native.schema }
   }
 
+  /** Resolves once `count` engine events have been received (or after a second, whatever). */
+  async #eventsDelivered (count) {
+    const until = Date.now() + 1000
+    while (this.#eventsReceived < count && Date.now() < until) {
+      await new Promise(resolve => setImmediate(resolve))
+    }
+  }
+
   #onEvent (text) {
+    this.#eventsReceived++
     const event = JSON.parse(text)
     if (event.event === 'error' && event.worker) {
       // pg-boss emits worker failures as a plain object naming the queue and worker
@@ -191,6 +201,10 @@ class PgBoss extends EventEmitter {
         this.#host.stopped()
         throw err
       }
+      // Events the engine raised during start (a clock_skew warning, say) reach listeners before
+      // start() resolves, as pg-boss emits them from within its start. They cross threads on
+      // their own queue, so the result can overtake them: wait (briefly, at most) for the count.
+      await this.#eventsDelivered(this.#syncCall('eventsEmitted', []))
       this.#started = true
       this.#stopped = false
       // A started pg-boss keeps the process alive with its timers; so do we, until stop().

@@ -65,6 +65,9 @@ pub struct Engine {
     /// The LISTEN connection is up, so notify queues poll at their relaxed interval.
     listening: AtomicBool,
     last_wip_ms: AtomicU64,
+    /// Events handed to the sink so far: `start()` in index.js waits until it has received as many
+    /// as had been raised when the engine's start finished (see `events_emitted`).
+    emitted: AtomicU64,
     /// This instance's row in `<schema>.instance` (see `registry`).
     pub registry: crate::registry::Registry,
     /// Supervise passes running now (`isMaintaining()`).
@@ -96,6 +99,7 @@ impl Engine {
             send_batcher: Default::default(),
             listening: AtomicBool::new(false),
             last_wip_ms: AtomicU64::new(0),
+            emitted: AtomicU64::new(0),
             registry: Default::default(),
             maintaining: Default::default(),
             timekeeper: Default::default(),
@@ -113,8 +117,14 @@ impl Engine {
     pub fn emit(&self, event: EngineEvent) {
         let sink = self.events.lock().ok().and_then(|e| e.clone());
         if let Some(sink) = sink {
+            self.emitted.fetch_add(1, Ordering::SeqCst);
             sink(event);
         }
+    }
+
+    /// How many events have gone to the sink.
+    pub fn events_emitted(&self) -> u64 {
+        self.emitted.load(Ordering::SeqCst)
     }
 
     pub fn listening(&self) -> bool {
