@@ -258,3 +258,23 @@ test('an instance whose TestClock holds job_now() expects its body; another inst
     await dropSchema(schema)
   }
 })
+
+test("through a caller's db (constructor db option) the scan reads the same catalog", async () => {
+  const schema = 'drift_caller_db'
+  await dropSchema(schema)
+  const own = pool()
+  const calls = []
+  const db = { executeSql: (text, values) => { calls.push(text); return own.query(text, values) } }
+  const boss = await startBoss(schema, { db })
+  try {
+    await own.query(`DROP INDEX ${schema}.job_common_i9`)
+    calls.length = 0
+    const report = await boss.detectSchemaDrift()
+    assert.deepEqual(report.missing.map(i => i.name), ['job_common_i9'])
+    assert.ok(calls.some(text => text.includes('pg_get_indexdef')), 'the catalog read went through executeSql')
+  } finally {
+    await boss.stop({ graceful: false })
+    await own.end()
+    await dropSchema(schema)
+  }
+})
