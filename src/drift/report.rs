@@ -438,3 +438,150 @@ pub fn compute(inputs: DriftInputs) -> SchemaDriftReport {
         enum_drift,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index(name: &str, table: &str) -> ManagedIndex {
+        ManagedIndex {
+            name: name.into(),
+            table: table.into(),
+            keys: "name, id".into(),
+            include: String::new(),
+            predicate: String::new(),
+            definition: format!("CREATE INDEX {name} ON s.{table} (name, id)"),
+        }
+    }
+
+    fn live(name: &str, table: &str, valid: bool, def: &str) -> LiveIndex {
+        LiveIndex {
+            name: name.into(),
+            table: table.into(),
+            valid,
+            def: Some(def.into()),
+            constraint_backed: false,
+        }
+    }
+
+    #[test]
+    fn absent_indexes_are_missing_or_building_and_invalid_ones_say_whether_a_build_heals_them() {
+        let live_indexes = [live(
+            "b",
+            "t",
+            false,
+            "CREATE INDEX b ON s.t USING btree (name, id)",
+        )];
+        let report = compute(DriftInputs {
+            expected_indexes: vec![index("a", "t"), index("b", "t"), index("c", "t")],
+            live_indexes: &live_indexes,
+            building: ["b".to_string(), "c".to_string()].into(),
+            expected_tables: vec!["t".into()],
+            live_tables: vec!["t".into()],
+            ..Default::default()
+        });
+        assert!(!report.ok);
+        let names = |v: &[ManagedIndex]| v.iter().map(|i| i.name.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&report.missing), ["a"]);
+        assert_eq!(names(&report.building), ["c"]);
+        assert_eq!(report.invalid.len(), 1);
+        assert!(report.invalid[0].building);
+    }
+
+    #[test]
+    fn extra_indexes_are_scoped_to_managed_tables_and_leave_ok_alone() {
+        let mut backed = live(
+            "t_pkey",
+            "t",
+            true,
+            "CREATE UNIQUE INDEX t_pkey ON s.t (id)",
+        );
+        backed.constraint_backed = true;
+        let live_indexes = [
+            live(
+                "a",
+                "t",
+                true,
+                "CREATE INDEX a ON s.t USING btree (name, id)",
+            ),
+            live("stray", "t", true, "CREATE INDEX stray ON s.t (x)"),
+            live(
+                "theirs",
+                "user_table",
+                true,
+                "CREATE INDEX theirs ON s.user_table (x)",
+            ),
+            backed,
+        ];
+        let report = compute(DriftInputs {
+            expected_indexes: vec![index("a", "t")],
+            live_indexes: &live_indexes,
+            expected_tables: vec!["t".into()],
+            live_tables: vec!["t".into()],
+            ..Default::default()
+        });
+        assert!(report.ok);
+        let extra: Vec<&str> = report
+            .extra_indexes
+            .iter()
+            .map(|i| i.name.as_str())
+            .collect();
+        assert_eq!(extra, ["stray"]);
+    }
+
+    #[test]
+    fn presence_only_skips_definitions_and_an_unreadable_function_list_skips_functions() {
+        let live_indexes = [live(
+            "a",
+            "t",
+            true,
+            "CREATE INDEX a ON s.t USING btree (id, name)",
+        )];
+        let expected_fn = ManagedFunction {
+            name: "f".into(),
+            expected_body: "SELECT 1;".into(),
+            definition: "CREATE FUNCTION f() AS $$ SELECT 1; $$".into(),
+        };
+        let live_fns = [LiveFunction {
+            name: "f".into(),
+            def: Some("CREATE FUNCTION f() AS $function$ SELECT 2; $function$".into()),
+        }];
+        let inputs = |presence_only, functions| DriftInputs {
+            expected_indexes: vec![index("a", "t")],
+            live_indexes: &live_indexes,
+            presence_only,
+            functions,
+            ..Default::default()
+        };
+        let full = compute(inputs(
+            false,
+            Some((vec![expected_fn.clone()], &live_fns[..])),
+        ));
+        assert_eq!(full.mismatched[0].differs, ["keys"]);
+        assert_eq!(full.mismatched_functions[0].actual_body, "SELECT 2;");
+        let presence = compute(inputs(true, Some((vec![expected_fn], &live_fns[..]))));
+        assert!(presence.ok);
+        assert!(compute(inputs(false, None)).missing_functions.is_empty());
+    }
+
+    #[test]
+    fn an_absent_table_or_enum_is_not_listed_column_by_column() {
+        let expected = [ExpectedColumns {
+            table: "gone".into(),
+            columns: vec!["id".into()],
+            ..Default::default()
+        }];
+        assert!(column_drift(&expected, &[]).is_empty());
+        let constraints = [ExpectedConstraints {
+            table: "gone".into(),
+            constraints: vec!["PRIMARY KEY (id)".into()],
+        }];
+        assert!(constraint_drift(&constraints, &[]).is_empty());
+        assert!(enum_drift(&["created".to_string()], Vec::new()).is_none());
+        let reordered = enum_drift(
+            &["created".to_string(), "retry".to_string()],
+            vec!["retry".into(), "created".into()],
+        );
+        assert!(reordered.is_some());
+    }
+}
