@@ -278,3 +278,27 @@ test("through a caller's db (constructor db option) the scan reads the same cata
     await dropSchema(schema)
   }
 })
+
+test('on the cockroachdb backend only presence is compared (its catalog renders types and definitions its own way)', async () => {
+  const schema = 'drift_crdb_gate'
+  await dropSchema(schema)
+  const db = pool()
+  const postgres = await startBoss(schema)
+  const crdb = await startBoss(schema, { backend: 'cockroachdb' })
+  try {
+    await db.query(`ALTER TABLE ${schema}.queue ALTER COLUMN retry_limit TYPE bigint;
+      DROP INDEX ${schema}.job_common_i9; CREATE INDEX job_common_i9 ON ${schema}.job_common (id, name);
+      DROP INDEX ${schema}.job_common_i10`)
+    const strict = await postgres.detectSchemaDrift()
+    assert.deepEqual(strict.columnDrift.map(c => c.table), ['queue'])
+    assert.deepEqual(strict.mismatched.map(m => m.name), ['job_common_i9'])
+    const loose = await crdb.detectSchemaDrift()
+    assert.deepEqual([loose.columnDrift, loose.mismatched, loose.constraintDrift], [[], [], []])
+    assert.deepEqual(loose.missing.map(i => [i.name, i.include]), [['job_common_i10', '']])
+  } finally {
+    await postgres.stop({ graceful: false })
+    await crdb.stop({ graceful: false })
+    await db.end()
+    await dropSchema(schema)
+  }
+})

@@ -69,8 +69,15 @@ impl Engine {
         let expected = Expected::new(&s.ident);
         let clock =
             js::truthy(options.get("clockOverride")).then(|| plans::clock::override_body(s));
+        let mut expected_indexes = expected.indexes(&partitions);
+        if !canonical {
+            // that profile builds its indexes without INCLUDE payloads on purpose
+            for index in &mut expected_indexes {
+                index.include.clear();
+            }
+        }
         let report = report::compute(DriftInputs {
-            expected_indexes: expected.indexes(&partitions),
+            expected_indexes,
             live_indexes: &catalog.indexes,
             building: builds
                 .iter()
