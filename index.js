@@ -159,6 +159,8 @@ class PgBoss extends EventEmitter {
         queue: event.queue,
         worker: event.worker
       })
+    } else if (event.event === 'named') {
+      this.emit(event.name, event.data)
     } else if (event.event === 'wip') {
       this.emit(events.wip, event.data)
     } else if (event.event === 'error') {
@@ -362,6 +364,27 @@ class PgBoss extends EventEmitter {
     const [rest, db] = splitDb(options)
     return this.#call('insert', [name ?? null, jobs ?? null, rest ?? {}], db)
   }
+
+  async flow (jobs, options) {
+    const [, db] = splitDb(options)
+    const marked = Array.isArray(jobs)
+      ? jobs.map(job => job && typeof job === 'object'
+        ? { ...job, options: markUndefined(job.options) }
+        : job)
+      : (jobs ?? null)
+    return this.#call('flow', [marked], db)
+  }
+
+  getDependencies (name, id, options) { return this.#dependencyCall('getDependencies', name, id, options) }
+  getDependents (name, id, options) { return this.#dependencyCall('getDependents', name, id, options) }
+
+  #dependencyCall (method, name, id, options) {
+    const [rest, db] = splitDb(options)
+    return this.#call(method, [name ?? null, id ?? null, rest ?? {}], db)
+  }
+
+  resolveFlow () { return this.#call('resolveFlow', []) }
+  isResolvingFlow () { return this.#syncCall('isResolvingFlow', []) }
 
   async fetch (name, options = {}) {
     const [rest, db] = splitDb(options)

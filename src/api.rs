@@ -185,6 +185,13 @@ pub async fn call(
                 .await
                 .map(|_| "null".into())
         }
+        "flow" => engine.flow(args.first(), db).await,
+        "getDependencies" | "getDependents" => {
+            engine
+                .dependency_page(method, args.first(), args.get(1), &options(&args, 2), db)
+                .await
+        }
+        "resolveFlow" => engine.resolve_flow().await.map(|_| "null".into()),
         "fetch" => engine.fetch(args.first(), &options(&args, 1), db).await,
         "complete" => {
             engine
@@ -286,6 +293,7 @@ pub fn call_sync(engine: &Arc<Engine>, method: &str, args: &[Value]) -> Result<S
         "poolCounts" => Ok(serde_json::to_string(&engine.pool_counts())?),
         "isMaintaining" => Ok(engine.is_maintaining().to_string()),
         "isTimekeeping" => Ok(engine.timekeeper.is_timekeeping().to_string()),
+        "isResolvingFlow" => Ok(engine.is_resolving_flow().to_string()),
         "isCheckingSkew" => Ok(engine.timekeeper.is_checking_skew().to_string()),
         // previewSchedule() and schedule() read the database clock as the pass does
         "scheduling" => Ok(engine.config.schedule.to_string()),

@@ -29,6 +29,11 @@ pub enum EngineEvent {
     },
     /// `getWipData()` while workers hold jobs (at most every 2 s).
     Wip(serde_json::Value),
+    /// An event of its own name with its data as pg-boss emits it (`flow`).
+    Named {
+        name: &'static str,
+        data: serde_json::Value,
+    },
 }
 
 pub type EventSink = Arc<dyn Fn(EngineEvent) + Send + Sync>;
@@ -68,6 +73,8 @@ pub struct Engine {
     pub timekeeper: crate::schedule::Timekeeper,
     /// The process vitals each registry heartbeat records.
     pub vitals: crate::vitals::Vitals,
+    /// The flow resolver's pass lock and state (`flow`).
+    pub flow: crate::flow::FlowResolver,
 }
 
 pub const SEND_IT_QUEUE: &str = "__pgboss__send-it";
@@ -93,6 +100,7 @@ impl Engine {
             maintaining: Default::default(),
             timekeeper: Default::default(),
             vitals: Default::default(),
+            flow: Default::default(),
         })
     }
 
@@ -119,9 +127,16 @@ impl Engine {
 
     /// Emit `wip` if a non-internal worker holds jobs and the last one was 2 s ago or more.
     pub fn emit_wip_soon(&self) {
+        self.emit_wip_after(2000)
+    }
+
+    /// `wip` if busy and the last one was `gap_ms` ago or more. The 2 s ticker asks for less than
+    /// its period: its ticks keep a fixed schedule, so one after a late tick comes a little under
+    /// 2 s later, and a strict 2 s would skip it (a wip every 4 s while a handler runs long).
+    fn emit_wip_after(&self, gap_ms: u64) {
         let now = crate::worker::now_ms();
         let last = self.last_wip_ms.load(Ordering::Relaxed);
-        if now.saturating_sub(last) < 2000 {
+        if now.saturating_sub(last) < gap_ms {
             return;
         }
         let busy = self
@@ -372,6 +387,7 @@ impl Engine {
         if self.config.use_listen_notify {
             self.spawn_listener();
         }
+        self.start_flow_resolver();
         self.start_registry().await;
         if let Ok(mut l) = self.lifecycle.lock() {
             *l = Lifecycle::Started;
@@ -400,6 +416,7 @@ impl Engine {
         }
         // first, so a pass in progress files its occurrences while the pool is still open
         self.stop_timekeeper().await;
+        self.stop_flow_resolver().await;
         let workers = self.workers.all();
         for w in &workers {
             w.request_stop();
@@ -517,7 +534,7 @@ impl Engine {
             loop {
                 ticker.tick().await;
                 let Some(engine) = weak.upgrade() else { break };
-                engine.emit_wip_soon();
+                engine.emit_wip_after(1500);
             }
         });
         self.add_task(task);

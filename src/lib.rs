@@ -10,6 +10,7 @@ pub mod db;
 pub mod drift;
 pub mod engine;
 pub mod error;
+pub mod flow;
 pub mod ids;
 pub mod jobs;
 pub mod js;

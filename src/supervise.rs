@@ -30,7 +30,12 @@ impl Engine {
         self.maintaining.load(std::sync::atomic::Ordering::SeqCst) > 0
     }
 
-    async fn supervise_pass(&self, name: Option<&str>) -> Result<()> {
+    /// The queues (every one, or the one named) grouped by their physical table, each table's
+    /// names in order: the passes that visit every queue go table by table.
+    pub async fn queues_by_table(
+        &self,
+        name: Option<&str>,
+    ) -> Result<BTreeMap<String, Vec<String>>> {
         let rows = match name {
             Some(n) => {
                 self.get_queues_raw(Some(vec![n.to_string()]), None, None)
@@ -53,6 +58,11 @@ impl Engine {
                 .or_default()
                 .push(q.to_string());
         }
+        Ok(by_table)
+    }
+
+    async fn supervise_pass(&self, name: Option<&str>) -> Result<()> {
+        let by_table = self.queues_by_table(name).await?;
         for (table, names) in by_table {
             for chunk in names.chunks(100) {
                 self.monitor(&table, chunk).await?;
@@ -159,6 +169,7 @@ impl Engine {
                     break;
                 }
             }
+            self.cleanup_flow_edges(&queue).await?;
         }
         Ok(())
     }

@@ -311,7 +311,7 @@ fn resident_bytes() -> Option<f64> {
         .ok()?;
     // SAFETY: sysconf has no preconditions
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    (page > 0).then(|| pages * page as f64)
+    (page > 0).then_some(pages * page as f64)
 }
 
 /// User plus system CPU time of the whole process, in microseconds.

@@ -133,6 +133,9 @@ impl NativeBoss {
                         })
                     }
                     EngineEvent::Wip(data) => serde_json::json!({ "event": "wip", "data": data }),
+                    EngineEvent::Named { name, data } => {
+                        serde_json::json!({ "event": "named", "name": name, "data": data })
+                    }
                     EngineEvent::Warning { message, data } => {
                         serde_json::json!({ "event": "warning", "message": message, "data": data })
                     }

@@ -8,6 +8,7 @@
 pub mod bam;
 pub mod clock;
 pub mod drift;
+pub mod flow;
 pub mod jobs;
 pub mod notify;
 pub mod pubsub;
