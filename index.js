@@ -264,6 +264,8 @@ class PgBoss extends EventEmitter {
   /** One monitor (counts, expiry) and maintenance (retention) pass now, for every queue or one. */
   supervise (name) { return this.#call('supervise', [name ?? null]) }
   schemaVersion () { return this.#call('schemaVersion', []) }
+  /** The live schema against schema 46, in pg-boss 12.38's report shape (src/drift). */
+  detectSchemaDrift () { return this.#call('detectSchemaDrift', [{ clockOverride: this.#host.attached }]) }
 
   /** The database in use: the constructor `db`, or the native pool as an `IDatabase`. */
   getDb () {

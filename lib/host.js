@@ -27,6 +27,8 @@ class EngineHost {
   }
 
   get attachable () { return typeof this.#clock?.attach === 'function' }
+  /** Whether this instance's TestClock holds the schema's job_now() now. */
+  get attached () { return this.#attachment !== null }
 
   now () { return this.#clock ? this.#clock.now() : Date.now() }
 

@@ -97,6 +97,7 @@ pub async fn call(
         "getInstances" => engine.get_instances(&options(&args, 0)).await,
         "getBamStatus" => engine.get_bam_status().await,
         "getBamEntries" => engine.get_bam_entries(&options(&args, 0)).await,
+        "detectSchemaDrift" => engine.detect_schema_drift(&options(&args, 0)).await,
         "getReindexCommands" => {
             Ok(json!(engine.get_reindex_commands(&options(&args, 0)).await?).to_string())
         }

@@ -7,6 +7,7 @@ pub mod bam;
 pub mod config;
 pub mod connection;
 pub mod db;
+pub mod drift;
 pub mod engine;
 pub mod error;
 pub mod flow;

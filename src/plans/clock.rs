@@ -25,12 +25,18 @@ $body$;",
     )
 }
 
+/// `job_now()`'s body while a TestClock is attached (the drift check expects it then).
+pub fn override_body(s: &SchemaName) -> String {
+    format!(
+        "SELECT COALESCE(CASE WHEN current_setting('{TEST_CLOCK_SETTING}', true) = 'on' THEN (SELECT c.now FROM {} c LIMIT 1) END, pg_catalog.now());",
+        clock_table(s)
+    )
+}
+
 /// Take over `job_now()` at `seconds` since the epoch.
 pub fn attach(s: &SchemaName, seconds: f64) -> String {
     let table = clock_table(s);
-    let body = format!(
-        "SELECT COALESCE(CASE WHEN current_setting('{TEST_CLOCK_SETTING}', true) = 'on' THEN (SELECT c.now FROM {table} c LIMIT 1) END, pg_catalog.now());"
-    );
+    let body = override_body(s);
     format!(
         "DROP TABLE IF EXISTS {table};
 CREATE TABLE {table} (now timestamp with time zone NOT NULL);

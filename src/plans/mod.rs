@@ -7,6 +7,7 @@
 
 pub mod bam;
 pub mod clock;
+pub mod drift;
 pub mod flow;
 pub mod jobs;
 pub mod notify;
