@@ -5,8 +5,10 @@ mod claim;
 mod find;
 mod send;
 mod settle;
+mod upsert;
 
 pub use find::is_uuid;
 pub(crate) use send::may_conflict;
 pub use send::{check_send_args, SendRequest};
 pub use settle::completion_output;
+pub use upsert::{check_update_args, CreatedJobs, UpdateOutcome, UpdateRequest};

@@ -344,7 +344,7 @@ impl Engine {
     /// A failed job insert as pg-boss reports it: a queue deleted after it was cached (its foreign
     /// key, or its own dropped table) reads as `Queue <name> does not exist` and leaves the cache; a
     /// missing dead letter queue is named. `dead_letters` are the ones the statement wrote.
-    async fn insert_error(
+    pub(crate) async fn insert_error(
         &self,
         err: BossError,
         name: &str,

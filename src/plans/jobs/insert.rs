@@ -17,7 +17,25 @@ pub fn insert_jobs(
     return_ids: bool,
     may_conflict: bool,
 ) -> String {
+    insert_jobs_marked(s, t, notify, return_ids, may_conflict, false)
+}
+
+/// `insert_jobs`, and with `upserted_by_key` the rows are marked as created by an `upsert()` that
+/// targets its singleton key (`upsert_by_key`), so job_i13 admits one such queued job per key.
+pub fn insert_jobs_marked(
+    s: &SchemaName,
+    t: &str,
+    notify: bool,
+    return_ids: bool,
+    may_conflict: bool,
+    upserted_by_key: bool,
+) -> String {
     let s_ = &s.ident;
+    let (mark_column, mark_value) = if upserted_by_key {
+        (", upsert_by_key", ",\n    true")
+    } else {
+        ("", "")
+    };
     let on_conflict = if may_conflict {
         "ON CONFLICT DO NOTHING\n  "
     } else {
@@ -42,7 +60,7 @@ pub fn insert_jobs(
   INSERT INTO {s_}.{t} (
     id, name, data, priority, start_after, created_on, singleton_key, singleton_on, group_id, group_tier,
     expire_seconds, deletion_seconds, keep_until, retry_limit, retry_delay, retry_backoff,
-    retry_delay_max, policy, dead_letter, heartbeat_seconds
+    retry_delay_max, policy, dead_letter, heartbeat_seconds{mark_column}
   )
   SELECT
     COALESCE(i.id, gen_random_uuid()),
@@ -69,7 +87,7 @@ pub fn insert_jobs(
     COALESCE(i."retryDelayMax", q.retry_delay_max),
     q.policy,
     COALESCE(i."deadLetter", q.dead_letter),
-    COALESCE(i."heartbeatSeconds", q.heartbeat_seconds)
+    COALESCE(i."heartbeatSeconds", q.heartbeat_seconds){mark_value}
   FROM input i
   LEFT JOIN {s_}.queue q ON q.name = $1::text
   {on_conflict}RETURNING id, start_after
