@@ -49,6 +49,16 @@ fn redrive_filter(options: &Object) -> Result<Vec<Param>> {
     Ok(vec![destination, source_name, data, created_before, ids])
 }
 
+/// The error PostgreSQL gives an `ids` item its uuid type cannot read, as pg-boss meets it when
+/// the statement binds its `uuid[]` (the statement here reads the list only if it has rows to
+/// filter, so it is checked first).
+fn uuid_ids(filter: &[Param]) -> Result<()> {
+    match filter.get(4).cloned().flatten() {
+        Some(json) => crate::jobs::uuid_input(&serde_json::from_str::<Vec<String>>(&json)?),
+        None => Ok(()),
+    }
+}
+
 impl Engine {
     /// `redrive(name, options)`: how many jobs were moved out of dead letter queue `name`.
     pub async fn redrive(
@@ -66,6 +76,7 @@ impl Engine {
         )?;
         let db = self.db(db)?;
         let q = self.queue_info(&name).await?;
+        uuid_ids(&filter)?;
         let sql = plans::redrive::redrive_jobs(&self.config.schema, &q.table);
         let rows = self.query(&db, &sql, &params(name, filter, &limit)).await?;
         Ok(rows.first().and_then(|n| n.parse().ok()).unwrap_or(0))
@@ -85,6 +96,7 @@ impl Engine {
         let filter = redrive_filter(options)?;
         let db = self.db(db)?;
         let q = self.queue_info(&name).await?;
+        uuid_ids(&filter)?;
         let sql = plans::redrive::preview_redrive(&self.config.schema, &q.table);
         let rows = self
             .query(&db, &sql, &params(name, filter, &json!(limit)))

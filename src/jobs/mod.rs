@@ -11,4 +11,5 @@ pub use find::is_uuid;
 pub(crate) use send::may_conflict;
 pub use send::{check_send_args, SendRequest};
 pub use settle::completion_output;
+pub(crate) use settle::uuid_input;
 pub use upsert::{check_update_args, CreatedJobs, UpdateOutcome, UpdateRequest};
