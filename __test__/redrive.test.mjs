@@ -4,7 +4,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
-import { bothForFile, outcome, sleep, waitFor } from './helpers.mjs'
+import { bothForFile, connectionString, outcome, pg, sleep, waitFor } from './helpers.mjs'
 
 const SCHEMA = 'rdv_redrive_test'
 let ours, ref, db
@@ -260,24 +260,45 @@ test('redrive() and previewRedrive() refuse bad options with pg-boss 12.38\'s er
 })
 
 test('redrive() tolerates policy collisions: the job it cannot re-create is failed in place, saying why', async () => {
-  const [pa, pb] = [prefix(), prefix()]
-  const answers = []
-  for (const [boss, p] of [[ours, pa], [ref, pb]]) {
-    await deadLetterPair(boss, p, { source: { policy: 'short' } })
-    const first = await failOne(boss, `${p}-src`, { n: 1 })
-    const second = await failOne(boss, `${p}-src`, { n: 2 })
-    const moved = await boss.redrive(`${p}-dlq`)
-    const movedAgain = await boss.redrive(`${p}-dlq`)
-    const all = await rows('name LIKE $1', [`${p}-%`])
-    answers.push({ moved, movedAgain, rows: all.map(r => comparable(r, p, { [first]: 'first', [second]: 'second' })) })
+  for (const [policy, key] of [['short', undefined], ['short', 'k'], ['stately', 'k'], ['exclusive', 'k']]) {
+    const [pa, pb] = [prefix(), prefix()]
+    const answers = []
+    for (const [boss, p] of [[ours, pa], [ref, pb]]) {
+      await deadLetterPair(boss, p, { source: { policy } })
+      const first = await failOne(boss, `${p}-src`, { n: 1 }, { singletonKey: key })
+      const second = await failOne(boss, `${p}-src`, { n: 2 }, { singletonKey: key })
+      const moved = await boss.redrive(`${p}-dlq`)
+      const movedAgain = await boss.redrive(`${p}-dlq`)
+      const all = await rows('name LIKE $1', [`${p}-%`])
+      answers.push({ moved, movedAgain, rows: all.map(r => comparable(r, p, { [first]: 'first', [second]: 'second' })) })
+    }
+    assert.deepEqual(answers[0], answers[1], `${policy} ${key}`)
+    assert.equal(answers[0].moved, 1)
+    assert.equal(answers[0].movedAgain, 0)
+    const refused = answers[0].rows.find(r => r.name === 'P-dlq')
+    assert.equal(refused.state, 'failed')
+    assert.equal(refused.output.reason, 'redrive_conflict')
+    assert.deepEqual(refused.source_output, { reason: 'boom' })
   }
-  assert.deepEqual(answers[0], answers[1])
-  assert.equal(answers[0].moved, 1)
-  assert.equal(answers[0].movedAgain, 0)
-  const refused = answers[0].rows.find(r => r.name === 'P-dlq')
-  assert.equal(refused.state, 'failed')
-  assert.equal(refused.output.reason, 'redrive_conflict')
-  assert.deepEqual(refused.source_output, { reason: 'boom' })
+})
+
+test('redrive() with a db runs in the caller\'s transaction', async () => {
+  const p = prefix()
+  await deadLetterPair(ours, p)
+  await failOne(ours, `${p}-src`, { n: 1 })
+  const client = new pg.Client({ connectionString })
+  await client.connect()
+  const txdb = { executeSql: (text, values) => client.query(text, values) }
+  try {
+    await client.query('BEGIN')
+    assert.deepEqual(await ours.previewRedrive(`${p}-dlq`, { db: txdb }), { total: 1, destinations: [{ name: `${p}-src`, count: 1 }], unroutable: 0 })
+    assert.equal(await ours.redrive(`${p}-dlq`, { db: txdb }), 1)
+    assert.deepEqual(await ours.previewRedrive(`${p}-dlq`, { db: txdb }), { total: 0, destinations: [], unroutable: 0 })
+    await client.query('ROLLBACK')
+  } finally {
+    await client.end()
+  }
+  assert.equal((await rows('name = $1', [`${p}-dlq`])).length, 1, 'the move rolled back with the transaction')
 })
 
 /** A key_strict_fifo queue with failed jobs holding keys e, c, a, d, b, and an active one holding z. */
