@@ -89,6 +89,8 @@ function storedOutput (data) {
 // An own property set to `undefined` still counts for pg-boss's `key in options` checks, but
 // JSON drops it; the engine reads this marker as that property (see js::UNDEFINED).
 const UNDEFINED = '\u0000undefined'
+// A Date where pg-boss checks `instanceof Date`: its ISO text after this prefix (see js::DATE).
+const DATE = '\u0000date:'
 
 /** `options` with its `undefined` properties (all, or only `keys`) marked so they reach the engine. */
 function markUndefined (options, keys) {
@@ -322,6 +324,59 @@ class PgBoss extends EventEmitter {
     }
     return this.#call(method, args, db)
   }
+
+  /**
+   * update()/upsert() arguments as JSON carries them: a `db` out of the options, `undefined`
+   * data and options marked (absent data keeps the job's, `null` clears it), a Date startAfter
+   * as its ISO text (an invalid one throws here, as in pg-boss).
+   */
+  #updateCall (method, args) {
+    let db
+    if (args.length && args[0] === undefined) args = [false, ...args.slice(1)]
+    const mark = options => {
+      const [rest, optionsDb] = splitDb(options)
+      db = optionsDb
+      if (rest && typeof rest === 'object' && rest.startAfter instanceof Date) {
+        return markUndefined({ ...rest, startAfter: rest.startAfter.toISOString() })
+      }
+      return markUndefined(rest)
+    }
+    if (typeof args[0] === 'string') {
+      const data = args.length > 1 && args[1] === undefined ? UNDEFINED : payload(args[1])
+      args = [args[0], ...(args.length > 1 ? [data] : []), ...(args.length > 2 ? [mark(args[2]) ?? null] : []), ...args.slice(3)]
+    } else if (args[0] && typeof args[0] === 'object' && !Array.isArray(args[0])) {
+      const request = { ...args[0] }
+      if ('data' in request) request.data = request.data === undefined ? UNDEFINED : payload(request.data)
+      if (request.options) request.options = mark(request.options)
+      args = [request, ...args.slice(1)]
+    }
+    return this.#call(method, args, db)
+  }
+
+  async update (...args) { return this.#updateCall('update', args) }
+  async upsert (...args) { return this.#updateCall('upsert', args) }
+
+  /** redrive()/previewRedrive() options: `db` apart, `undefined` and Date filters marked. */
+  #redriveCall (method, name, options) {
+    const [rest, db] = splitDb(options)
+    let marked = markUndefined(rest)
+    if (marked && typeof marked === 'object' && marked.createdBefore instanceof Date) {
+      const at = marked.createdBefore
+      marked = { ...marked, createdBefore: DATE + (Number.isNaN(at.getTime()) ? '' : at.toISOString()) }
+    }
+    if (marked && typeof marked.data === 'function') marked = { ...marked, data: FUNCTION }
+    return this.#call(method, [name ?? null, marked ?? {}], db)
+  }
+
+  redrive (name, options = {}) { return this.#redriveCall('redrive', name, options) }
+
+  async previewRedrive (name, options = {}) {
+    const preview = await this.#redriveCall('previewRedrive', name, options)
+    preview.destinations.sort((a, b) => b.count - a.count || a.name.localeCompare(b.name))
+    return preview
+  }
+
+  getBlockedKeys (name, options) { return this.#call('getBlockedKeys', [name ?? null, options ?? {}]) }
 
   async send (...args) { return this.#sendCall('send', args) }
   async sendAfter (name, data, options, after) { return this.#sendCall('sendAfter', [name, data, options, after]) }

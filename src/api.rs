@@ -212,6 +212,29 @@ pub async fn call(
         "cancel" | "touch" | "deleteJob" | "resume" | "retry" | "restore" => {
             engine.manage(method, args.first(), args.get(1), db).await
         }
+        "update" | "upsert" => {
+            let req = crate::jobs::check_update_args(&args, method == "upsert")?;
+            let outcome = if method == "upsert" {
+                engine.upsert(req, db).await?
+            } else {
+                engine.update(req, db).await?
+            };
+            Ok(outcome.to_json())
+        }
+        "redrive" => engine
+            .redrive(args.first(), &options(&args, 1), db)
+            .await
+            .map(|n| n.to_string()),
+        "previewRedrive" => {
+            engine
+                .preview_redrive(args.first(), &options(&args, 1), db)
+                .await
+        }
+        "getBlockedKeys" => {
+            engine
+                .get_blocked_keys(args.first(), &options(&args, 1))
+                .await
+        }
         "findJobs" => engine.find_jobs(args.first(), &options(&args, 1), db).await,
         "getJobById" => engine.get_job_by_id(args.first(), args.get(1), db).await,
         "executeSql" => {

@@ -21,6 +21,19 @@ pub const UNDEFINED: &str = "\u{0}undefined";
 /// marker in its place where pg-boss looks at one (a `send()` payload, `password`, ...).
 pub const FUNCTION: &str = "\u{0}function";
 
+/// A `Date` argument or option where pg-boss checks for one (`instanceof Date`): JSON would make
+/// it a string like any other, so index.js sends this prefix and its ISO text (nothing after the
+/// prefix for an invalid Date).
+pub const DATE: &str = "\u{0}date:";
+
+/// The ISO text of a valid `Date` marker, `None` for anything else (an invalid Date included).
+pub fn as_date(v: Option<&Value>) -> Option<&str> {
+    match v {
+        Some(Value::String(s)) => s.strip_prefix(DATE).filter(|iso| !iso.is_empty()),
+        _ => None,
+    }
+}
+
 /// The value is the function marker.
 pub fn is_function(v: Option<&Value>) -> bool {
     matches!(v, Some(Value::String(s)) if s == FUNCTION)

@@ -22,6 +22,7 @@ pub mod pubsub;
 pub mod queue_cache;
 pub mod queues;
 pub mod raw_sql;
+pub mod redrive;
 pub mod registry;
 pub mod reindex;
 pub mod schedule;

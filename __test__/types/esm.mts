@@ -183,3 +183,15 @@ export async function scheduling (): Promise<void> {
   // @ts-expect-error missed is 'skip' or 'once'
   await boss.schedule('report', '* * * * *', null, { missed: 'always' })
 }
+
+export async function editingAndRedriving (): Promise<number> {
+  const edited: { jobs: string[], updated: number } = await boss.update('email', { to: 'new' }, { id: 'id', priority: 3 })
+  await boss.update({ name: 'email', options: { singletonKey: 'k', match: 'all', startAfter: 0 } })
+  const upserted = await boss.upsert('email', null, { singletonKey: 'k', retryLimit: 2, group: { id: 'g' } })
+  await boss.upsert({ name: 'email', data: { to: 'x' }, options: { id: 'id', db: boss.getDb() } })
+  const moved: number = await boss.redrive('email-dlq', { destination: 'email', sourceName: 'email', limit: 10 })
+  const preview = await boss.previewRedrive('email-dlq', { data: { to: 'x' }, createdBefore: new Date(), ids: ['id'], limit: 100 })
+  const keys: string[] = await boss.getBlockedKeys('fifo', { limit: 100, after: 'k' })
+  return edited.updated + upserted.inserted + upserted.updated + moved + preview.total + preview.unroutable +
+    preview.destinations[0].count + keys.length
+}

@@ -1,4 +1,4 @@
-//! Reading jobs: `findJobs()` and `getJobById()`.
+//! Reading jobs: `findJobs()`, `getJobById()` and `getBlockedKeys()`.
 
 use crate::db::SharedExecutor;
 use crate::engine::Engine;
@@ -97,6 +97,30 @@ impl Engine {
         } else {
             "null".into()
         })
+    }
+}
+
+impl Engine {
+    /// `getBlockedKeys(name, { limit, after })`: the keys of a `key_strict_fifo` queue that a
+    /// failed job holds (no job with that key runs until it is retried or deleted), in order, as a
+    /// JSON array text.
+    pub async fn get_blocked_keys(&self, name: Option<&Value>, options: &Object) -> Result<String> {
+        let name = assert_queue_name(name)?;
+        let limit = crate::queues::list_limit("getBlockedKeys", options.get("limit"))?;
+        let after = crate::queues::list_after("getBlockedKeys", options.get("after"))?;
+        let q = self.queue_info(&name).await?;
+        if q.policy != "key_strict_fifo" {
+            return Err(crate::error::BossError::operational(
+                "getBlockedKeys is only available for key_strict_fifo queues",
+            ));
+        }
+        let db = self.instance_db()?;
+        let sql = plans::jobs::blocked_keys(&self.config.schema, &q.table, after.is_some());
+        let mut params = vec![Some(name)];
+        params.extend(after.map(Some));
+        params.push(Some(limit.to_string()));
+        let keys = self.query(&db, &sql, &params).await?;
+        Ok(serde_json::to_string(&keys)?)
     }
 }
 

@@ -146,7 +146,7 @@ fn plain_ids(id: Option<&Value>, func: &str) -> Result<Vec<String>> {
 }
 
 /// The error PostgreSQL raises for the first id its uuid type cannot read (pg-boss lets it through).
-fn uuid_input(ids: &[String]) -> Result<()> {
+pub(crate) fn uuid_input(ids: &[String]) -> Result<()> {
     match ids.iter().find(|id| !is_uuid(id)) {
         Some(bad) => Err(BossError::database(
             Some("22P02".into()),

@@ -30,6 +30,7 @@ pub fn insert_flow(s: &SchemaName, job_count: usize) -> String {
             name: "i.name",
             rows: "$1",
             flow: true,
+            upserted_by_key: false,
         },
         true,
     );

@@ -13,6 +13,7 @@ pub mod jobs;
 pub mod notify;
 pub mod pubsub;
 pub mod queues;
+pub mod redrive;
 pub mod registry;
 pub mod reindex;
 pub mod schedule;

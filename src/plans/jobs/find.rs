@@ -67,3 +67,20 @@ pub fn get_job_by_id(s: &SchemaName, t: &str) -> String {
         s_ = s.ident
     )
 }
+
+/// `getBlockedKeys`: the keys of a `key_strict_fifo` queue $1 held by a failed job, in order,
+/// `after` ($2) the last key of the previous page; the limit is the last parameter.
+pub fn blocked_keys(s: &SchemaName, t: &str, after: bool) -> String {
+    let (after_cond, limit) = if after {
+        ("\n  AND singleton_key > $2::text", "$3")
+    } else {
+        ("", "$2")
+    };
+    format!(
+        "SELECT DISTINCT singleton_key FROM {s_}.{t}
+WHERE name = $1::text AND state = 'failed' AND policy = 'key_strict_fifo'{after_cond}
+ORDER BY singleton_key
+LIMIT {limit}::text::int",
+        s_ = s.ident
+    )
+}

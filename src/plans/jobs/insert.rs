@@ -17,6 +17,19 @@ pub fn insert_jobs(
     return_ids: bool,
     may_conflict: bool,
 ) -> String {
+    insert_jobs_marked(s, t, notify, return_ids, may_conflict, false)
+}
+
+/// `insert_jobs`, and with `upserted_by_key` the rows are marked as created by an `upsert()` that
+/// targets its singleton key (`upsert_by_key`), so job_i13 admits one such queued job per key.
+pub fn insert_jobs_marked(
+    s: &SchemaName,
+    t: &str,
+    notify: bool,
+    return_ids: bool,
+    may_conflict: bool,
+    upserted_by_key: bool,
+) -> String {
     let insert = insert_ctes(
         s,
         t,
@@ -24,6 +37,7 @@ pub fn insert_jobs(
             name: "$1::text",
             rows: "$2",
             flow: false,
+            upserted_by_key,
         },
         may_conflict,
     );
@@ -57,6 +71,8 @@ pub struct InsertSource<'a> {
     pub name: &'a str,
     pub rows: &'a str,
     pub flow: bool,
+    /// The rows come from an `upsert()` by key (`upsert_by_key`).
+    pub upserted_by_key: bool,
 }
 
 /// The `input` and `inserted` CTEs every job insert shares: each row's options over its queue's
@@ -81,6 +97,11 @@ pub fn insert_ctes(s: &SchemaName, t: &str, src: &InsertSource, may_conflict: bo
     } else {
         ("", "", "")
     };
+    let (mark_column, mark_value) = if src.upserted_by_key {
+        (", upsert_by_key", ",\n    true")
+    } else {
+        ("", "")
+    };
     let (name, rows) = (src.name, src.rows);
     format!(
         r#"WITH input AS (
@@ -101,7 +122,7 @@ pub fn insert_ctes(s: &SchemaName, t: &str, src: &InsertSource, may_conflict: bo
   INSERT INTO {s_}.{t} (
     id, name, data, priority, start_after, created_on, singleton_key, singleton_on, group_id, group_tier,
     expire_seconds, deletion_seconds, keep_until, retry_limit, retry_delay, retry_backoff,
-    retry_delay_max, policy, dead_letter, heartbeat_seconds{flow_columns}
+    retry_delay_max, policy, dead_letter, heartbeat_seconds{flow_columns}{mark_column}
   )
   SELECT
     COALESCE(i.id, gen_random_uuid()),
@@ -127,7 +148,7 @@ pub fn insert_ctes(s: &SchemaName, t: &str, src: &InsertSource, may_conflict: bo
     COALESCE(i."retryDelayMax", q.retry_delay_max),
     q.policy,
     COALESCE(i."deadLetter", q.dead_letter),
-    COALESCE(i."heartbeatSeconds", q.heartbeat_seconds){flow_values}
+    COALESCE(i."heartbeatSeconds", q.heartbeat_seconds){flow_values}{mark_value}
   FROM input i
   LEFT JOIN {s_}.queue q ON q.name = {name}
   {on_conflict}RETURNING id, name, start_after

@@ -88,9 +88,11 @@ mod delete;
 mod find;
 mod insert;
 mod settle;
+mod upsert;
 
 pub use claim::*;
 pub use delete::*;
 pub use find::*;
 pub use insert::*;
 pub use settle::*;
+pub use upsert::*;

@@ -86,9 +86,11 @@ pub fn fail_chain_with(
     let s_ = &s.ident;
     let state = format!("CASE WHEN {retrying} THEN 'retry' ELSE 'failed' END::{s_}.job_state");
     let completed_on = format!("CASE WHEN {retrying} THEN NULL ELSE {s_}.job_now() END");
+    // as pg-boss 12.38: only a job on its last attempt keeps its start; any other, even one
+    // failed terminally with attempts left (a `deadletter` result), moves by its retry delay
     let start_after = format!(
         "CASE
-      WHEN NOT ({retrying}) THEN d.start_after
+      WHEN d.retry_count = d.retry_limit THEN d.start_after
       WHEN NOT d.retry_backoff THEN {s_}.job_now() + d.retry_delay * interval '1 second'
       ELSE {s_}.job_now() + LEAST(
         d.retry_delay_max,
