@@ -246,7 +246,7 @@ class PgBoss extends EventEmitter {
 
   isInstalled () { return this.#call('isInstalled', []) }
   /** One monitor (counts, expiry) and maintenance (retention) pass now, for every queue or one. */
-  supervise (name) { return this.#call('supervise', [name ?? null]) }
+  supervise (name, options) { return this.#call('supervise', [name ?? null, markUndefined(options) ?? {}]) }
   schemaVersion () { return this.#call('schemaVersion', []) }
 
   /** The database in use: the constructor `db`, or the native pool as an `IDatabase`. */
@@ -563,6 +563,16 @@ function getConstructionPlans (schema) {
   return native.constructionPlans(schema ?? null)
 }
 
+/** pg-boss's functions beside the class, answered by the engine (one source of truth). */
+function moduleCall (method, args) {
+  return unwrap(native.moduleCall(method, JSON.stringify(args)))
+}
+
+function getUninstallPlans (schema, options) { return moduleCall('getUninstallPlans', [schema ?? null, options ?? {}]) }
+function getIndexBloatPlans (schema, options) { return moduleCall('getIndexBloatPlans', [schema ?? null, markUndefined(options) ?? {}]) }
+function addBins (a, b) { return moduleCall('addBins', [a ?? null, b ?? null]) }
+function percentile (bins, p) { return moduleCall('percentile', [bins ?? null, typeof p === 'number' ? p : null]) }
+
 function getMigrationPlans () {
   throw new Error('pg-boss-native: getMigrationPlans() is not available yet; only schema version 46 is installed')
 }
@@ -590,5 +600,9 @@ Object.assign(module.exports, {
   disableClockOverride,
   getConstructionPlans,
   getMigrationPlans,
-  getRollbackPlans
+  getRollbackPlans,
+  getUninstallPlans,
+  getIndexBloatPlans,
+  addBins,
+  percentile
 })

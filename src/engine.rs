@@ -68,6 +68,9 @@ pub struct Engine {
     pub timekeeper: crate::schedule::Timekeeper,
     /// The process vitals each registry heartbeat records.
     pub vitals: crate::vitals::Vitals,
+    /// What the reindex pass and the vacuum checks remember between supervise passes.
+    pub reindex: crate::reindex::ReindexState,
+    pub vacuum: crate::monitor::VacuumState,
 }
 
 pub const SEND_IT_QUEUE: &str = "__pgboss__send-it";
@@ -93,6 +96,8 @@ impl Engine {
             maintaining: Default::default(),
             timekeeper: Default::default(),
             vitals: Default::default(),
+            reindex: Default::default(),
+            vacuum: Default::default(),
         })
     }
 

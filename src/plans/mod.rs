@@ -8,8 +8,10 @@
 pub mod bam;
 pub mod clock;
 pub mod jobs;
+pub mod monitor;
 pub mod notify;
 pub mod pubsub;
+pub mod queue_stats;
 pub mod queues;
 pub mod registry;
 pub mod reindex;
