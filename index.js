@@ -9,6 +9,7 @@ const native = require('./lib/native.js')
 const { revive, toError, unwrap, toExecutor, configJson, passwordCallback, identityCallback, FUNCTION } = require('./lib/convert.js')
 const { EngineHost, recurrence } = require('./lib/host.js')
 const { systemClock, TestClock } = require('./lib/clock.js')
+const { addBins, percentile, fillPercentiles } = require('./lib/latency.js')
 
 const states = Object.freeze({
   created: 'created',
@@ -276,7 +277,7 @@ class PgBoss extends EventEmitter {
   async deleteQueue (name) { await this.#call('deleteQueue', [name ?? null]) }
   async getQueue (name) { return revive.queue(await this.#call('getQueue', [name ?? null])) }
   async getQueues (names, options) { return revive.queues(await this.#call('getQueues', [names ?? null, options ?? {}])) }
-  async getQueueStats (name, options) { return revive.queues(await this.#call('getQueueStats', [name ?? null, options ?? {}])) }
+  async getQueueStats (name, options) { return fillPercentiles(revive.queues(await this.#call('getQueueStats', [name ?? null, markUndefined(options) ?? {}]))) }
   /** The instance registry: every PgBoss instance (pg-boss's and ours) sharing this schema. */
   async getInstances (options) { return revive.instances(await this.#call('getInstances', [options ?? {}])) }
   async getBamStatus () { return revive.bamStatus(await this.#call('getBamStatus', [])) }
@@ -563,15 +564,13 @@ function getConstructionPlans (schema) {
   return native.constructionPlans(schema ?? null)
 }
 
-/** pg-boss's functions beside the class, answered by the engine (one source of truth). */
+/** pg-boss's plan functions beside the class, answered by the engine. */
 function moduleCall (method, args) {
   return unwrap(native.moduleCall(method, JSON.stringify(args)))
 }
 
 function getUninstallPlans (schema, options) { return moduleCall('getUninstallPlans', [schema ?? null, options ?? {}]) }
 function getIndexBloatPlans (schema, options) { return moduleCall('getIndexBloatPlans', [schema ?? null, markUndefined(options) ?? {}]) }
-function addBins (a, b) { return moduleCall('addBins', [a ?? null, b ?? null]) }
-function percentile (bins, p) { return moduleCall('percentile', [bins ?? null, typeof p === 'number' ? p : null]) }
 
 function getMigrationPlans () {
   throw new Error('pg-boss-native: getMigrationPlans() is not available yet; only schema version 46 is installed')

@@ -12,7 +12,6 @@ pub mod error;
 pub mod ids;
 pub mod jobs;
 pub mod js;
-pub mod latency;
 pub mod metrics;
 pub mod module_fns;
 pub mod monitor;

@@ -1,11 +1,10 @@
-//! The functions pg-boss exports beside the class: `getUninstallPlans`, `getIndexBloatPlans`
-//! (SQL text, from our plans) and the histogram helpers `addBins` and `percentile` (see
-//! `latency`). Arguments arrive as a JSON array, answers leave as JSON text, like `api::call`.
+//! The plan functions pg-boss exports beside the class: `getUninstallPlans` and
+//! `getIndexBloatPlans` (SQL text, from our plans). Arguments arrive as a JSON array, answers
+//! leave as JSON text, like `api::call`. (`addBins` and `percentile` are lib/latency.js.)
 
 use crate::config::BACKENDS;
 use crate::error::{ensure, BossError, Result};
 use crate::js::{self, Object};
-use crate::latency;
 use crate::names::{SchemaName, DEFAULT_SCHEMA};
 use serde_json::Value;
 
@@ -21,31 +20,6 @@ fn options_arg(args: &[Value]) -> Object {
     match args.get(1) {
         Some(Value::Object(o)) => js::defined(o),
         _ => Object::new(),
-    }
-}
-
-/// A histogram argument: an array of counts, or nothing.
-fn bins_arg(v: Option<&Value>) -> Option<Vec<f64>> {
-    match v {
-        Some(Value::Array(items)) => Some(items.iter().map(js::to_number).collect()),
-        _ => None,
-    }
-}
-
-fn bins_json(bins: Option<Vec<f64>>) -> String {
-    match bins {
-        None => "null".into(),
-        Some(b) => Value::Array(b.into_iter().map(number_json).collect()).to_string(),
-    }
-}
-
-fn number_json(n: f64) -> Value {
-    if n.fract() == 0.0 && n.abs() < 9e15 {
-        Value::from(n as i64)
-    } else {
-        serde_json::Number::from_f64(n)
-            .map(Value::Number)
-            .unwrap_or(Value::Null)
     }
 }
 
@@ -77,16 +51,6 @@ pub fn call(method: &str, args: &[Value]) -> Result<String> {
             ))
             .to_string())
         }
-        "addBins" => {
-            let (a, b) = (bins_arg(args.first()), bins_arg(args.get(1)));
-            Ok(bins_json(latency::add_bins(a.as_deref(), b.as_deref())))
-        }
-        "percentile" => {
-            let p = args.get(1).and_then(Value::as_f64).unwrap_or(f64::NAN);
-            let bins = bins_arg(args.first());
-            let answer = latency::percentile(bins.as_deref(), p)?;
-            Ok(answer.map(number_json).unwrap_or(Value::Null).to_string())
-        }
         other => Err(BossError::operational(format!("unknown function {other}"))),
     }
 }
@@ -111,24 +75,5 @@ mod tests {
         assert!(err
             .message
             .starts_with("configuration assert: backend must be one of"));
-    }
-
-    #[test]
-    fn histogram_helpers_answer_as_pg_boss() {
-        assert_eq!(
-            call("addBins", &[json!([1, 2]), json!([3])]).unwrap(),
-            "[4,2]"
-        );
-        assert_eq!(
-            call("addBins", &[json!(null), json!(null)]).unwrap(),
-            "null"
-        );
-        assert_eq!(
-            call("percentile", &[json!([1, 0, 0]), json!(100)]).unwrap(),
-            "0.01"
-        );
-        assert!(call("percentile", &[json!([1]), json!("5")])
-            .unwrap_err()
-            .is_assertion());
     }
 }

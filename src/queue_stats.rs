@@ -1,13 +1,12 @@
 //! Queue stats history (`persistQueueStats`, `queueStatRetentionDays`): every monitor pass that
 //! counts a queue records a snapshot of its row in `queue_stats`, retention drops whole UTC days,
 //! and `getQueueStats(name, { from, to, limit, bucketSeconds | maxDataPoints, aggregate })` reads
-//! the series back, newest first, as pg-boss 12.38 shapes it. `percentiles` reads p-th percentile
-//! wait and run times from each snapshot's histograms (see `latency`).
+//! the series back, newest first, as pg-boss 12.38 shapes it. `percentiles` is checked here and
+//! listed on each snapshot as `{ p }`; lib/latency.js reads the times from its histograms.
 
 use crate::engine::Engine;
 use crate::error::{ensure, Result};
 use crate::js::{self, Object};
-use crate::latency;
 use crate::plans::queue_stats::{self as sql, Aggregate, BucketWidth};
 use serde_json::{json, Map, Value};
 
@@ -75,25 +74,15 @@ fn bins_json(bins: &Option<Vec<f64>>) -> Value {
     }
 }
 
-/// Each asked-for percentile of a snapshot's own histograms (null where they are).
+/// The asked-for percentiles, as `{ p }` entries JavaScript fills from the snapshot's histograms.
 pub fn add_percentiles(
     snapshot: &mut Map<String, Value>,
     percentiles: &Option<Vec<f64>>,
 ) -> Result<()> {
-    let Some(percentiles) = percentiles else {
-        return Ok(());
-    };
-    let wait = bins(snapshot.get("waitBins"));
-    let run = bins(snapshot.get("runBins"));
-    let mut entries = Vec::with_capacity(percentiles.len());
-    for p in percentiles {
-        entries.push(json!({
-            "p": p,
-            "waitSeconds": latency::percentile(wait.as_deref(), *p)?,
-            "runSeconds": latency::percentile(run.as_deref(), *p)?,
-        }));
+    if let Some(percentiles) = percentiles {
+        let entries = percentiles.iter().map(|p| json!({ "p": p })).collect();
+        snapshot.insert("percentiles".into(), Value::Array(entries));
     }
-    snapshot.insert("percentiles".into(), Value::Array(entries));
     Ok(())
 }
 
@@ -275,7 +264,6 @@ mod tests {
         assert_eq!(s["waitBins"], json!([0, 2]));
         assert_eq!(s["runBins"], Value::Null);
         add_percentiles(&mut s, &Some(vec![50.0])).unwrap();
-        assert_eq!(s["percentiles"][0]["runSeconds"], Value::Null);
-        assert!(s["percentiles"][0]["waitSeconds"].as_f64().is_some());
+        assert_eq!(s["percentiles"], json!([{ "p": 50.0 }]));
     }
 }
