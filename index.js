@@ -282,7 +282,7 @@ class PgBoss extends EventEmitter {
   async getInstances (options) { return revive.instances(await this.#call('getInstances', [options ?? {}])) }
   async getBamStatus () { return revive.bamStatus(await this.#call('getBamStatus', [])) }
   /** The statements that would rebuild the bloated job indexes; the engine does not run them. */
-  getReindexCommands (options) { return this.#call('getReindexCommands', [markUndefined(options) ?? {}]) }
+  getReindexCommands (options) { return this.#call('getReindexCommands', [markUndefined(nonFiniteAsText(options)) ?? {}]) }
   async getBamEntries (options) { return revive.bamEntries(await this.#call('getBamEntries', [options ?? {}])) }
   deleteQueuedJobs (name) { return this.#call('deleteQueuedJobs', [name ?? null]) }
   deleteStoredJobs (name) { return this.#call('deleteStoredJobs', [name ?? null]) }
@@ -570,7 +570,15 @@ function moduleCall (method, args) {
 }
 
 function getUninstallPlans (schema, options) { return moduleCall('getUninstallPlans', [schema ?? null, options ?? {}]) }
-function getIndexBloatPlans (schema, options) { return moduleCall('getIndexBloatPlans', [schema ?? null, markUndefined(options) ?? {}]) }
+function getIndexBloatPlans (schema, options) { return moduleCall('getIndexBloatPlans', [schema ?? null, markUndefined(nonFiniteAsText(options)) ?? {}]) }
+
+/** JSON writes Infinity and NaN as null (a default); as text they are refused as pg-boss refuses them. */
+function nonFiniteAsText (options) {
+  if (!options || typeof options !== 'object') return options
+  const nonFinite = ([, v]) => typeof v === 'number' && !Number.isFinite(v)
+  if (!Object.entries(options).some(nonFinite)) return options
+  return Object.fromEntries(Object.entries(options).map(e => nonFinite(e) ? [e[0], String(e[1])] : e))
+}
 
 function getMigrationPlans () {
   throw new Error('pg-boss-native: getMigrationPlans() is not available yet; only schema version 46 is installed')
