@@ -195,3 +195,49 @@ test('a transaction pinning the horizon across a vacuum warns xmin_horizon and n
     await ours.stop()
   }
 })
+
+test('stats counts that held the horizon past a tenth of autovacuum_naptime defer the next counts (monitor_backoff)', async () => {
+  const schema = 'stats_mon_backoff'
+  // one connection, so the second pass runs the count its first pass prepared: a prepared
+  // statement takes its table locks when it executes, inside the transaction that holds the snapshot
+  const ours = await fresh(schema, { monitorIntervalSeconds: 1, reindex: false, max: 1 })
+  await ours.createQueue('counted')
+  await ours.send('counted', {})
+  await ours.supervise('counted')
+  assert.deepEqual(ofType(ours, 'Warning: queue monitoring spent long enough'), [], 'a quick count does not back off')
+  await sleep(1100)
+  const { rows: [{ naptime }] } = await db.query("SELECT extract(epoch FROM current_setting('autovacuum_naptime')::interval)::float8 AS naptime")
+  const hold = naptime * 0.1 + 1
+  // the count waits on this lock with its snapshot taken: the horizon is held for `hold` seconds
+  const locker = new pg.Client({ connectionString })
+  await locker.connect()
+  await locker.query('BEGIN')
+  await locker.query(`LOCK TABLE ${schema}.job_common IN ACCESS EXCLUSIVE MODE`)
+  const pass = ours.supervise('counted')
+  await sleep(hold * 1000)
+  await locker.query('COMMIT')
+  await locker.end()
+  await pass
+
+  const [warning, ...rest] = ofType(ours, 'Warning: queue monitoring spent long enough')
+  assert.ok(warning, JSON.stringify(ours.warnings))
+  assert.equal(rest.length, 0)
+  assert.match(warning.message, new RegExp(`: \\d+\\.\\ds of aggregate against an autovacuum_naptime of ${naptime}s\\. Shrink the job table`))
+  assert.ok(warning.data.elapsedSeconds >= hold - 0.5 && warning.data.naptimeSeconds === naptime)
+  assert.ok(warning.data.backoffSeconds > 2 * naptime - 5)
+  const { rows: [version] } = await db.query(`SELECT monitor_backoff_on > now() AS held FROM ${schema}.version`)
+  assert.equal(version.held, true)
+
+  // while it holds, a pass claims and expires but does not count, and a forced read serves the cache
+  const [before] = await ours.getQueueStats('counted')
+  await ours.send('counted', {})
+  await sleep(1100)
+  await ours.supervise('counted')
+  const { rows: [queue] } = await db.query(`SELECT queued_count, monitor_on, monitor_claim_on FROM ${schema}.queue WHERE name = 'counted'`)
+  assert.equal(queue.queued_count, 1)
+  assert.ok(queue.monitor_claim_on > queue.monitor_on, 'claimed, not counted')
+  const [forced] = await ours.getQueueStats('counted', { force: true })
+  assert.equal(forced.queuedCount, 1)
+  assert.deepEqual(forced.capturedOn, before.capturedOn)
+  await ours.stop()
+})

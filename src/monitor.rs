@@ -9,6 +9,9 @@
 //! Both start from a table past the point PostgreSQL would vacuum it (threshold + scale factor ×
 //! live tuples, the table's own storage parameters first) and need two passes of evidence, so the
 //! first pass of an episode never warns; each warns once per episode.
+//!
+//! `monitorVacuum` also governs the monitor backoff (`monitor_backoff`): the stats counts hold the
+//! horizon while they scan, so a pass that held it too long defers the next counts.
 
 use crate::engine::Engine;
 use crate::error::Result;
@@ -20,6 +23,7 @@ const XMIN_MESSAGE: &str =
     "Warning: the database transaction horizon is pinned, so completed jobs cannot be cleaned up";
 const AUTOVACUUM_MESSAGE: &str =
     "Warning: autovacuum is disabled, so nothing is reclaiming completed jobs";
+const BACKOFF_MESSAGE: &str = "Warning: queue monitoring spent long enough scanning the job table to risk holding back autovacuum, so the next stats refresh is deferred";
 
 /// What the checks remember between passes.
 #[derive(Debug, Default)]
@@ -35,12 +39,20 @@ struct VacuumMemory {
     warned_autovacuum: bool,
     /// The horizon sources this role can read, once a combined read failed.
     readable: Option<Vec<&'static str>>,
+    /// Seconds this pass's stats counts held the horizon, summed over tables and chunks (each
+    /// re-reads the table, and the total is what starves autovacuum).
+    pinned_seconds: f64,
 }
 
 impl VacuumState {
     fn memory<T>(&self, f: impl FnOnce(&mut VacuumMemory) -> T) -> T {
         let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         f(&mut guard)
+    }
+
+    /// A stats count of this pass held the horizon `seconds`.
+    pub fn add_pinned(&self, seconds: f64) {
+        self.memory(|m| m.pinned_seconds += seconds)
     }
 }
 
@@ -126,6 +138,43 @@ fn num(row: &Value, key: &str) -> f64 {
 }
 
 impl Engine {
+    /// After the pass's counts: when they held the horizon longer than a tenth of the server's
+    /// `autovacuum_naptime`, defer the next counts cluster-wide (`monitor_backoff_on`; expiry
+    /// keeps running) and warn `monitor_backoff` (12.38's vacuum-safety backoff).
+    pub(crate) async fn apply_monitor_backoff(&self) -> Result<()> {
+        let elapsed = self
+            .vacuum
+            .memory(|m| std::mem::take(&mut m.pinned_seconds));
+        if elapsed <= 0.0
+            || !self.config.monitor_vacuum
+            || matches!(self.config.backend.as_str(), "cockroachdb" | "yugabytedb")
+        {
+            return Ok(());
+        }
+        let rows = self
+            .timed(
+                &sql::set_monitor_backoff(&self.config.schema),
+                &[Some(elapsed.to_string())],
+            )
+            .await?;
+        let Some(row) = rows.first() else {
+            return Ok(());
+        };
+        let engaged: Value = serde_json::from_str(row)?;
+        let naptime = num(&engaged, "naptimeSeconds");
+        let message = format!(
+            "{BACKOFF_MESSAGE}: {elapsed:.1}s of aggregate against an autovacuum_naptime of {naptime}s. Shrink the job table (retention, deleteAfterSeconds) or partition its busiest queues."
+        );
+        let data = json!({
+            "elapsedSeconds": elapsed,
+            "naptimeSeconds": naptime,
+            "backoffSeconds": num(&engaged, "backoffSeconds"),
+            "backoffUntil": engaged.get("backoffUntil").cloned().unwrap_or(Value::Null),
+        });
+        self.warn("monitor_backoff", message, data).await;
+        Ok(())
+    }
+
     pub(crate) async fn check_vacuum(&self) -> Result<()> {
         if matches!(self.config.backend.as_str(), "cockroachdb" | "yugabytedb") {
             return Ok(());

@@ -281,7 +281,10 @@ impl Engine {
                 * 1000.0
         };
         let age = cached.get("cacheAgeMs").and_then(Value::as_f64);
+        let backoff = cached.get("monitorBackoff") == Some(&Value::Bool(true))
+            && cached.get("capturedOn").is_some_and(|c| !c.is_null());
         let row = match age {
+            _ if backoff => cached,
             Some(age) if age <= budget_ms => cached,
             _ => {
                 let table = cached

@@ -68,6 +68,7 @@ impl Engine {
             }
         }
         // the tail, in 12.38's order; the reindex last, as its DDL can run for seconds
+        self.apply_monitor_backoff().await?;
         if self.config.monitor_vacuum {
             self.check_vacuum().await?;
         }
@@ -123,6 +124,13 @@ impl Engine {
                 std::slice::from_ref(&claimed_json),
             )
             .await?;
+        // what the counts cost the MVCC horizon, for the monitor backoff (empty: nothing counted)
+        let pinned = written
+            .iter()
+            .filter_map(|row| serde_json::from_str::<Value>(row).ok())
+            .filter_map(|v| v.get("pinSeconds").and_then(Value::as_f64))
+            .fold(0.0, f64::max);
+        self.vacuum.add_pinned(pinned);
         // a snapshot of each queue this pass counted (another instance holding the stats lock
         // wrote none, and copying the previous counts would record them twice)
         if self.config.persist_queue_stats && !written.is_empty() {

@@ -101,3 +101,36 @@ pub fn xmin_horizon(sources: &[&str]) -> String {
         columns.join(",\n  ")
     )
 }
+
+/// Share of `autovacuum_naptime` the stats count may hold the horizon in one pass before the
+/// backoff engages (6 s at the default naptime), as pg-boss 12.38 budgets it.
+const PIN_BUDGET_RATIO: f64 = 0.1;
+/// The duration-proportional part of a backoff stops at ten minutes; the whole at an hour.
+const BACKOFF_MAX_SECONDS: f64 = 600.0;
+const BACKOFF_CAP_SECONDS: f64 = 3600.0;
+
+/// After a pass whose counts held the horizon $1 seconds (more than the budget), defer the next
+/// count by twice the naptime, or the time held if longer: a free window longer than a naptime is
+/// one the autovacuum launcher cannot miss. `monitor_backoff_on` only moves later (instances
+/// write independently). A row (naptime, seconds left, until when) only when it engaged.
+pub fn set_monitor_backoff(s: &SchemaName) -> String {
+    let s_ = &s.ident;
+    format!(
+        r#"WITH settings AS (
+  SELECT extract(epoch FROM current_setting('autovacuum_naptime')::interval)::float8 AS naptime
+), plan AS (
+  SELECT naptime, least(greatest(2 * naptime, least($1::text::float8, {BACKOFF_MAX_SECONDS})), {BACKOFF_CAP_SECONDS}) AS seconds
+  FROM settings
+), engaged AS (
+  UPDATE {s_}.version v
+  SET monitor_backoff_on = greatest(coalesce(v.monitor_backoff_on, {s_}.job_now()), {s_}.job_now() + make_interval(secs => p.seconds))
+  FROM plan p
+  WHERE $1::text::float8 > {PIN_BUDGET_RATIO} * p.naptime
+  RETURNING p.naptime, v.monitor_backoff_on
+)
+SELECT json_build_object('naptimeSeconds', naptime,
+  'backoffSeconds', extract(epoch FROM monitor_backoff_on - {s_}.job_now())::float8,
+  'backoffUntil', monitor_backoff_on)::text
+FROM engaged"#
+    )
+}
