@@ -60,11 +60,13 @@ fn from_config(setting: &ReindexSetting) -> PassSetting {
     }
 }
 
-/// A supervise call's `reindex` option, as 12.38 resolves it: `false` detects only, `true` or
-/// absent the defaults, an object its thresholds (checked as `getReindexCommands` checks them).
+/// A supervise call's `reindex` option, as 12.38 resolves it: `false` (or null) detects only,
+/// `true`, `undefined` or another value rebuilds with the defaults, an object with its thresholds
+/// (checked as `getReindexCommands` checks them).
 fn per_call(value: &Value) -> Result<Option<PassSetting>> {
     match value {
-        Value::Bool(false) => Ok(None),
+        // null is no setting to rebuild with: detection only, as in 12.38
+        Value::Bool(false) | Value::Null => Ok(None),
         Value::Object(o) => Ok(Some(PassSetting {
             thresholds: thresholds(o)?,
             max_index_bytes: o
@@ -160,8 +162,8 @@ impl Engine {
             return Ok(());
         }
         let setting = match options.get("reindex") {
-            Some(v) if !js::is_undefined(Some(v)) => per_call(v)?,
-            _ => self.config.reindex.as_ref().map(from_config),
+            Some(v) => per_call(v)?,
+            None => self.config.reindex.as_ref().map(from_config),
         };
         let detection = setting.unwrap_or_else(|| from_config(&ReindexSetting::default()));
         let unavailable = self.reindex.memory(|m| m.unavailable.clone());
