@@ -59,22 +59,6 @@ pub fn case_variant(s: &SchemaName) -> String {
     )
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn install_script_substitutes_schema_and_can_skip_create_schema() {
-        let s = SchemaName::parse("\"My Schema\"").unwrap();
-        let with = install_script(&s, true);
-        assert!(with.contains("CREATE SCHEMA IF NOT EXISTS \"My Schema\""));
-        assert!(!with.contains("{{schema}}"));
-        let without = install_script(&s, false);
-        assert!(!without.contains("CREATE SCHEMA"));
-        assert!(without.contains("\"My Schema\".job_state"));
-    }
-}
-
 /// Everything the install creates, for a schema shared with other objects: the functions first
 /// (CockroachDB records a function as depending on the tables it names), then the tables (a
 /// partitioned parent takes its partitions with it), then the enum. `partitioned` is false for
@@ -115,4 +99,20 @@ pub fn uninstall(s: &SchemaName, partitioned: bool) -> String {
         tables.join(", "),
         q("job_state")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn install_script_substitutes_schema_and_can_skip_create_schema() {
+        let s = SchemaName::parse("\"My Schema\"").unwrap();
+        let with = install_script(&s, true);
+        assert!(with.contains("CREATE SCHEMA IF NOT EXISTS \"My Schema\""));
+        assert!(!with.contains("{{schema}}"));
+        let without = install_script(&s, false);
+        assert!(!without.contains("CREATE SCHEMA"));
+        assert!(without.contains("\"My Schema\".job_state"));
+    }
 }
