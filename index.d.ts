@@ -218,12 +218,23 @@ declare function getConstructionPlans(schema?: string, options?: ConstructionPla
 declare function getMigrationPlans(schema?: string, version?: number, options?: MigrationPlanOptions): string
 /** The SQL that rolls the schema back from `version`. */
 declare function getRollbackPlans(schema?: string, version?: number, options?: PlanOptions): string
+/** The catalog query that finds bloated job indexes, as SQL text (PostgreSQL only). */
+declare function getIndexBloatPlans(schema?: string, options?: IndexBloatOptions): string
+/** The SQL that removes every object pg-boss installs, for a schema shared with other objects. */
+declare function getUninstallPlans(schema?: string, options?: PlanOptions): string
+
+type Bins = number[] | null | undefined
+/** Two wait or run histograms added bin by bin; a null histogram counts as empty, null when both are. */
+declare function addBins(a: Bins, b: Bins): number[] | null
+/** The seconds below which `p` percent (1 to 100) of a histogram's jobs fall; null for an empty one. */
+declare function percentile(bins: Bins, p: number): number | null
 
 declare namespace PgBoss {
   export { PgBoss, PgBoss as default, UnrecoverableError, states, policies, events }
   export { scheduleKinds, scheduleMissedPolicies, previewScheduleMaxCount }
   export { systemClock, TestClock, CLOCK_OVERRIDE_SETTING, enableClockOverride, disableClockOverride }
-  export { getConstructionPlans, getMigrationPlans, getRollbackPlans }
+  export { getConstructionPlans, getMigrationPlans, getRollbackPlans, getIndexBloatPlans, getUninstallPlans }
+  export { addBins, percentile }
 
   // pg-boss 12.38's exported types
   export type {

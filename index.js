@@ -9,6 +9,7 @@ const native = require('./lib/native.js')
 const { revive, toError, unwrap, toExecutor, configJson, passwordCallback, identityCallback, FUNCTION } = require('./lib/convert.js')
 const { EngineHost, recurrence } = require('./lib/host.js')
 const { systemClock, TestClock } = require('./lib/clock.js')
+const { addBins, percentile, fillPercentiles } = require('./lib/latency.js')
 
 const states = Object.freeze({
   created: 'created',
@@ -264,7 +265,7 @@ class PgBoss extends EventEmitter {
 
   isInstalled () { return this.#call('isInstalled', []) }
   /** One monitor (counts, expiry) and maintenance (retention) pass now, for every queue or one. */
-  supervise (name) { return this.#call('supervise', [name ?? null]) }
+  supervise (name, options) { return this.#call('supervise', [name ?? null, markUndefined(options) ?? {}]) }
   schemaVersion () { return this.#call('schemaVersion', []) }
   /** The live schema against schema 46, in pg-boss 12.38's report shape (src/drift). */
   detectSchemaDrift () { return this.#call('detectSchemaDrift', [{ clockOverride: this.#host.attached }]) }
@@ -296,12 +297,12 @@ class PgBoss extends EventEmitter {
   async deleteQueue (name) { await this.#call('deleteQueue', [name ?? null]) }
   async getQueue (name) { return revive.queue(await this.#call('getQueue', [name ?? null])) }
   async getQueues (names, options) { return revive.queues(await this.#call('getQueues', [names ?? null, options ?? {}])) }
-  async getQueueStats (name, options) { return revive.queues(await this.#call('getQueueStats', [name ?? null, options ?? {}])) }
+  async getQueueStats (name, options) { return fillPercentiles(revive.queues(await this.#call('getQueueStats', [name ?? null, markUndefined(options) ?? {}]))) }
   /** The instance registry: every PgBoss instance (pg-boss's and ours) sharing this schema. */
   async getInstances (options) { return revive.instances(await this.#call('getInstances', [options ?? {}])) }
   async getBamStatus () { return revive.bamStatus(await this.#call('getBamStatus', [])) }
   /** The statements that would rebuild the bloated job indexes; the engine does not run them. */
-  getReindexCommands (options) { return this.#call('getReindexCommands', [markUndefined(options) ?? {}]) }
+  getReindexCommands (options) { return this.#call('getReindexCommands', [markUndefined(nonFiniteAsText(options)) ?? {}]) }
   async getBamEntries (options) { return revive.bamEntries(await this.#call('getBamEntries', [options ?? {}])) }
   deleteQueuedJobs (name) { return this.#call('deleteQueuedJobs', [name ?? null]) }
   deleteStoredJobs (name) { return this.#call('deleteStoredJobs', [name ?? null]) }
@@ -657,6 +658,22 @@ function getConstructionPlans (schema) {
   return native.constructionPlans(schema ?? null)
 }
 
+/** pg-boss's plan functions beside the class, answered by the engine. */
+function moduleCall (method, args) {
+  return unwrap(native.moduleCall(method, JSON.stringify(args)))
+}
+
+function getUninstallPlans (schema, options) { return moduleCall('getUninstallPlans', [schema ?? null, options ?? {}]) }
+function getIndexBloatPlans (schema, options) { return moduleCall('getIndexBloatPlans', [schema ?? null, markUndefined(nonFiniteAsText(options)) ?? {}]) }
+
+/** JSON writes Infinity and NaN as null (a default); as text they are refused as pg-boss refuses them. */
+function nonFiniteAsText (options) {
+  if (!options || typeof options !== 'object') return options
+  const nonFinite = ([, v]) => typeof v === 'number' && !Number.isFinite(v)
+  if (!Object.entries(options).some(nonFinite)) return options
+  return Object.fromEntries(Object.entries(options).map(e => nonFinite(e) ? [e[0], String(e[1])] : e))
+}
+
 function getMigrationPlans () {
   throw new Error('pg-boss-native: getMigrationPlans() is not available yet; only schema version 46 is installed')
 }
@@ -684,5 +701,9 @@ Object.assign(module.exports, {
   disableClockOverride,
   getConstructionPlans,
   getMigrationPlans,
-  getRollbackPlans
+  getRollbackPlans,
+  getUninstallPlans,
+  getIndexBloatPlans,
+  addBins,
+  percentile
 })

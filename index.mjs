@@ -17,6 +17,10 @@ export const {
   getConstructionPlans,
   getMigrationPlans,
   getRollbackPlans,
+  getUninstallPlans,
+  getIndexBloatPlans,
+  addBins,
+  percentile,
   UnrecoverableError
 } = PgBoss
 export { PgBoss }

@@ -254,7 +254,7 @@ pub async fn call(
                 None => None,
             };
             engine
-                .supervise(name.as_deref())
+                .supervise(name.as_deref(), &options(&args, 1))
                 .await
                 .map(|_| "null".into())
         }

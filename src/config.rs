@@ -8,7 +8,7 @@ use serde_json::Value;
 
 const MAX_EXPIRATION_HOURS: f64 = 24.0;
 const MAX_RETENTION_DAYS: i64 = 365;
-const BACKENDS: [&str; 5] = ["postgres", "cockroachdb", "yugabytedb", "citus", "pglite"];
+pub const BACKENDS: [&str; 5] = ["postgres", "cockroachdb", "yugabytedb", "citus", "pglite"];
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -37,6 +37,12 @@ pub struct Config {
     pub persist_warnings: bool,
     pub persist_queue_stats: bool,
     pub queue_stat_retention_days: i64,
+    /// The background reindex pass (`reindex`): `None` when `reindex: false` (bloat is still
+    /// reported), else the thresholds given (defaults where unset).
+    pub reindex: Option<ReindexSetting>,
+    pub reindex_interval_seconds: f64,
+    /// `monitorVacuum`: the `xmin_horizon` / `autovacuum_disabled` checks and the monitor backoff.
+    pub monitor_vacuum: bool,
     pub bam_interval_seconds: f64,
     pub flow_interval_seconds: f64,
     pub clock_monitor_interval_seconds: f64,
@@ -84,6 +90,80 @@ fn clock_option(obj: &Object) -> Result<Option<ClockConfig>> {
     Ok(Some(ClockConfig {
         attachable: has("attach"),
     }))
+}
+
+/// The constructor's `reindex` options object (`true` reads as all defaults). A threshold left
+/// unset takes the plan's default; see `plans::reindex::BloatThresholds`.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ReindexSetting {
+    pub min_pages: Option<f64>,
+    pub max_entries_per_page: Option<f64>,
+    pub min_size_ratio: Option<f64>,
+    pub max_index_bytes: Option<f64>,
+}
+
+/// pg-boss's `validateReindexConfig` and `validateVacuumMonitorConfig`, in its order.
+fn reindex_options(obj: &Object) -> Result<(Option<ReindexSetting>, f64, bool)> {
+    let given = obj.get("reindex");
+    ensure(
+        given.is_none() || matches!(given, Some(Value::Bool(_)) | Some(Value::Object(_))),
+        "configuration assert: reindex must be a boolean or an options object",
+    )?;
+    let setting = match given {
+        Some(Value::Bool(false)) => None,
+        Some(Value::Object(o)) => {
+            let field = |key: &str| o.get(key).filter(|v| !js::is_undefined(Some(v)));
+            let number = |v: Option<&Value>| v.and_then(Value::as_f64);
+            let min_pages = field("minPages");
+            ensure(
+                min_pages.is_none() || (js::is_integer(min_pages) && js::ge(min_pages, 0.0)),
+                "configuration assert: reindex.minPages must be an integer >= 0",
+            )?;
+            let per_page = field("maxEntriesPerPage");
+            ensure(
+                per_page.is_none() || number(per_page).is_some_and(|n| n > 0.0),
+                "configuration assert: reindex.maxEntriesPerPage must be a number > 0",
+            )?;
+            let ratio = field("minSizeRatio");
+            ensure(
+                ratio.is_none() || number(ratio).is_some_and(|n| n >= 0.0),
+                "configuration assert: reindex.minSizeRatio must be a number >= 0",
+            )?;
+            let max_bytes = field("maxIndexBytes");
+            ensure(
+                max_bytes.is_none()
+                    || (js::is_integer(max_bytes) && number(max_bytes).is_some_and(|n| n > 0.0)),
+                "configuration assert: reindex.maxIndexBytes must be an integer > 0",
+            )?;
+            let force = field("force");
+            ensure(
+                force.is_none() || force == Some(&Value::Bool(false)),
+                "configuration assert: reindex.force cannot be set in constructor options. Pass it to supervise()",
+            )?;
+            Some(ReindexSetting {
+                min_pages: number(min_pages),
+                max_entries_per_page: number(per_page),
+                min_size_ratio: number(ratio),
+                max_index_bytes: number(max_bytes),
+            })
+        }
+        _ => Some(ReindexSetting::default()),
+    };
+    ensure(
+        !js::has(obj, "reindexIntervalSeconds") || js::ge(obj.get("reindexIntervalSeconds"), 1.0),
+        "configuration assert: reindexIntervalSeconds must be at least every second",
+    )?;
+    let interval = number_or(obj, "reindexIntervalSeconds", MAX_EXPIRATION_HOURS * 3600.0);
+    ensure(
+        interval / 60.0 / 60.0 <= MAX_EXPIRATION_HOURS,
+        "configuration assert: reindexIntervalSeconds cannot exceed 24 hours",
+    )?;
+    let vacuum = obj.get("monitorVacuum");
+    ensure(
+        vacuum.is_none() || matches!(vacuum, Some(Value::Bool(_))),
+        "configuration assert: monitorVacuum must be a boolean",
+    )?;
+    Ok((setting, interval, vacuum != Some(&Value::Bool(false))))
 }
 
 /// This instance's entry in `<schema>.instance`: its id (made at construction), whether it
@@ -253,6 +333,7 @@ impl Config {
         } else {
             7
         };
+        let (reindex, reindex_interval_seconds, monitor_vacuum) = reindex_options(&obj)?;
 
         let clock_monitor_interval_seconds = between(
             &obj,
@@ -376,6 +457,9 @@ impl Config {
             persist_warnings: bool_or(&obj, "persistWarnings", false),
             persist_queue_stats: bool_or(&obj, "persistQueueStats", false),
             queue_stat_retention_days,
+            reindex,
+            reindex_interval_seconds,
+            monitor_vacuum,
             bam_interval_seconds,
             flow_interval_seconds,
             clock_monitor_interval_seconds,
@@ -415,6 +499,31 @@ mod tests {
         );
         assert!(c.instance.register);
         assert_eq!(c.instance.heartbeat_seconds, 30);
+        assert_eq!(c.reindex, Some(ReindexSetting::default()));
+        assert_eq!(c.reindex_interval_seconds, 86400.0);
+        assert!(c.monitor_vacuum && !c.persist_queue_stats && !c.persist_warnings);
+        assert_eq!(
+            (c.queue_stat_retention_days, c.warning_retention_days),
+            (7, 365)
+        );
+    }
+
+    #[test]
+    fn reindex_can_be_switched_off_or_tuned() {
+        let c =
+            Config::from_value(&json!({"reindex": false, "monitorVacuum": false}), false).unwrap();
+        assert_eq!(c.reindex, None);
+        assert!(!c.monitor_vacuum);
+        let c = Config::from_value(
+            &json!({"reindex": {"minPages": 0, "maxIndexBytes": 1024}}),
+            false,
+        )
+        .unwrap();
+        let r = c.reindex.unwrap();
+        assert_eq!(
+            (r.min_pages, r.max_index_bytes, r.min_size_ratio),
+            (Some(0.0), Some(1024.0), None)
+        );
     }
 
     #[test]
@@ -451,6 +560,18 @@ mod tests {
             (json!({"backend": "mysql"}), "configuration assert: backend must be one of postgres, cockroachdb, yugabytedb, citus, pglite"),
             (json!({"warningRetentionDays": 400}), "configuration assert: warningRetentionDays cannot exceed 365 days"),
             (json!({"queueStatRetentionDays": 1.5}), "configuration assert: queueStatRetentionDays must be an integer >= 1"),
+            (json!({"reindex": "yes"}), "configuration assert: reindex must be a boolean or an options object"),
+            (json!({"reindex": null}), "configuration assert: reindex must be a boolean or an options object"),
+            (json!({"reindex": {"minPages": 1.5}}), "configuration assert: reindex.minPages must be an integer >= 0"),
+            (json!({"reindex": {"maxEntriesPerPage": 0}}), "configuration assert: reindex.maxEntriesPerPage must be a number > 0"),
+            (json!({"reindex": {"minSizeRatio": -1}}), "configuration assert: reindex.minSizeRatio must be a number >= 0"),
+            (json!({"reindex": {"maxIndexBytes": 0}}), "configuration assert: reindex.maxIndexBytes must be an integer > 0"),
+            (json!({"reindex": {"force": true}}), "configuration assert: reindex.force cannot be set in constructor options. Pass it to supervise()"),
+            (json!({"reindexIntervalSeconds": 0.5}), "configuration assert: reindexIntervalSeconds must be at least every second"),
+            (json!({"reindexIntervalSeconds": 90000}), "configuration assert: reindexIntervalSeconds cannot exceed 24 hours"),
+            (json!({"monitorVacuum": "no"}), "configuration assert: monitorVacuum must be a boolean"),
+            (json!({"queueStatRetentionDays": 366}), "configuration assert: queueStatRetentionDays cannot exceed 365 days"),
+            (json!({"warningRetentionDays": 0}), "configuration assert: warningRetentionDays must be an integer >= 1"),
             (json!({"instanceName": ""}), "configuration assert: instanceName must be a non-empty string"),
             (json!({"instanceName": 5}), "configuration assert: instanceName must be a non-empty string"),
             (json!({"instanceHeartbeatSeconds": 0}), "configuration assert: instanceHeartbeatSeconds must be an integer from 1 to 3600"),

@@ -78,6 +78,9 @@ pub struct Engine {
     pub vitals: crate::vitals::Vitals,
     /// The flow resolver's pass lock and state (`flow`).
     pub flow: crate::flow::FlowResolver,
+    /// What the reindex pass and the vacuum checks remember between supervise passes.
+    pub reindex: crate::reindex::ReindexState,
+    pub vacuum: crate::monitor::VacuumState,
 }
 
 pub const SEND_IT_QUEUE: &str = "__pgboss__send-it";
@@ -105,6 +108,8 @@ impl Engine {
             timekeeper: Default::default(),
             vitals: Default::default(),
             flow: Default::default(),
+            reindex: Default::default(),
+            vacuum: Default::default(),
         })
     }
 

@@ -251,6 +251,10 @@ impl Engine {
     /// fresh, else counted now and cached. Returns a JSON array text of one snapshot.
     pub async fn get_queue_stats(&self, name: Option<&Value>, options: &Object) -> Result<String> {
         let name = assert_queue_name(name)?;
+        let percentiles = crate::queue_stats::percentiles_option(options)?;
+        if self.config.persist_queue_stats {
+            return self.queue_stats_history(&name, options, &percentiles).await;
+        }
         let db = self.instance_db()?;
         let s = &self.config.schema;
         let cached = self
@@ -277,7 +281,10 @@ impl Engine {
                 * 1000.0
         };
         let age = cached.get("cacheAgeMs").and_then(Value::as_f64);
+        let backoff = cached.get("monitorBackoff") == Some(&Value::Bool(true))
+            && cached.get("capturedOn").is_some_and(|c| !c.is_null());
         let row = match age {
+            _ if backoff => cached,
             Some(age) if age <= budget_ms => cached,
             _ => {
                 let table = cached
@@ -300,7 +307,7 @@ impl Engine {
             }
         };
         let field = |k: &str| row.get(k).cloned().unwrap_or(Value::from(0));
-        let snapshot = serde_json::json!({
+        let mut snapshot = serde_json::json!({
             "name": name,
             "deferredCount": field("deferredCount"),
             "queuedCount": field("queuedCount"),
@@ -313,6 +320,9 @@ impl Engine {
             "readyOldestSeconds": null,
             "capturedOn": row.get("capturedOn").cloned().unwrap_or(Value::Null),
         });
+        if let Value::Object(map) = &mut snapshot {
+            crate::queue_stats::add_percentiles(map, &percentiles)?;
+        }
         Ok(format!("[{snapshot}]"))
     }
 

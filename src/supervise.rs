@@ -4,6 +4,7 @@
 
 use crate::engine::{Engine, EngineEvent};
 use crate::error::Result;
+use crate::js::Object;
 use crate::plans::supervise as sql;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -16,10 +17,12 @@ const DELETION_BATCH: i64 = 1000;
 impl Engine {
     /// One supervise pass over every queue, or the one named; `isMaintaining()` reads true while
     /// one runs (the background pass or a `supervise()` call), as in pg-boss.
-    pub async fn supervise(&self, name: Option<&str>) -> Result<()> {
+    /// `options.reindex` overrides the constructor's `reindex` for this pass (12.38's
+    /// `supervise(name, { reindex })`).
+    pub async fn supervise(&self, name: Option<&str>, options: &Object) -> Result<()> {
         self.maintaining
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let result = self.supervise_pass(name).await;
+        let result = self.supervise_pass(name, options).await;
         self.maintaining
             .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
         result
@@ -61,18 +64,42 @@ impl Engine {
         Ok(by_table)
     }
 
-    async fn supervise_pass(&self, name: Option<&str>) -> Result<()> {
+    async fn supervise_pass(&self, name: Option<&str>, options: &Object) -> Result<()> {
         let by_table = self.queues_by_table(name).await?;
+        // today's and tomorrow's stats partitions exist before any snapshot is written
+        if self.config.persist_queue_stats {
+            self.ensure_queue_stats_partitions().await?;
+        }
+        let tables: Vec<String> = by_table.keys().cloned().collect();
         for (table, names) in by_table {
             for chunk in names.chunks(100) {
                 self.monitor(&table, chunk).await?;
                 self.maintain(&table, chunk).await?;
             }
         }
-        Ok(())
+        // the tail, in 12.38's order; the reindex last, as its DDL can run for seconds
+        self.apply_monitor_backoff().await?;
+        if self.config.monitor_vacuum {
+            self.check_vacuum().await?;
+        }
+        self.maintain_warnings().await?;
+        self.maintain_queue_stats().await?;
+        self.reindex_pass(&tables, options).await
     }
 
-    async fn timed(&self, text: &str, params: &[Option<String>]) -> Result<Vec<String>> {
+    /// Drop stored warnings past `warningRetentionDays` (with `persistWarnings`).
+    async fn maintain_warnings(&self) -> Result<()> {
+        if !self.config.persist_warnings {
+            return Ok(());
+        }
+        let sql = crate::plans::warnings::delete_old_warnings(
+            &self.config.schema,
+            self.config.warning_retention_days,
+        );
+        self.timed(&sql, &[]).await.map(|_| ())
+    }
+
+    pub(crate) async fn timed(&self, text: &str, params: &[Option<String>]) -> Result<Vec<String>> {
         let db = self.instance_db()?;
         let started = Instant::now();
         let rows = self.query(&db, text, params).await?;
@@ -107,6 +134,25 @@ impl Engine {
                 std::slice::from_ref(&claimed_json),
             )
             .await?;
+        // what the counts cost the MVCC horizon, for the monitor backoff (empty: nothing counted)
+        let pinned = written
+            .iter()
+            .filter_map(|row| serde_json::from_str::<Value>(row).ok())
+            .filter_map(|v| v.get("pinSeconds").and_then(Value::as_f64))
+            .fold(0.0, f64::max);
+        self.vacuum.add_pinned(pinned);
+        // a snapshot of each queue this pass counted (another instance holding the stats lock
+        // wrote none, and copying the previous counts would record them twice)
+        if self.config.persist_queue_stats && !written.is_empty() {
+            let mut counted = Vec::with_capacity(written.len());
+            for row in &written {
+                let v: Value = serde_json::from_str(row)?;
+                if let Some(name) = v.get("name").and_then(Value::as_str) {
+                    counted.push(name.to_string());
+                }
+            }
+            self.insert_queue_stats(&counted).await?;
+        }
         for row in written {
             let v: Value = serde_json::from_str(&row)?;
             let queued = v.get("queuedCount").and_then(Value::as_f64).unwrap_or(0.0);
@@ -184,7 +230,7 @@ impl Engine {
             loop {
                 ticker.tick().await;
                 let Some(engine) = weak.upgrade() else { break };
-                if let Err(err) = engine.supervise(None).await {
+                if let Err(err) = engine.supervise(None, &Object::new()).await {
                     engine.emit(EngineEvent::Error(err));
                 }
             }

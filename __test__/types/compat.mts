@@ -161,6 +161,10 @@ export type Values = [
   Check<Mutual<typeof Native.getConstructionPlans, typeof Boss.getConstructionPlans>>,
   Check<Mutual<typeof Native.getMigrationPlans, typeof Boss.getMigrationPlans>>,
   Check<Mutual<typeof Native.getRollbackPlans, typeof Boss.getRollbackPlans>>,
+  Check<Mutual<typeof Native.getIndexBloatPlans, typeof Boss.getIndexBloatPlans>>,
+  Check<Mutual<typeof Native.getUninstallPlans, typeof Boss.getUninstallPlans>>,
+  Check<Mutual<typeof Native.addBins, typeof Boss.addBins>>,
+  Check<Mutual<typeof Native.percentile, typeof Boss.percentile>>,
   Check<Mutual<typeof Native.default, typeof Native.PgBoss>>
 ]
 

@@ -5,7 +5,11 @@ import PgBoss, {
   PgBoss as NamedPgBoss,
   UnrecoverableError,
   events,
+  addBins,
   getConstructionPlans,
+  getIndexBloatPlans,
+  getUninstallPlans,
+  percentile,
   policies,
   states,
   type Job,
@@ -137,7 +141,10 @@ export function constants (): string {
   const err = new UnrecoverableError('bad input')
   const retryable: false = err.retryable
   const base: Error = err
-  return [states.completed, policies.key_strict_fifo, events.wip, getConstructionPlans('jobs'), String(retryable), base.message].join()
+  const bins: number[] | null = [0, 2, 1]
+  const p95: number | null = percentile(addBins(bins, null), 95)
+  const sql: string = getUninstallPlans('jobs', { backend: 'postgres' }) + getIndexBloatPlans('jobs', { minPages: 0 })
+  return [states.completed, policies.key_strict_fifo, events.wip, getConstructionPlans('jobs'), String(retryable), base.message, p95, sql].join()
 }
 
 export async function rejected (): Promise<void> {

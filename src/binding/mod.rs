@@ -250,6 +250,22 @@ pub fn construction_plans(schema: Option<String>) -> Result<String> {
     Ok(crate::plans::schema::install(&schema, true))
 }
 
+/// The functions exported beside the class (`getUninstallPlans`, `getIndexBloatPlans`, `addBins`,
+/// `percentile`): arguments as a JSON array, the answer as a JSON envelope.
+#[napi]
+#[cfg_attr(test, allow(dead_code))]
+pub fn module_call(method: String, args: String) -> String {
+    let outcome = std::panic::catch_unwind(|| {
+        let args: Vec<serde_json::Value> = serde_json::from_str(&args).unwrap_or_default();
+        crate::module_fns::call(&method, &args)
+    });
+    match outcome {
+        Ok(Ok(payload)) => ok_envelope(&payload),
+        Ok(Err(err)) => error_envelope(&err),
+        Err(_) => error_envelope(&BossError::operational("pg-boss-native internal error")),
+    }
+}
+
 /// The connection settings the constructor options resolve to (no password text), as JSON: how
 /// the tests hold our resolution to node-postgres's, option by option.
 #[napi]

@@ -103,7 +103,8 @@ pub fn update_queue(s: &SchemaName) -> String {
     )
 }
 
-/// The cached stats of one queue and how old they are. $1 = name.
+/// The cached stats of one queue, how old they are, and whether the monitor backoff is in force
+/// (then even a stale cache is served: a recount is the scan the backoff defers). $1 = name.
 pub fn queue_stats_cache(s: &SchemaName) -> String {
     format!(
         r#"SELECT row_to_json(r)::text FROM (
@@ -112,7 +113,8 @@ pub fn queue_stats_cache(s: &SchemaName) -> String {
                q.ready_count AS "readyCount", q.active_count AS "activeCount",
                q.failed_count AS "failedCount", q.total_count AS "totalCount",
                q.monitor_on AS "capturedOn",
-               (extract(epoch FROM {s}.job_now() - q.monitor_on) * 1000)::bigint AS "cacheAgeMs"
+               (extract(epoch FROM {s}.job_now() - q.monitor_on) * 1000)::bigint AS "cacheAgeMs",
+               (SELECT monitor_backoff_on > {s}.job_now() FROM {s}.version) AS "monitorBackoff"
              FROM {s}.queue q WHERE q.name = $1::text
            ) r"#,
         s = s.ident

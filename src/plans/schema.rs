@@ -59,6 +59,48 @@ pub fn case_variant(s: &SchemaName) -> String {
     )
 }
 
+/// Everything the install creates, for a schema shared with other objects: the functions first
+/// (CockroachDB records a function as depending on the tables it names), then the tables (a
+/// partitioned parent takes its partitions with it), then the enum. `partitioned` is false for
+/// the layouts without `job_common` and the `job_table_*` helpers (cockroachdb, yugabytedb).
+pub fn uninstall(s: &SchemaName, partitioned: bool) -> String {
+    let q = |name: &str| format!("{}.{name}", s.ident);
+    let mut functions = vec![
+        q("create_queue(text, jsonb)"),
+        q("delete_queue(text)"),
+        q("job_now()"),
+    ];
+    let mut tables: Vec<String> = [
+        "bam",
+        "instance",
+        "job",
+        "job_dependency",
+        "queue",
+        "queue_stats",
+        "schedule",
+        "subscription",
+        "version",
+        "warning",
+    ]
+    .iter()
+    .map(|t| q(t))
+    .collect();
+    if partitioned {
+        functions.extend([
+            q("job_table_format(text, text)"),
+            q("job_table_run(text, text, text)"),
+            q("job_table_run_async(text, integer, text, text, text)"),
+        ]);
+        tables.insert(3, q("job_common"));
+    }
+    format!(
+        "DROP FUNCTION IF EXISTS {};\nDROP TABLE IF EXISTS {};\nDROP TYPE IF EXISTS {};",
+        functions.join(", "),
+        tables.join(", "),
+        q("job_state")
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -36,12 +36,15 @@ RETURNING q.name"
 }
 
 /// Count the jobs of the claimed queues ($1) in `t` and cache the counts on their rows, unless
-/// another instance holds the `queue-stats` lock right now (then nothing is written). Returns the
-/// queues written with their queued count and backlog threshold.
+/// another instance holds the `queue-stats` lock right now or the monitor backoff is in force
+/// (then nothing is written). Returns the queues written with their queued count, backlog
+/// threshold and the seconds the count held the horizon.
 pub fn cache_queue_stats(s: &SchemaName, t: &str) -> String {
     let s_ = &s.ident;
     format!(
         r#"WITH lock AS MATERIALIZED (SELECT pg_try_advisory_xact_lock({key}) AS got),
+-- while the vacuum-safety backoff is in force (see `set_monitor_backoff`) nothing is counted
+backoff AS MATERIALIZED (SELECT EXISTS (SELECT 1 FROM {s_}.version WHERE monitor_backoff_on > {s_}.job_now()) AS held),
 names AS (SELECT json_array_elements_text($1::text::json) AS name),
 counts AS (
   SELECT n.name,
@@ -54,7 +57,7 @@ counts AS (
     count(j.*)::int AS total,
     array_agg(j.singleton_key) FILTER (WHERE j.state = 'active' AND j.policy IN ('singleton', 'stately')) AS singletons
   FROM names n LEFT JOIN {s_}.{t} j ON j.name = n.name
-  WHERE (SELECT got FROM lock)
+  WHERE (SELECT got FROM lock) AND NOT (SELECT held FROM backoff)
   GROUP BY n.name
 ),
 written AS (
@@ -68,7 +71,9 @@ written AS (
   FROM counts c WHERE q.name = c.name
   RETURNING q.name, q.queued_count, q.warning_queued
 )
-SELECT json_build_object('name', name, 'queuedCount', queued_count, 'warningQueueSize', warning_queued)::text FROM written"#,
+-- pinSeconds: how long this statement held its snapshot (the MVCC horizon), by the server's clock
+SELECT json_build_object('name', name, 'queuedCount', queued_count, 'warningQueueSize', warning_queued,
+  'pinSeconds', extract(epoch FROM clock_timestamp() - transaction_timestamp())::float8)::text FROM written"#,
         key = s.advisory_key_sql("queue-stats")
     )
 }

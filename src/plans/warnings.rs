@@ -10,3 +10,9 @@ pub fn insert_warning(s: &SchemaName) -> String {
          VALUES ($1::text, $2::text, $3::text::jsonb, {s_}.job_now())"
     )
 }
+
+/// Delete stored warnings older than `days` (`warningRetentionDays`).
+pub fn delete_old_warnings(s: &SchemaName, days: i64) -> String {
+    let s_ = &s.ident;
+    format!("DELETE FROM {s_}.warning WHERE created_on < {s_}.job_now() - interval '{days} days'")
+}
