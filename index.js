@@ -4,11 +4,13 @@
 // caller's `db`), and conversion of results. No queue logic lives here.
 
 const EventEmitter = require('node:events')
+const { randomUUID } = require('node:crypto')
 const { AssertionError } = require('node:assert')
 const native = require('./lib/native.js')
 const { revive, toError, unwrap, toExecutor, configJson, passwordCallback, identityCallback, FUNCTION } = require('./lib/convert.js')
 const { EngineHost, recurrence } = require('./lib/host.js')
 const { systemClock, TestClock } = require('./lib/clock.js')
+const { Spies, notEnabled: spiesNotEnabled } = require('./lib/spy.js')
 
 const states = Object.freeze({
   created: 'created',
@@ -131,6 +133,8 @@ class PgBoss extends EventEmitter {
   #stopping = null
   #keepAlive = null
   #host
+  // the test spies (lib/spy.js), only with `__test__enableSpies`
+  #spies = null
 
   constructor (value) {
     super()
@@ -145,6 +149,11 @@ class PgBoss extends EventEmitter {
       throw err
     }
     this.#config = { db, schema: this.#native.schema }
+    if (this.#syncCall('spiesEnabled', [])) {
+      // a selector that throws is reported, never thrown into the engine's event delivery
+      const onError = (err) => { if (this.listenerCount(events.error)) this.emit(events.error, err) }
+      this.#spies = new Spies((name, id) => this.getJobById(name, id), onError)
+    }
   }
 
   #onEvent (text) {
@@ -165,6 +174,8 @@ class PgBoss extends EventEmitter {
       this.emit(events.error, toError(event.error.err))
     } else if (event.event === 'warning') {
       this.emit(events.warning, { message: event.message, data: event.data })
+    } else if (event.event === 'spy') {
+      this.#spies?.onEngineEvent(event)
     }
   }
 
@@ -212,6 +223,7 @@ class PgBoss extends EventEmitter {
     if (!this.#started) return
     this.#stopping = (async () => {
       await this.#call('stop', [options ?? {}])
+      this.#spies?.forgetCalls()
       this.#host.stopped()
       await this.#clockSessions(false)
       clearInterval(this.#keepAlive)
@@ -289,7 +301,16 @@ class PgBoss extends EventEmitter {
 
   // ---- jobs ----
 
-  #sendCall (method, args) {
+  async #sendCall (method, args) {
+    const id = await this.#sendVia(method, args)
+    if (this.#spies) {
+      const byName = typeof args[0] === 'string'
+      this.#spies.created(byName ? args[0] : args[0]?.name, [id], (byName ? args[1] : args[0]?.data) || {})
+    }
+    return id
+  }
+
+  #sendVia (method, args) {
     let db
     // JSON turns a leading undefined into null, which pg-boss reads differently (typeof null is 'object')
     if (args.length && args[0] === undefined) args = [false, ...args.slice(1)]
@@ -353,12 +374,35 @@ class PgBoss extends EventEmitter {
 
   async publish (event, data, options) {
     const [rest, db] = splitDb(options)
-    await this.#call('publish', [event ?? null, payload(data), markUndefined(rest) ?? null], db)
+    const sent = await this.#call('publish', [event ?? null, payload(data), markUndefined(rest) ?? null], db)
+    if (this.#spies) for (const [queue, id] of sent) this.#spies.created(queue, [id], data || {})
   }
 
   async insert (name, jobs, options) {
-    const [rest, db] = splitDb(options)
-    return this.#call('insert', [name ?? null, jobs ?? null, rest ?? {}], db)
+    let [rest, db] = splitDb(options)
+    // pg-boss 12.38 with a spy on the queue: every job gets its id here, and the ids come back
+    const spied = this.#spies?.has(name) && Array.isArray(jobs)
+    if (spied) {
+      jobs = jobs.map((job) => (job && typeof job === 'object' ? { ...job, id: job.id ?? randomUUID() } : job))
+      rest = { ...rest, returnId: true }
+    }
+    const ids = await this.#call('insert', [name ?? null, jobs ?? null, rest ?? {}], db)
+    if (spied && ids) {
+      const data = new Map(jobs.map((job) => [job?.id, job?.data ?? {}]))
+      this.#spies.created(name, ids, (id) => data.get(id))
+    }
+    return ids
+  }
+
+  // ---- test spies ----
+
+  /** pg-boss's test spy of queue `name` (`__test__enableSpies`). */
+  getSpy (name) {
+    return this.#spies ? this.#spies.get(name) : spiesNotEnabled()
+  }
+
+  clearSpies () {
+    this.#spies?.clear()
   }
 
   async fetch (name, options = {}) {
@@ -435,6 +479,7 @@ class PgBoss extends EventEmitter {
     const batches = new Map()
 
     const native = this.#native
+    const spies = this.#spies
     // the engine starts a handler call with `run` and learns its outcome from `handled`
     const run = (message) => {
       const parsed = JSON.parse(message)
@@ -459,10 +504,13 @@ class PgBoss extends EventEmitter {
       }
       revive.jobs(jobs)
       for (const job of jobs) Object.defineProperty(job, 'signal', signal)
+      spies?.claimed(name, batch, jobs, perJobResults && !each)
       let value
       try {
         value = await (each ? handler(jobs[0]) : handler(jobs))
+        spies?.handled(batch, value)
       } catch (err) {
+        spies?.handled(batch, undefined, err)
         return encodeRejected(err)
       } finally {
         // pg-boss aborts the signal once the handler has settled; the engine only sends an abort

@@ -29,6 +29,8 @@ pub enum EngineEvent {
     },
     /// `getWipData()` while workers hold jobs (at most every 2 s).
     Wip(serde_json::Value),
+    /// For the test spies, only with `__test__enableSpies` (see `crate::spy`).
+    Spy(crate::spy::SpyEvent),
 }
 
 pub type EventSink = Arc<dyn Fn(EngineEvent) + Send + Sync>;

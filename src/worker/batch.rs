@@ -428,6 +428,7 @@ async fn claim_completing(
     {
         Ok((completed, jobs)) => {
             let took = started.elapsed();
+            let landed = completed == rows.len() as u64;
             let mut left = crate::metrics::SettleCounts {
                 completed,
                 ..Default::default()
@@ -440,6 +441,7 @@ async fn claim_completing(
                     .metrics
                     .settled(&c.worker.name, &c.worker.id, counts, n, took);
                 super::settler::written_back(&c.worker, &[c.done.batch], c.done.started_ms, ended);
+                engine.spy_settled(&c.worker.name, landed, [(c.done.batch, &c.done.rows[..])]);
             }
             engine.emit_wip_soon();
             Ok(jobs)
