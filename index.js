@@ -193,6 +193,7 @@ class PgBoss extends EventEmitter {
     if (this.#started) return this
     this.#starting = (async () => {
       await this.#clockSessions(true)
+      this.#spies?.forgetCalls()
       this.#host.starting(this.#syncCall('scheduling', []))
       try {
         await this.#call('start', [options])
@@ -223,7 +224,6 @@ class PgBoss extends EventEmitter {
     if (!this.#started) return
     this.#stopping = (async () => {
       await this.#call('stop', [options ?? {}])
-      this.#spies?.forgetCalls()
       this.#host.stopped()
       await this.#clockSessions(false)
       clearInterval(this.#keepAlive)

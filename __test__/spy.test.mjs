@@ -258,6 +258,58 @@ test('work() with localConcurrency: every job is active then completed', async (
   assert.ok(active.every(j => j.state === 'active'))
 })
 
+test('localGroupConcurrency: a job claimed over its group\'s limit and handed back was active too (as in pg-boss 12.38)', async () => {
+  async function scenario (instance, name) {
+    await instance.createQueue(name)
+    const spy = instance.getSpy(name)
+    const first = await instance.send(name, { n: 1 }, { group: { id: 'g' } })
+    const second = await instance.send(name, { n: 2 }, { group: { id: 'g' } })
+    let release
+    const held = new Promise(resolve => { release = resolve })
+    const handled = []
+    await instance.work(name, { ...poll, batchSize: 2, localConcurrency: 2, localGroupConcurrency: 1 }, async (jobs) => {
+      handled.push(...jobs.map(j => j.data.n))
+      await held
+    })
+    const active = await Promise.all([first, second].map(id => within(spy.waitForJobWithId(id, 'active'), 5000)))
+    await sleep(200)
+    // one job in its handler, the other handed back (created again), both spied as active
+    const { rows } = await db.query(`SELECT state FROM ${instance === boss ? schema : refSchema}.job WHERE id = ANY($1)`, [[first, second]])
+    const seen = { active: active.map(j => j.data.n).sort(), handled: handled.length, states: rows.map(r => r.state).sort() }
+    release()
+    await instance.offWork(name)
+    return seen
+  }
+  const ref = await startPgBoss(refSchema, { __test__enableSpies: true })
+  try {
+    const ours = await scenario(boss, `q${++queueCount}`)
+    assert.deepEqual(ours, { active: [1, 2], handled: 1, states: ['active', 'created'] })
+    assert.deepEqual(await scenario(ref, 'local-group'), ours)
+  } finally {
+    await ref.stop({ graceful: false })
+  }
+})
+
+test('a graceful stop() records what its handlers completed before it resolved', async () => {
+  const name = `q${++queueCount}`
+  await boss.createQueue(name)
+  const other = new PgBoss({ connectionString, schema, supervise: false, schedule: false, __test__enableSpies: true })
+  await other.start()
+  const spy = other.getSpy(name)
+  const id = await other.send(name, {})
+  let started
+  const running = new Promise(resolve => { started = resolve })
+  await other.work(name, poll, async () => {
+    started()
+    await sleep(300)
+    return { late: true }
+  })
+  await running
+  await other.stop({ graceful: true, timeout: 5000 })
+  assert.equal(await stateOf(id), 'completed')
+  assert.deepEqual((await within(spy.waitForJobWithId(id, 'completed'), 1000)).output, { late: true })
+})
+
 test('workEach(): each job is active, then completed with its own output or failed', async () => {
   const { name, spy } = await queue()
   const ok = await boss.send(name, { fail: false })

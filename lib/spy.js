@@ -7,7 +7,8 @@
 // Where the facts come from:
 // - `created`: index.js after its send()/insert()/publish() returned the ids (the rows are
 //   written); the engine's own creations (a schedule's send-it worker) as a `created` event.
-// - `active`: index.js as it calls a worker's handler with the jobs it claimed.
+// - `active`: index.js as it calls a worker's handler with the jobs it claimed; the engine's
+//   `active` event for jobs claimed over a `localGroupConcurrency` limit and handed back.
 // - `completed` / `failed`: the engine's `settled` event, sent once the write-back statement has
 //   returned, paired here with the handler call it settles (its jobs, its return value or error).
 //   As in 12.38: a handler that resolved completes its jobs (the output is its return value when
@@ -145,7 +146,7 @@ class Spies {
     }
   }
 
-  /** Handler calls abandoned by a shutdown are never written back here. */
+  /** At start(): handler calls a previous shutdown abandoned are never written back. */
   forgetCalls () {
     this.#calls.clear()
   }
@@ -156,6 +157,9 @@ class Spies {
       const data = new Map(event.jobs.map((job) => [job.id, job.data]))
       // the engine's creations are sends
       this.#guard(() => this.created(event.queue, data.keys(), (id) => data.get(id) || {}))
+    } else if (event.kind === 'active') {
+      const spy = this.#spies.get(event.queue)
+      if (spy) for (const job of event.jobs) this.#guard(() => spy.addJob(job.id, event.queue, job.data, 'active'))
     } else if (event.kind === 'settled') {
       for (const { batch, jobs: rows } of event.batches) {
         const call = this.#calls.get(batch)

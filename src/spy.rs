@@ -6,6 +6,8 @@
 //! handler is called with (`active`). The engine reports the rest, and only when spies are on:
 //!
 //! - jobs it created itself (a schedule's send-it worker) through [`Engine::spy_created`];
+//! - jobs a worker claimed but hands back before any handler sees them (over a
+//!   `localGroupConcurrency` limit) through [`Engine::spy_active`];
 //! - every write-back of a worker's outcomes, once the statement has returned, through
 //!   [`Engine::spy_settled`], so a `completed` or `failed` spy state is never seen before the
 //!   database holds it. JavaScript pairs the batch ids with the handler calls it made.
@@ -15,6 +17,7 @@
 use crate::engine::{Engine, EngineEvent};
 use crate::metrics::SettleCounts;
 use crate::worker::outcome::SettleRow;
+use crate::worker::ClaimedJob;
 use serde_json::{json, Value};
 
 /// A report for the spies.
@@ -25,6 +28,10 @@ pub enum SpyEvent {
         queue: String,
         jobs: Vec<(String, Value)>,
     },
+    /// Jobs a worker claimed that no handler will see (over a `localGroupConcurrency` limit,
+    /// handed back): pg-boss records every job it fetched as `active`. Each job as its handler
+    /// would have received it.
+    Active { queue: String, jobs: Vec<Value> },
     /// Outcomes of handler calls on `queue` written back: per batch (handler call) id, each job
     /// with the status the engine wrote (`completed`, `failed` or `deadletter`). `landed` says
     /// every row of the statement settled its job; when not, some were fenced out (the job had
@@ -46,6 +53,12 @@ impl SpyEvent {
                 "kind": "created",
                 "queue": queue,
                 "jobs": jobs.iter().map(|(id, data)| json!({ "id": id, "data": data })).collect::<Vec<_>>(),
+            }),
+            SpyEvent::Active { queue, jobs } => json!({
+                "event": "spy",
+                "kind": "active",
+                "queue": queue,
+                "jobs": jobs,
             }),
             SpyEvent::Settled {
                 queue,
@@ -98,6 +111,23 @@ impl Engine {
         let jobs = jobs();
         if !jobs.is_empty() {
             self.emit(EngineEvent::Spy(SpyEvent::Created {
+                queue: queue.to_string(),
+                jobs,
+            }));
+        }
+    }
+
+    /// Report jobs a worker of `queue` claimed but hands back unstarted as `active`.
+    pub fn spy_active(&self, queue: &str, jobs: &[ClaimedJob]) {
+        if !self.config.spies {
+            return;
+        }
+        let jobs: Vec<Value> = jobs
+            .iter()
+            .filter_map(|j| serde_json::from_str(&j.json).ok())
+            .collect();
+        if !jobs.is_empty() {
+            self.emit(EngineEvent::Spy(SpyEvent::Active {
                 queue: queue.to_string(),
                 jobs,
             }));
