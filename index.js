@@ -301,12 +301,15 @@ class PgBoss extends EventEmitter {
 
   // ---- jobs ----
 
-  async #sendCall (method, args) {
+  #sendCall (method, args) {
+    return this.#spies ? this.#sendSpied(method, args) : this.#sendVia(method, args)
+  }
+
+  /** A send with the test spies on: the job is recorded once it is written. */
+  async #sendSpied (method, args) {
     const id = await this.#sendVia(method, args)
-    if (this.#spies) {
-      const byName = typeof args[0] === 'string'
-      this.#spies.created(byName ? args[0] : args[0]?.name, [id], (byName ? args[1] : args[0]?.data) || {})
-    }
+    const byName = typeof args[0] === 'string'
+    this.#spies.created(byName ? args[0] : args[0]?.name, [id], (byName ? args[1] : args[0]?.data) || {})
     return id
   }
 

@@ -134,7 +134,8 @@ class Spies {
   claimed (name, batch, jobs, perJobResults) {
     this.#calls.set(batch, { name, jobs, perJobResults, value: undefined, error: undefined })
     const spy = this.#spies.get(name)
-    if (spy) for (const job of jobs) spy.addJob(job.id, name, job.data, 'active')
+    // a selector that throws is reported; the handler still runs
+    if (spy) for (const job of jobs) this.#guard(() => spy.addJob(job.id, name, job.data, 'active'))
   }
 
   /** The handler of `batch` settled: resolved with `value`, or threw `error`. */
