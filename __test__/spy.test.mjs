@@ -310,6 +310,44 @@ test('a graceful stop() records what its handlers completed before it resolved',
   assert.deepEqual((await within(spy.waitForJobWithId(id, 'completed'), 1000)).output, { late: true })
 })
 
+test('a stop() that fails jobs in hand records the terminal ones as failed, as pg-boss 12.38 does', async () => {
+  async function scenario (start, on) {
+    const instance = await start()
+    await instance.createQueue('stopping')
+    const spy = instance.getSpy('stopping')
+    const last = await instance.send('stopping', { k: 'last' }, { retryLimit: 0 })
+    const retried = await instance.send('stopping', { k: 'retried' }, { retryLimit: 2, retryDelay: 60 })
+    let started
+    const running = new Promise(resolve => { started = resolve })
+    await instance.work('stopping', { ...poll, batchSize: 2 }, async () => {
+      started()
+      await sleep(2000)
+    })
+    await running
+    await instance.stop({ graceful: true, timeout: 300 })
+    const seen = {}
+    for (const [k, id] of [['last', last], ['retried', retried]]) {
+      for (const state of ['completed', 'failed']) {
+        const job = await within(spy.waitForJobWithId(id, state), 500)
+        if (job !== 'timeout') seen[`${k}:${state}`] = job.output
+      }
+    }
+    const { rows } = await db.query(`SELECT data->>'k' AS k, state FROM ${on}.job WHERE name = 'stopping' ORDER BY 1`)
+    seen.stored = rows
+    return seen
+  }
+  await dropSchema('spy_test_stop')
+  await dropSchema('spy_test_stop_ref')
+  const ours = await scenario(() => new PgBoss({ connectionString, schema: 'spy_test_stop', supervise: false, schedule: false, __test__enableSpies: true }).start(), 'spy_test_stop')
+  assert.deepEqual(ours, {
+    'last:failed': { value: 'pg-boss shut down while active' },
+    stored: [{ k: 'last', state: 'failed' }, { k: 'retried', state: 'retry' }]
+  })
+  assert.deepEqual(await scenario(() => startPgBoss('spy_test_stop_ref', { __test__enableSpies: true }), 'spy_test_stop_ref'), ours)
+  await dropSchema('spy_test_stop')
+  await dropSchema('spy_test_stop_ref')
+})
+
 test('workEach(): each job is active, then completed with its own output or failed', async () => {
   const { name, spy } = await queue()
   const ok = await boss.send(name, { fail: false })

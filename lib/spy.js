@@ -16,6 +16,7 @@
 //   is no spy state), read back from the database; `perJobResults` entries count as written
 //   (`failed` for a failed entry whether or not it retries). A job the write-back did not land
 //   (the handler settled it itself, or its claim lapsed) is read back, and its stored state counts.
+//   Jobs a stop() fails while their handlers run come as the engine read them back (`stored`).
 
 /** One queue's spy: pg-boss's `JobSpyInterface`. */
 class JobSpy {
@@ -161,6 +162,19 @@ class Spies {
     } else if (event.kind === 'active') {
       const spy = this.#spies.get(event.queue)
       if (spy) for (const job of event.jobs) this.#guard(() => spy.addJob(job.id, event.queue, job.data, 'active'))
+    } else if (event.kind === 'stored') {
+      // handler calls a shutdown failed: failed once terminally, as stored
+      for (const { batch, jobs: stored } of event.batches) {
+        const call = this.#calls.get(batch)
+        this.#calls.delete(batch)
+        const spy = call && this.#spies.get(call.name)
+        if (!spy) continue
+        const byId = new Map(call.jobs.map((job) => [job.id, job]))
+        for (const { id, state, output } of stored) {
+          const job = byId.get(id)
+          if (job && state === 'failed') this.#guard(() => spy.addJob(id, call.name, job.data, 'failed', output))
+        }
+      }
     } else if (event.kind === 'settled') {
       for (const { batch, jobs: rows } of event.batches) {
         const call = this.#calls.get(batch)

@@ -472,15 +472,14 @@ impl Engine {
                 // failed with normal retry rules, as pg-boss's shutdown does
                 let rows = crate::worker::outcome::fail_all(&held, output.clone(), false);
                 match self.queue_info(&w.name).await {
-                    Ok(q) => {
-                        if let Err(err) = self.settle_rows(&w.name, &q, &rows).await {
-                            self.emit(EngineEvent::WorkerError {
-                                error: err,
-                                queue: w.name.clone(),
-                                worker: w.id.clone(),
-                            });
-                        }
-                    }
+                    Ok(q) => match self.settle_rows(&w.name, &q, &rows).await {
+                        Ok(_) => self.spy_failed_by_shutdown(w).await,
+                        Err(err) => self.emit(EngineEvent::WorkerError {
+                            error: err,
+                            queue: w.name.clone(),
+                            worker: w.id.clone(),
+                        }),
+                    },
                     Err(err) => self.emit(EngineEvent::Error(err)),
                 }
                 w.with_info(|i| i.in_hand.retain(|(b, _)| !batches.contains(b)));

@@ -17,7 +17,7 @@
 use crate::engine::{Engine, EngineEvent};
 use crate::metrics::SettleCounts;
 use crate::worker::outcome::SettleRow;
-use crate::worker::ClaimedJob;
+use crate::worker::{ClaimedJob, Worker};
 use serde_json::{json, Value};
 
 /// A report for the spies.
@@ -32,6 +32,12 @@ pub enum SpyEvent {
     /// handed back): pg-boss records every job it fetched as `active`. Each job as its handler
     /// would have received it.
     Active { queue: String, jobs: Vec<Value> },
+    /// Jobs of handler calls a shutdown failed, as stored once it had: per batch, each job's
+    /// id, state and output (pg-boss reads them back the same way).
+    Stored {
+        queue: String,
+        batches: Vec<(u64, Vec<Value>)>,
+    },
     /// Outcomes of handler calls on `queue` written back: per batch (handler call) id, each job
     /// with the status the engine wrote (`completed`, `failed` or `deadletter`). `landed` says
     /// every row of the statement settled its job; when not, some were fenced out (the job had
@@ -59,6 +65,12 @@ impl SpyEvent {
                 "kind": "active",
                 "queue": queue,
                 "jobs": jobs,
+            }),
+            SpyEvent::Stored { queue, batches } => json!({
+                "event": "spy",
+                "kind": "stored",
+                "queue": queue,
+                "batches": batches.iter().map(|(batch, jobs)| json!({ "batch": batch, "jobs": jobs })).collect::<Vec<_>>(),
             }),
             SpyEvent::Settled {
                 queue,
@@ -132,6 +144,33 @@ impl Engine {
                 jobs,
             }));
         }
+    }
+
+    /// Report the handler calls `worker` holds, which a shutdown has just failed, as stored.
+    pub async fn spy_failed_by_shutdown(&self, worker: &Worker) {
+        if !self.config.spies {
+            return;
+        }
+        let in_hand = worker.with_info(|i| i.in_hand.clone()).unwrap_or_default();
+        let name = Value::String(worker.name.clone());
+        let mut batches = Vec::with_capacity(in_hand.len());
+        for (batch, jobs) in in_hand {
+            let mut stored = Vec::with_capacity(jobs.len());
+            for job in jobs {
+                let id = Value::String(job.id.clone());
+                let Ok(text) = self.get_job_by_id(Some(&name), Some(&id), None).await else {
+                    continue;
+                };
+                if let Ok(row) = serde_json::from_str::<Value>(&text) {
+                    stored.push(json!({ "id": job.id, "state": row.get("state"), "output": row.get("output") }));
+                }
+            }
+            batches.push((batch, stored));
+        }
+        self.emit(EngineEvent::Spy(SpyEvent::Stored {
+            queue: worker.name.clone(),
+            batches,
+        }));
     }
 
     /// Report handler calls of a worker on `queue` written back: `batches` are (batch id, the
