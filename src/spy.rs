@@ -263,6 +263,30 @@ mod tests {
     }
 
     #[test]
+    fn active_and_stored_events_carry_the_jobs_as_given() {
+        let active = SpyEvent::Active {
+            queue: "q".into(),
+            jobs: vec![json!({ "id": "a", "data": { "x": 1 } })],
+        };
+        assert_eq!(
+            active.to_json(),
+            json!({ "event": "spy", "kind": "active", "queue": "q", "jobs": [{ "id": "a", "data": { "x": 1 } }] })
+        );
+        let stored = SpyEvent::Stored {
+            queue: "q".into(),
+            batches: vec![(
+                3,
+                vec![json!({ "id": "a", "state": "failed", "output": null })],
+            )],
+        };
+        assert_eq!(
+            stored.to_json(),
+            json!({ "event": "spy", "kind": "stored", "queue": "q",
+                    "batches": [{ "batch": 3, "jobs": [{ "id": "a", "state": "failed", "output": null }] }] })
+        );
+    }
+
+    #[test]
     fn created_events_carry_ids_and_data() {
         let event = SpyEvent::Created {
             queue: "q".into(),
