@@ -397,16 +397,29 @@ test('perJobResults: Promise.allSettled output is recorded by position; a non-ar
 })
 
 test('fetch(), complete() and fail() outside a worker are not recorded (as in pg-boss 12.38)', async () => {
-  const { name, spy } = await queue()
-  const a = await boss.send(name, {})
-  const b = await boss.send(name, {}, { retryLimit: 0 })
-  const fetched = await boss.fetch(name, { batchSize: 2 })
-  assert.equal(fetched.length, 2)
-  await boss.complete(name, a, { done: true })
-  await boss.fail(name, b, new Error('x'))
-  assert.equal(await within(spy.waitForJobWithId(a, 'active'), 300), 'timeout')
-  assert.equal(await within(spy.waitForJobWithId(a, 'completed'), 300), 'timeout')
-  assert.equal(await within(spy.waitForJobWithId(b, 'failed'), 300), 'timeout')
+  async function scenario (instance, name) {
+    await instance.createQueue(name)
+    const spy = instance.getSpy(name)
+    const a = await instance.send(name, {})
+    const b = await instance.send(name, {}, { retryLimit: 0 })
+    const fetched = await instance.fetch(name, { batchSize: 2 })
+    await instance.complete(name, a, { done: true })
+    await instance.fail(name, b, new Error('x'))
+    return {
+      fetched: fetched.length,
+      active: await within(spy.waitForJobWithId(a, 'active'), 300),
+      completed: await within(spy.waitForJobWithId(a, 'completed'), 300),
+      failed: await within(spy.waitForJobWithId(b, 'failed'), 300)
+    }
+  }
+  const ours = await scenario(boss, `q${++queueCount}`)
+  assert.deepEqual(ours, { fetched: 2, active: 'timeout', completed: 'timeout', failed: 'timeout' })
+  const ref = await startPgBoss(refSchema, { __test__enableSpies: true })
+  try {
+    assert.deepEqual(await scenario(ref, 'outside-workers'), ours)
+  } finally {
+    await ref.stop({ graceful: false })
+  }
 })
 
 test('spied jobs are copies: mutating one changes nothing the spy holds', async () => {
