@@ -4,12 +4,14 @@
 // caller's `db`), and conversion of results. No queue logic lives here.
 
 const EventEmitter = require('node:events')
+const { randomUUID } = require('node:crypto')
 const { AssertionError } = require('node:assert')
 const native = require('./lib/native.js')
 const { revive, toError, unwrap, toExecutor, configJson, passwordCallback, identityCallback, FUNCTION } = require('./lib/convert.js')
 const { EngineHost, recurrence } = require('./lib/host.js')
 const { systemClock, TestClock } = require('./lib/clock.js')
 const { addBins, percentile, fillPercentiles } = require('./lib/latency.js')
+const { Spies, notEnabled: spiesNotEnabled } = require('./lib/spy.js')
 
 const states = Object.freeze({
   created: 'created',
@@ -135,6 +137,8 @@ class PgBoss extends EventEmitter {
   #keepAlive = null
   #eventsReceived = 0
   #host
+  // the test spies (lib/spy.js), only with `__test__enableSpies`
+  #spies = null
 
   constructor (value) {
     super()
@@ -149,6 +153,11 @@ class PgBoss extends EventEmitter {
       throw err
     }
     this.#config = { db, schema: this.#native.schema }
+    if (this.#syncCall('spiesEnabled', [])) {
+      // a selector that throws is reported, never thrown into the engine's event delivery
+      const onError = (err) => { if (this.listenerCount(events.error)) this.emit(events.error, err) }
+      this.#spies = new Spies((name, id) => this.getJobById(name, id), onError)
+    }
   }
 
   /** Resolves once `count` engine events have been received (or after a second, whatever). */
@@ -180,6 +189,8 @@ class PgBoss extends EventEmitter {
       this.emit(events.error, toError(event.error.err))
     } else if (event.event === 'warning') {
       this.emit(events.warning, { message: event.message, data: event.data })
+    } else if (event.event === 'spy') {
+      this.#spies?.onEngineEvent(event)
     }
   }
 
@@ -197,6 +208,7 @@ class PgBoss extends EventEmitter {
     if (this.#started) return this
     this.#starting = (async () => {
       await this.#clockSessions(true)
+      this.#spies?.forgetCalls()
       this.#host.starting(this.#syncCall('scheduling', []))
       try {
         await this.#call('start', [options])
@@ -311,6 +323,18 @@ class PgBoss extends EventEmitter {
   // ---- jobs ----
 
   #sendCall (method, args) {
+    return this.#spies ? this.#sendSpied(method, args) : this.#sendVia(method, args)
+  }
+
+  /** A send with the test spies on: the job is recorded once it is written. */
+  async #sendSpied (method, args) {
+    const id = await this.#sendVia(method, args)
+    const byName = typeof args[0] === 'string'
+    this.#spies.created(byName ? args[0] : args[0]?.name, [id], (byName ? args[1] : args[0]?.data) || {})
+    return id
+  }
+
+  #sendVia (method, args) {
     let db
     // JSON turns a leading undefined into null, which pg-boss reads differently (typeof null is 'object')
     if (args.length && args[0] === undefined) args = [false, ...args.slice(1)]
@@ -355,7 +379,15 @@ class PgBoss extends EventEmitter {
   }
 
   async update (...args) { return this.#updateCall('update', args) }
-  async upsert (...args) { return this.#updateCall('upsert', args) }
+  async upsert (...args) {
+    const result = await this.#updateCall('upsert', args)
+    // only a job the upsert inserted is created, after its write, as 12.38 records it
+    if (this.#spies && result?.inserted) {
+      const [name, data] = typeof args[0] === 'string' ? [args[0], args[1]] : [args[0]?.name, args[0]?.data]
+      this.#spies.created(name, result.jobs, data || {})
+    }
+    return result
+  }
 
   /** redrive()/previewRedrive() options: `db` apart, `undefined` and Date filters marked. */
   #redriveCall (method, name, options) {
@@ -427,12 +459,35 @@ class PgBoss extends EventEmitter {
 
   async publish (event, data, options) {
     const [rest, db] = splitDb(options)
-    await this.#call('publish', [event ?? null, payload(data), markUndefined(rest) ?? null], db)
+    const sent = await this.#call('publish', [event ?? null, payload(data), markUndefined(rest) ?? null], db)
+    if (this.#spies) for (const [queue, id] of sent) this.#spies.created(queue, [id], data || {})
   }
 
   async insert (name, jobs, options) {
-    const [rest, db] = splitDb(options)
-    return this.#call('insert', [name ?? null, jobs ?? null, rest ?? {}], db)
+    let [rest, db] = splitDb(options)
+    // pg-boss 12.38 with a spy on the queue: every job gets its id here, and the ids come back
+    const spied = this.#spies?.has(name) && Array.isArray(jobs)
+    if (spied) {
+      jobs = jobs.map((job) => (job && typeof job === 'object' ? { ...job, id: job.id ?? randomUUID() } : job))
+      rest = { ...rest, returnId: true }
+    }
+    const ids = await this.#call('insert', [name ?? null, jobs ?? null, rest ?? {}], db)
+    if (spied && ids) {
+      const data = new Map(jobs.map((job) => [job?.id, job?.data ?? {}]))
+      this.#spies.created(name, ids, (id) => data.get(id))
+    }
+    return ids
+  }
+
+  // ---- test spies ----
+
+  /** pg-boss's test spy of queue `name` (`__test__enableSpies`). */
+  getSpy (name) {
+    return this.#spies ? this.#spies.get(name) : spiesNotEnabled()
+  }
+
+  clearSpies () {
+    this.#spies?.clear()
   }
 
   async flow (jobs, options) {
@@ -530,6 +585,7 @@ class PgBoss extends EventEmitter {
     const batches = new Map()
 
     const native = this.#native
+    const spies = this.#spies
     // the engine starts a handler call with `run` and learns its outcome from `handled`
     const run = (message) => {
       const parsed = JSON.parse(message)
@@ -554,10 +610,13 @@ class PgBoss extends EventEmitter {
       }
       revive.jobs(jobs)
       for (const job of jobs) Object.defineProperty(job, 'signal', signal)
+      spies?.claimed(name, batch, jobs, perJobResults && !each)
       let value
       try {
         value = await (each ? handler(jobs[0]) : handler(jobs))
+        spies?.handled(batch, value)
       } catch (err) {
+        spies?.handled(batch, undefined, err)
         return encodeRejected(err)
       } finally {
         // pg-boss aborts the signal once the handler has settled; the engine only sends an abort

@@ -183,7 +183,7 @@ pub async fn call(
             engine
                 .publish(Some(&event), data, options, db)
                 .await
-                .map(|_| "null".into())
+                .map(|sent| json!(sent).to_string())
         }
         "flow" => engine.flow(args.first(), db).await,
         "getDependencies" | "getDependents" => {
@@ -321,6 +321,7 @@ pub fn call_sync(engine: &Arc<Engine>, method: &str, args: &[Value]) -> Result<S
         "isCheckingSkew" => Ok(engine.timekeeper.is_checking_skew().to_string()),
         // previewSchedule() and schedule() read the database clock as the pass does
         "scheduling" => Ok(engine.config.schedule.to_string()),
+        "spiesEnabled" => Ok(engine.spies_enabled().to_string()),
         "clockSkew" => Ok(json!(engine.timekeeper.skew_ms()).to_string()),
         other => Err(BossError::operational(format!(
             "pg-boss-native: {other}() is not implemented yet"

@@ -54,6 +54,8 @@ pub struct Config {
     pub instance: InstanceConfig,
     /// The `clock` option: `None` for the system clock.
     pub clock: Option<ClockConfig>,
+    /// `__test__enableSpies`: `getSpy()` works and the engine reports spy events (`src/spy.rs`).
+    pub spies: bool,
 }
 
 /// A caller's `clock` (pg-boss 12.38's `Clock`): the timekeeper reads its time and waits on its
@@ -475,6 +477,8 @@ impl Config {
                 node_version: "unknown".to_string(),
             },
             clock,
+            // truthy, as pg-boss reads it (it checks nothing else)
+            spies: bool_or(&obj, "__test__enableSpies", false),
         })
     }
 }

@@ -34,6 +34,8 @@ pub enum EngineEvent {
         name: &'static str,
         data: serde_json::Value,
     },
+    /// For the test spies, only with `__test__enableSpies` (see `crate::spy`).
+    Spy(crate::spy::SpyEvent),
 }
 
 pub type EventSink = Arc<dyn Fn(EngineEvent) + Send + Sync>;
@@ -502,15 +504,14 @@ impl Engine {
                 // failed with normal retry rules, as pg-boss's shutdown does
                 let rows = crate::worker::outcome::fail_all(&held, output.clone(), false);
                 match self.queue_info(&w.name).await {
-                    Ok(q) => {
-                        if let Err(err) = self.settle_rows(&w.name, &q, &rows).await {
-                            self.emit(EngineEvent::WorkerError {
-                                error: err,
-                                queue: w.name.clone(),
-                                worker: w.id.clone(),
-                            });
-                        }
-                    }
+                    Ok(q) => match self.settle_rows(&w.name, &q, &rows).await {
+                        Ok(_) => self.spy_failed_by_shutdown(w).await,
+                        Err(err) => self.emit(EngineEvent::WorkerError {
+                            error: err,
+                            queue: w.name.clone(),
+                            worker: w.id.clone(),
+                        }),
+                    },
                     Err(err) => self.emit(EngineEvent::Error(err)),
                 }
                 w.with_info(|i| i.in_hand.retain(|(b, _)| !batches.contains(b)));

@@ -30,6 +30,7 @@ pub mod registry;
 pub mod reindex;
 pub mod schedule;
 pub mod send_batch;
+pub mod spy;
 pub mod start_retry;
 pub mod supervise;
 pub mod validate;

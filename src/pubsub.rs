@@ -49,14 +49,15 @@ impl Engine {
     }
 
     /// `publish(event, data, options)`: one `send(queue, data, options)` per subscribed queue.
-    /// `options` are as index.js forwards them (its `db` split off into `db`).
+    /// `options` are as index.js forwards them (its `db` split off into `db`). Resolves with the
+    /// (queue, job id) of each job sent.
     pub async fn publish(
         self: &Arc<Self>,
         event: Option<&Value>,
         data: Value,
         options: Value,
         db: Option<SharedExecutor>,
-    ) -> Result<()> {
+    ) -> Result<Vec<(String, String)>> {
         required_argument(event)?;
         let queues = self
             .query(
@@ -71,14 +72,25 @@ impl Engine {
             async move { self.send(check_send_args(&args)?, db).await }
         });
         let outcomes = futures_util::future::join_all(sends).await;
-        let refusals: Vec<(&str, BossError)> = queues
-            .iter()
-            .zip(outcomes)
-            .filter_map(|(queue, outcome)| outcome.err().map(|err| (queue.as_str(), err)))
-            .collect();
+        let mut sent: Vec<(String, String)> = Vec::new();
+        let mut refusals: Vec<(&str, BossError)> = Vec::new();
+        for (queue, outcome) in queues.iter().zip(outcomes) {
+            match outcome {
+                Ok(Some(id)) => sent.push((queue.clone(), id)),
+                Ok(None) => {}
+                Err(err) => refusals.push((queue.as_str(), err)),
+            }
+        }
         match publish_failure(&js::display(event), queues.len(), refusals) {
-            Some(err) => Err(err),
-            None => Ok(()),
+            Some(err) => {
+                // the jobs that were sent still count for the spies; JavaScript never sees their ids
+                for (queue, id) in sent {
+                    self.spy_created(&queue, || vec![(id, data.clone())]);
+                }
+                Err(err)
+            }
+            // (queue, job id) of each job sent, for the spies (`index.js` publish)
+            None => Ok(sent),
         }
     }
 }

@@ -139,6 +139,7 @@ impl NativeBoss {
                     EngineEvent::Warning { message, data } => {
                         serde_json::json!({ "event": "warning", "message": message, "data": data })
                     }
+                    EngineEvent::Spy(spy) => spy.to_json(),
                 };
                 on_event.call(payload.to_string(), ThreadsafeFunctionCallMode::NonBlocking);
             })));

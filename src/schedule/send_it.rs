@@ -82,6 +82,10 @@ impl JobHandler for SendItHandler {
                     Err(err) => engine.emit(EngineEvent::Error(err)),
                     Ok(None) => {}
                     Ok(Some(id)) => {
+                        if let Some(queue) = occurrence.get("name").and_then(Value::as_str) {
+                            let data = || occurrence.get("data").cloned().unwrap_or(Value::Null);
+                            engine.spy_created(queue, || vec![(id.clone(), data())]);
+                        }
                         let (Some(name), Some(key)) = (
                             occurrence.get("name").and_then(Value::as_str),
                             occurrence.get("key").and_then(Value::as_str),

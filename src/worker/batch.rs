@@ -111,7 +111,7 @@ pub(super) async fn claim(
                 let Some(g) = &j.group_id else { return true };
                 let n = held.entry(g.clone()).or_insert(0);
                 if *n >= local_limit(config, j.group_tier.as_deref()) {
-                    over.push(j.id.clone());
+                    over.push(j.clone());
                     false
                 } else {
                     *n += 1;
@@ -120,8 +120,11 @@ pub(super) async fn claim(
             });
         }
         if !over.is_empty() {
+            // pg-boss records every job it fetched as active, these too
+            engine.spy_active(&worker.name, &over);
+            let ids: Vec<String> = over.into_iter().map(|j| j.id).collect();
             let q = engine.queue_info(&worker.name).await?;
-            engine.hand_back(&worker.name, &q.table, &over).await?;
+            engine.hand_back(&worker.name, &q.table, &ids).await?;
         }
     }
     engine
@@ -428,6 +431,7 @@ async fn claim_completing(
     {
         Ok((completed, jobs)) => {
             let took = started.elapsed();
+            let landed = completed == rows.len() as u64;
             let mut left = crate::metrics::SettleCounts {
                 completed,
                 ..Default::default()
@@ -440,6 +444,7 @@ async fn claim_completing(
                     .metrics
                     .settled(&c.worker.name, &c.worker.id, counts, n, took);
                 super::settler::written_back(&c.worker, &[c.done.batch], c.done.started_ms, ended);
+                engine.spy_settled(&c.worker.name, landed, [(c.done.batch, &c.done.rows[..])]);
             }
             engine.emit_wip_soon();
             Ok(jobs)

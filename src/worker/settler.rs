@@ -125,6 +125,7 @@ async fn flush(engine: Arc<Engine>, items: Vec<Settled>) {
             SettleCounts::default()
         }
     };
+    let landed = engine.spies_enabled() && crate::spy::all_landed(&rows, &left);
     let ended = now_ms();
     let mut seen: Vec<String> = Vec::new();
     for s in &items {
@@ -148,6 +149,11 @@ async fn flush(engine: Arc<Engine>, items: Vec<Settled>) {
         let started = mine.iter().map(|i| i.started_ms).max().unwrap_or(ended);
         written_back(worker, &batches, started, ended);
     }
+    engine.spy_settled(
+        &lead.name,
+        landed,
+        items.iter().map(|s| (s.batch, s.rows.as_slice())),
+    );
     drop(items);
     engine.emit_wip_soon();
 }
