@@ -115,6 +115,10 @@ function payload (data) {
   return typeof data === 'function' ? FUNCTION : (data ?? null)
 }
 
+/** A transactional handler's `tx` → the ids it settled through it (complete, fail, ...). */
+const handlerTransactions = new WeakMap()
+const HANDLER_SETTLES = new Set(['complete', 'fail', 'cancel', 'deleteJob'])
+
 /** `{ db, ...rest }` → [rest, db]: a caller's db cannot cross as JSON. */
 function splitDb (options) {
   if (!options || typeof options !== 'object' || !('db' in options)) return [options, undefined]
@@ -170,7 +174,14 @@ class PgBoss extends EventEmitter {
 
   async #call (method, args, db) {
     const text = await this.#native.call(method, JSON.stringify(args), toExecutor(db))
-    return unwrap(text)
+    const result = unwrap(text)
+    // a transactional handler settling its own jobs through `tx`: its batch's completion counts them
+    const settledThroughTx = db && handlerTransactions.get(db)
+    if (settledThroughTx && HANDLER_SETTLES.has(method) && result) {
+      const landed = result.settled ?? (result.affected < result.requested ? [] : result.jobs ?? [])
+      for (const id of landed) settledThroughTx.add(id)
+    }
+    return result
   }
 
   // ---- lifecycle ----
@@ -443,7 +454,7 @@ class PgBoss extends EventEmitter {
         (err) => native.handled(parsed.batch, JSON.stringify({ kind: 'rejected', error: { message: String(err?.message ?? err) }, terminal: false }))
       )
     }
-    const handle = async ({ batch, jobs }) => {
+    const handle = async ({ batch, jobs, tx }) => {
       const state = { controller: null, reason: null }
       batches.set(batch, state)
       const signal = {
@@ -460,8 +471,9 @@ class PgBoss extends EventEmitter {
       revive.jobs(jobs)
       for (const job of jobs) Object.defineProperty(job, 'signal', signal)
       let value
+      const db = tx == null ? undefined : transactionDb(native, tx)
       try {
-        value = await (each ? handler(jobs[0]) : handler(jobs))
+        value = await (each ? handler(jobs[0]) : db ? handler(jobs, db) : handler(jobs))
       } catch (err) {
         return encodeRejected(err)
       } finally {
@@ -470,6 +482,7 @@ class PgBoss extends EventEmitter {
         batches.delete(batch)
         abortBatch(state, 'handler settled')
       }
+      if (db) return encodeResolved(value, [...handlerTransactions.get(db)])
       return (perJobResults && !each) ? encodeResults(value) : encodeResolved(value)
     }
     const abort = (message) => {
@@ -505,9 +518,25 @@ class PgBoss extends EventEmitter {
   }
 }
 
-async function encodeResolved (value) {
+/**
+ * The `tx` a transactional handler gets: `executeSql(text, values)` on the connection its
+ * transaction holds (the engine's pool), rows as `getDb().executeSql()` returns them.
+ */
+function transactionDb (native, id) {
+  const db = {
+    executeSql: async (text, values) => {
+      const { rows, dates } = unwrap(await native.transactionSql(id, String(text), JSON.stringify(Array.isArray(values) ? values : [])))
+      for (const row of rows) for (const column of dates) if (typeof row[column] === 'number') row[column] = new Date(row[column])
+      return { rows }
+    }
+  }
+  handlerTransactions.set(db, new Set())
+  return db
+}
+
+async function encodeResolved (value, handlerSettled) {
   try {
-    return JSON.stringify({ kind: 'resolved', output: await completionData(value) })
+    return JSON.stringify({ kind: 'resolved', output: await completionData(value), handlerSettled })
   } catch (err) {
     return encodeUnserializable(err)
   }

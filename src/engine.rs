@@ -68,6 +68,10 @@ pub struct Engine {
     pub timekeeper: crate::schedule::Timekeeper,
     /// The process vitals each registry heartbeat records.
     pub vitals: crate::vitals::Vitals,
+    /// Transactional handlers' open transactions (`worker::transaction`).
+    pub transactions: crate::worker::transaction::Transactions,
+    /// `handler_overrun` tallies per queue (`worker::overrun`).
+    pub overruns: crate::worker::overrun::Overruns,
 }
 
 pub const SEND_IT_QUEUE: &str = "__pgboss__send-it";
@@ -93,6 +97,8 @@ impl Engine {
             maintaining: Default::default(),
             timekeeper: Default::default(),
             vitals: Default::default(),
+            transactions: Default::default(),
+            overruns: Default::default(),
         })
     }
 
@@ -185,6 +191,11 @@ impl Engine {
             *pool = Some(Arc::new(NativePool::new(settings, on_error)?));
         }
         Ok(())
+    }
+
+    /// The native pool, when the engine runs on one (not with a caller's `db`) and it is open.
+    pub fn native_pool(&self) -> Option<Arc<NativePool>> {
+        self.pool.lock().ok().and_then(|p| p.clone())
     }
 
     /// `getDb().pool`'s counts; `None` before `start()`, after `stop()`, and with a caller's `db`.
@@ -429,6 +440,7 @@ impl Engine {
             }
         }
         self.set_listening(false);
+        crate::worker::overrun::flush(self).await;
         // after the drain, so a graceful stop reads as live until its workers have finished
         self.stop_registry().await;
         if let Err(err) = self.detach_clock().await {

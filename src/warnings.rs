@@ -14,6 +14,11 @@ impl Engine {
             message: message.clone(),
             data: data.clone(),
         });
+        self.store_warning(kind, message, data).await;
+    }
+
+    /// With `persistWarnings`, store a warning in the `warning` table (no event).
+    pub async fn store_warning(&self, kind: &str, message: String, data: Value) {
         if self.config.persist_warnings {
             let stored = async {
                 let db = self.instance_db()?;

@@ -183,6 +183,25 @@ impl NativeBoss {
         u64::try_from(batch).is_ok_and(|b| self.outcomes.deliver(b, outcome))
     }
 
+    /// `tx.executeSql(text, values)` of a transactional handler: `values` is the JSON array of
+    /// its parameters; resolves with the `executeSql` envelope (rows and date columns).
+    #[napi]
+    pub async fn transaction_sql(&self, tx: i64, text: String, values: String) -> String {
+        let engine = self.engine.clone();
+        let work = async move {
+            let values: Vec<serde_json::Value> = serde_json::from_str(&values).unwrap_or_default();
+            let id = u64::try_from(tx).unwrap_or(0);
+            engine.transaction_sql(id, &text, values).await
+        };
+        match AssertUnwindSafe(work).catch_unwind().await {
+            Ok(Ok(payload)) => ok_envelope(&payload),
+            Ok(Err(err)) => error_envelope(&err),
+            Err(_) => error_envelope(&BossError::operational(
+                "pg-boss-native internal error in tx.executeSql()",
+            )),
+        }
+    }
+
     /// The synchronous members (`getWipData`, `getMetrics`): same envelope, no Promise.
     #[napi]
     pub fn call_sync(&self, method: String, args: String) -> String {

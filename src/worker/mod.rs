@@ -11,8 +11,10 @@ pub mod each;
 pub mod lifecycle;
 pub mod options;
 pub mod outcome;
+pub mod overrun;
 pub mod settle;
 pub mod settler;
+pub mod transaction;
 
 use futures_util::future::BoxFuture;
 use options::WorkOptions;

@@ -1,0 +1,286 @@
+// Transactional workers (`transactional: true`): the handler's SQL through `tx` and the batch's
+// completion commit or roll back together, as in pg-boss 12.38.
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { PgBoss } from '../index.mjs'
+import { connectionString, dropSchema, pool, sleep, startPgBoss, waitFor } from './helpers.mjs'
+
+const schema = 'txw_transactional'
+const refSchema = 'txw_transactional_ref'
+let boss
+let db
+
+const poll = { pollingIntervalSeconds: 0.5 }
+
+async function job (s, id) {
+  const { rows } = await db.query(`SELECT * FROM ${s}.job WHERE id = $1`, [id])
+  return rows[0]
+}
+
+async function settled (s, id) {
+  return waitFor(async () => {
+    const row = await job(s, id)
+    return row && row.state !== 'active' && row.state !== 'created' ? row : null
+  })
+}
+
+async function marks (key) {
+  const { rows } = await db.query(`SELECT key FROM ${schema}.side WHERE key = $1`, [key])
+  return rows.length
+}
+
+before(async () => {
+  await dropSchema(schema)
+  await dropSchema(refSchema)
+  db = pool()
+  boss = new PgBoss({ connectionString, schema, supervise: false, schedule: false })
+  boss.errors = []
+  boss.warnings = []
+  boss.on('error', err => boss.errors.push(err))
+  boss.on('warning', w => boss.warnings.push(w))
+  await boss.start()
+  await db.query(`CREATE TABLE ${schema}.side (key text PRIMARY KEY)`)
+})
+
+after(async () => {
+  await boss.stop({ graceful: false })
+  await db.end()
+  await dropSchema(schema)
+  await dropSchema(refSchema)
+})
+
+test('a handler\'s SQL and the job\'s completion commit together', async () => {
+  const q = 'tx-commit'
+  await boss.createQueue(q)
+  const id = await boss.send(q, { key: 'committed' })
+  let seenWhileRunning
+  await boss.work(q, { ...poll, transactional: true }, async ([j], tx) => {
+    await tx.executeSql(`INSERT INTO ${schema}.side (key) VALUES ($1)`, [j.data.key])
+    const { rows } = await tx.executeSql(`SELECT count(*)::int AS n FROM ${schema}.side WHERE key = $1`, [j.data.key])
+    assert.equal(rows[0].n, 1, 'the handler sees its own write')
+    // from another connection, nothing of the transaction is visible yet
+    seenWhileRunning = await marks(j.data.key)
+    return { done: true }
+  })
+  const row = await settled(schema, id)
+  assert.equal(row.state, 'completed')
+  assert.deepEqual(row.output, { done: true })
+  assert.equal(seenWhileRunning, 0)
+  assert.equal(await marks('committed'), 1)
+  await boss.offWork(q, { wait: true })
+})
+
+test('a throwing handler rolls its SQL back and the job fails with its error, retries as usual', async () => {
+  const q = 'tx-throw'
+  await boss.createQueue(q, { retryLimit: 1, retryDelay: 0 })
+  const id = await boss.send(q, { key: 'thrown' })
+  let calls = 0
+  await boss.work(q, { ...poll, transactional: true }, async ([j], tx) => {
+    calls++
+    await tx.executeSql(`INSERT INTO ${schema}.side (key) VALUES ($1)`, [`${j.data.key}-${calls}`])
+    throw new Error(`boom ${calls}`)
+  })
+  const row = await waitFor(async () => {
+    const r = await job(schema, id)
+    return r?.state === 'failed' ? r : null
+  })
+  assert.equal(row.retry_count, 1, 'retried once, then failed')
+  assert.equal(row.output.message, 'boom 2')
+  assert.equal(await marks('thrown-1'), 0)
+  assert.equal(await marks('thrown-2'), 0)
+  await boss.offWork(q, { wait: true })
+})
+
+test('the job settles as pg-boss 12.38 settles it when a transactional handler throws', async () => {
+  const ref = await startPgBoss(refSchema)
+  try {
+    await db.query(`CREATE TABLE ${refSchema}.side (key text PRIMARY KEY)`)
+    const shapes = []
+    for (const [b, s] of [[boss, schema], [ref, refSchema]]) {
+      const q = 'tx-compare'
+      await b.createQueue(q, { retryLimit: 0 })
+      const id = await b.send(q, { n: 1 })
+      await b.work(q, { ...poll, transactional: true }, async (jobs, tx) => {
+        await tx.executeSql(`INSERT INTO ${s}.side (key) VALUES ('x')`)
+        throw new Error('nope')
+      })
+      const row = await settled(s, id)
+      const { rows } = await db.query(`SELECT count(*)::int AS n FROM ${s}.side WHERE key = 'x'`)
+      shapes.push({ state: row.state, retryCount: row.retry_count, message: row.output.message, name: row.output.name, side: rows[0].n })
+      await b.offWork(q, { wait: true })
+    }
+    assert.deepEqual(shapes[0], shapes[1])
+    assert.deepEqual(shapes[0], { state: 'failed', retryCount: 0, message: 'nope', name: 'Error', side: 0 })
+  } finally {
+    await ref.stop({ graceful: false })
+  }
+})
+
+test('a handler may settle its own jobs through tx, and that commits with its SQL', async () => {
+  const q = 'tx-self-settle'
+  await boss.createQueue(q)
+  const id = await boss.send(q, {})
+  await boss.work(q, { ...poll, transactional: true }, async ([j], tx) => {
+    await tx.executeSql(`INSERT INTO ${schema}.side (key) VALUES ('self-settled')`)
+    await boss.complete(q, j.id, { by: 'handler' }, { db: tx })
+  })
+  const row = await settled(schema, id)
+  assert.equal(row.state, 'completed')
+  assert.deepEqual(row.output, { by: 'handler' })
+  assert.equal(await marks('self-settled'), 1)
+  await boss.offWork(q, { wait: true })
+})
+
+test('a claim taken away while the handler runs rolls the handler\'s SQL back', async () => {
+  const q = 'tx-claim-lost'
+  await boss.createQueue(q, { retryLimit: 0 })
+  const id = await boss.send(q, {})
+  let late
+  await boss.work(q, { ...poll, transactional: true }, async (jobs, tx) => {
+    await tx.executeSql(`INSERT INTO ${schema}.side (key) VALUES ('claim-lost')`)
+    // an operator cancels the job from elsewhere meanwhile
+    await boss.cancel(q, id)
+    late = () => tx.executeSql('SELECT 1')
+  })
+  const row = await settled(schema, id)
+  assert.equal(row.state, 'cancelled')
+  await waitFor(async () => boss.getWipData().every(w => w.count === 0))
+  await sleep(200)
+  assert.equal(await marks('claim-lost'), 0)
+  assert.ok(boss.errors.length === 0, 'a rolled back batch is no worker error')
+  await assert.rejects(late(), /Transaction is already settled/)
+  await boss.offWork(q, { wait: true })
+})
+
+test('a SQL error the handler swallowed leaves the transaction aborted, and the failure says so', async () => {
+  const q = 'tx-aborted'
+  await boss.createQueue(q, { retryLimit: 0 })
+  const id = await boss.send(q, {})
+  await boss.work(q, { ...poll, transactional: true }, async (jobs, tx) => {
+    await tx.executeSql(`INSERT INTO ${schema}.side (key) VALUES ('aborted')`)
+    await tx.executeSql('SELECT * FROM no_such_table').catch(() => {})
+  })
+  const row = await settled(schema, id)
+  assert.equal(row.state, 'failed')
+  assert.match(row.output.message, /the handler left its transaction aborted/)
+  assert.equal(await marks('aborted'), 0)
+  await boss.offWork(q, { wait: true })
+})
+
+test('transactionTimeoutSeconds: the database ends a transaction left idle past it, and the job fails', async () => {
+  const q = 'tx-timeout'
+  await boss.createQueue(q, { retryLimit: 0 })
+  const id = await boss.send(q, {})
+  let error
+  await boss.work(q, { ...poll, transactional: true, transactionTimeoutSeconds: 1 }, async (jobs, tx) => {
+    const { rows } = await tx.executeSql("SELECT current_setting('idle_in_transaction_session_timeout') AS t")
+    assert.equal(rows[0].t, '1s')
+    await tx.executeSql(`INSERT INTO ${schema}.side (key) VALUES ('timed-out')`)
+    await sleep(2500)
+    try {
+      await tx.executeSql('SELECT 1')
+    } catch (err) {
+      error = err
+      throw err
+    }
+  })
+  const row = await settled(schema, id)
+  assert.equal(row.state, 'failed')
+  assert.ok(error, 'the statement after the bound failed')
+  assert.equal(await marks('timed-out'), 0)
+  await boss.offWork(q, { wait: true })
+})
+
+test('the default bound is the batch\'s expiry plus five seconds; 0 sets none', async () => {
+  const q = 'tx-default-bound'
+  await boss.createQueue(q, { expireInSeconds: 7 })
+  const seen = []
+  await boss.work(q, { ...poll, transactional: true }, async (jobs, tx) => {
+    const { rows } = await tx.executeSql("SELECT current_setting('idle_in_transaction_session_timeout') AS t")
+    seen.push(rows[0].t)
+  })
+  await boss.work(q, { ...poll, transactional: true, transactionTimeoutSeconds: 0 }, async (jobs, tx) => {
+    const { rows } = await tx.executeSql("SELECT current_setting('idle_in_transaction_session_timeout') AS t")
+    seen.push(rows[0].t)
+  })
+  await boss.send(q, {})
+  await boss.send(q, {})
+  await waitFor(() => seen.length === 2)
+  assert.deepEqual(seen.sort(), ['0', '12s'])
+  await boss.offWork(q, { wait: true })
+})
+
+test('a handler past the job\'s expiry rolls back; its late statements are refused', async () => {
+  const q = 'tx-expired'
+  await boss.createQueue(q, { retryLimit: 0, expireInSeconds: 1 })
+  const id = await boss.send(q, {})
+  let late
+  await boss.work(q, { ...poll, transactional: true }, async (jobs, tx) => {
+    await tx.executeSql(`INSERT INTO ${schema}.side (key) VALUES ('expired')`)
+    await sleep(1500)
+    late = tx.executeSql(`INSERT INTO ${schema}.side (key) VALUES ('expired-late')`)
+    await late.catch(() => {})
+  })
+  const row = await settled(schema, id)
+  assert.equal(row.state, 'failed')
+  assert.equal(row.output.message, 'handler execution exceeded 1s')
+  await waitFor(() => late !== undefined)
+  await assert.rejects(late, /Transaction is already settled/)
+  assert.equal(await marks('expired'), 0)
+  assert.equal(await marks('expired-late'), 0)
+  await boss.offWork(q, { wait: true })
+})
+
+test('transactional options are checked as pg-boss 12.38 checks them', async () => {
+  await boss.createQueue('tx-options')
+  const ref = await startPgBoss(refSchema)
+  try {
+    await ref.createQueue('tx-options')
+    for (const options of [
+      { transactionTimeoutSeconds: 5 },
+      { transactional: true, transactionTimeoutSeconds: 1.5 },
+      { transactional: true, transactionTimeoutSeconds: -1 },
+      { transactional: 'yes' },
+      { transactional: true, perJobResults: true }
+    ]) {
+      const messages = []
+      for (const b of [boss, ref]) {
+        messages.push(await b.work('tx-options', options, async () => {}).then(() => 'accepted', err => `${err.constructor.name}: ${err.message}`))
+      }
+      assert.equal(messages[0], messages[1], JSON.stringify(options))
+      assert.notEqual(messages[0], 'accepted')
+    }
+  } finally {
+    await ref.stop({ graceful: false })
+  }
+})
+
+test('a pool too small for the transactional handlers is warned about, as pg-boss does', async () => {
+  await boss.createQueue('tx-headroom')
+  boss.warnings.length = 0
+  await boss.work('tx-headroom', { ...poll, transactional: true, localConcurrency: 10 }, async () => {})
+  const warning = boss.warnings.find(w => w.data?.type === 'transactional_pool_headroom')
+  assert.ok(warning)
+  assert.equal(warning.data.max, 10)
+  assert.ok(warning.data.transactionalWorkers >= 10)
+  await boss.offWork('tx-headroom', { wait: true })
+})
+
+test('a constructor db cannot carry a transactional worker: refused at work()', async () => {
+  const s = 'txw_transactional_db'
+  await dropSchema(s)
+  const setup = new PgBoss({ connectionString, schema: s, supervise: false, schedule: false })
+  await setup.start()
+  await setup.createQueue('q')
+  await setup.stop({ graceful: false })
+  const client = pool()
+  const withDb = new PgBoss({ schema: s, supervise: false, schedule: false, migrate: false, db: { executeSql: (text, values) => client.query(text, values) } })
+  try {
+    await withDb.start()
+    await assert.rejects(withDb.work('q', { transactional: true }, async () => {}), /transactional workers require a database connection pg-boss can open a transaction on/)
+  } finally {
+    await withDb.stop({ graceful: false })
+    await client.end()
+    await dropSchema(s)
+  }
+})
