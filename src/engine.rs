@@ -356,6 +356,7 @@ impl Engine {
         self.registry.next_start_attempt();
         self.open_pool()?;
         let result = async {
+            self.warn_if_distributed_misconfigured().await;
             self.ensure_schema().await?;
             self.attach_clock().await?;
             self.refresh_queue_cache().await?;

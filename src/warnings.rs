@@ -40,3 +40,29 @@ impl Engine {
         }
     }
 }
+
+impl Engine {
+    /// At start: a YugabyteDB server without a backend profile that avoids table partitioning and
+    /// advisory locks (which fail there) is warned about, as pg-boss 12.38 does. Best effort:
+    /// nothing here can keep the instance from starting.
+    pub async fn warn_if_distributed_misconfigured(&self) {
+        if matches!(self.config.backend.as_str(), "yugabytedb" | "cockroachdb") {
+            return;
+        }
+        let Ok(db) = self.instance_db() else { return };
+        let Ok(rows) = db.query(plans::warnings::SERVER_VERSION, &[]).await else {
+            return;
+        };
+        let version = rows
+            .first()
+            .and_then(|r| r.first().cloned().flatten())
+            .unwrap_or_default()
+            .to_lowercase();
+        if version.contains("yugabyte") || version.contains("-yb-") {
+            self.emit(EngineEvent::Warning {
+                message: "YugabyteDB detected. YugabyteDB is not supported. Until the next major, backend: 'yugabytedb' avoids the table partitioning and advisory locks that fail there.".into(),
+                data: serde_json::json!({ "backend": "yugabytedb" }),
+            });
+        }
+    }
+}

@@ -10,3 +10,6 @@ pub fn insert_warning(s: &SchemaName) -> String {
          VALUES ($1::text, $2::text, $3::text::jsonb, {s_}.job_now())"
     )
 }
+
+/// The server's version string, which names YugabyteDB (`-YB-`) where that is the server.
+pub const SERVER_VERSION: &str = "SELECT version()";
