@@ -163,3 +163,40 @@ test('a handler that returns within its expiry raises no overrun warning', async
     await dropSchema(s)
   }
 })
+
+test('an overrunning handler keeps its group\'s localGroupConcurrency slot until it returns, as in pg-boss 12.38', async () => {
+  const s = 'txw_overrun_group'
+  const r = 'txw_overrun_group_ref'
+  await dropSchema(s)
+  await dropSchema(r)
+  const ours = await start(s)
+  const ref = await startPgBoss(r)
+  ref.on('error', () => {})
+  try {
+    for (const boss of [ours, ref]) {
+      const q = 'grouped'
+      await boss.createQueue(q, { expireInSeconds: 1, retryLimit: 0 })
+      await boss.send(q, { n: 1 }, { group: { id: 'g' } })
+      const started = {}
+      let t0
+      await boss.work(q, { pollingIntervalSeconds: 0.5, localConcurrency: 2, localGroupConcurrency: 1 }, async ([job]) => {
+        if (job.data.n === 1) {
+          t0 = Date.now()
+          started[1] = 0
+          await boss.send(q, { n: 2 }, { group: { id: 'g' } })
+          await sleep(2500)
+        } else {
+          started[2] = Date.now() - t0
+        }
+      })
+      await waitFor(() => started[2] !== undefined, { timeout: 10000 })
+      assert.ok(started[2] >= 2400, `the group's second job waited for the overrunning handler (${started[2]} ms)`)
+      await boss.offWork(q, { wait: true })
+    }
+  } finally {
+    await ours.stop({ graceful: false })
+    await ref.stop({ graceful: false })
+    await dropSchema(s)
+    await dropSchema(r)
+  }
+})

@@ -131,6 +131,27 @@ test('a handler may settle its own jobs through tx, and that commits with its SQ
   await boss.offWork(q, { wait: true })
 })
 
+test('jobs a handler sends through { db: tx } exist only if its batch commits', async () => {
+  const q = 'tx-send'
+  const target = 'tx-send-target'
+  await boss.createQueue(q, { retryLimit: 0 })
+  await boss.createQueue(target)
+  const ok = await boss.send(q, { fail: false })
+  const bad = await boss.send(q, { fail: true })
+  const sent = {}
+  await boss.work(q, { ...poll, transactional: true }, async ([j], tx) => {
+    sent[j.id] = await boss.send(target, { from: j.id }, { db: tx })
+    if (j.data.fail) throw new Error('rolled back')
+  })
+  await settled(schema, ok)
+  await settled(schema, bad)
+  assert.equal((await job(schema, ok)).state, 'completed')
+  assert.equal((await job(schema, bad)).state, 'failed')
+  assert.ok(await job(schema, sent[ok]), 'the committed batch\'s send is there')
+  assert.equal(await job(schema, sent[bad]), undefined, 'the rolled back batch\'s send is not')
+  await boss.offWork(q, { wait: true })
+})
+
 test('a claim taken away while the handler runs rolls the handler\'s SQL back', async () => {
   const q = 'tx-claim-lost'
   await boss.createQueue(q, { retryLimit: 0 })

@@ -356,6 +356,9 @@ pub async fn run(engine: Arc<Engine>, worker: Arc<Worker>) {
                 break;
             };
             let overrun = done.overrun.take();
+            if let Some(overrun) = &overrun {
+                overrun.reserve(&worker);
+            }
             let delay = next_delay(&engine, &worker, fetched).await;
             let all_completed = done.rows.iter().all(|r| r.status == "completed");
             if done.rows.is_empty() {
@@ -529,7 +532,8 @@ pub(super) async fn handle(
             overrun = Some(super::overrun::Overrun {
                 pending,
                 expire_seconds: seconds,
-                jobs: jobs.iter().map(|j| j.id.clone()).collect(),
+                jobs: jobs.to_vec(),
+                batch,
             });
             outcome::fail_all(
                 jobs,

@@ -274,6 +274,9 @@ async fn run_job(
         return;
     };
     let overrun = done.overrun.take();
+    if let Some(overrun) = &overrun {
+        overrun.reserve(worker);
+    }
     // the budget permit stays with the outcome until it is written
     let _ = tx.send(settler::Settled {
         worker: worker.clone(),

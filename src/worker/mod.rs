@@ -304,6 +304,17 @@ impl Worker {
         }
     }
 
+    /// Count `jobs` against `localGroupConcurrency` again (a handler still running after its
+    /// jobs were settled keeps their groups' slots until it returns).
+    pub fn hold_groups(&self, jobs: &[ClaimedJob]) {
+        let Some(gate) = &self.groups else { return };
+        if let Ok(mut held) = gate.held.lock() {
+            for g in jobs.iter().filter_map(|j| j.group_id.as_ref()) {
+                *held.entry(g.clone()).or_insert(0) += 1;
+            }
+        }
+    }
+
     pub fn jobs_in_hand(&self) -> usize {
         self.with_info(|i| i.in_hand.iter().map(|(_, jobs)| jobs.len()).sum())
             .unwrap_or(0)

@@ -30,7 +30,9 @@ const SAMPLE_JOBS: usize = 10;
 pub struct Overrun {
     pub(super) pending: BoxFuture<'static, crate::error::Result<String>>,
     pub(super) expire_seconds: f64,
-    pub(super) jobs: Vec<String>,
+    pub(super) jobs: Vec<super::ClaimedJob>,
+    /// The handler call's batch, in hand until its failure is written back.
+    pub(super) batch: u64,
 }
 
 fn message(queue: &str, expire_seconds: f64) -> String {
@@ -41,23 +43,45 @@ fn message(queue: &str, expire_seconds: f64) -> String {
 }
 
 impl Overrun {
-    /// Warn, then hold `worker` until the handler returns or the worker is stopped. Called once
-    /// the timed-out jobs have been handed to be failed.
+    /// Keep the jobs' groups' slots (`localGroupConcurrency`) taken while the handler runs, as
+    /// the worker itself is: called before the timed-out jobs are handed to be failed, whose
+    /// write-back releases them once.
+    pub fn reserve(&self, worker: &Worker) {
+        worker.hold_groups(&self.jobs);
+    }
+
+    /// Warn, then hold `worker` until the handler returns or the worker is stopped; then free what
+    /// [`Overrun::reserve`] took. Called once the timed-out jobs have been handed to be failed.
     pub async fn hold(mut self, engine: &Arc<Engine>, worker: &Worker) {
-        if worker.is_stopping() || (&mut self.pending).now_or_never().is_some() {
-            return;
+        if !worker.is_stopping() && (&mut self.pending).now_or_never().is_none() {
+            self.wait(engine, worker).await;
         }
+        worker.release_groups(&self.jobs);
+    }
+
+    async fn wait(&mut self, engine: &Arc<Engine>, worker: &Worker) {
+        // warned once the jobs are failed, as pg-boss does: they are no longer this worker's
+        let written = async {
+            while worker
+                .with_info(|i| i.in_hand.iter().any(|(b, _)| *b == self.batch))
+                .unwrap_or(false)
+            {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(10), written).await;
+        let ids: Vec<String> = self.jobs.iter().map(|j| j.id.clone()).collect();
         engine.emit(crate::engine::EngineEvent::Warning {
             message: message(&worker.name, self.expire_seconds),
             data: json!({
                 "type": WARNING_TYPE,
                 "instance": engine.config.instance.id,
                 "queue": worker.name,
-                "jobs": self.jobs,
+                "jobs": ids,
                 "expireInSeconds": self.expire_seconds,
             }),
         });
-        record(engine, &worker.name, &self.jobs, self.expire_seconds);
+        record(engine, &worker.name, &ids, self.expire_seconds);
         loop {
             if worker.is_stopping() {
                 return;
