@@ -6,7 +6,7 @@
 const EventEmitter = require('node:events')
 const { AssertionError } = require('node:assert')
 const native = require('./lib/native.js')
-const { revive, toError, unwrap, toExecutor, configJson, passwordCallback, identityCallback, FUNCTION } = require('./lib/convert.js')
+const { revive, toError, unwrap, toExecutor, toTransactions, configJson, passwordCallback, identityCallback, FUNCTION } = require('./lib/convert.js')
 const { EngineHost, recurrence } = require('./lib/host.js')
 const { systemClock, TestClock } = require('./lib/clock.js')
 
@@ -135,6 +135,8 @@ class PgBoss extends EventEmitter {
   #stopping = null
   #keepAlive = null
   #host
+  /** The constructor `db`'s beginTransaction(), for transactional workers. */
+  #adapterTransactions
 
   constructor (value) {
     super()
@@ -142,12 +144,14 @@ class PgBoss extends EventEmitter {
     const clock = value && typeof value === 'object' ? value.clock : undefined
     // what a TestClock attaches to: the instance's database and schema, and when it is idle
     this.#host = new EngineHost(clock, () => ({ db: this.getDb(), schema: this.#native.schema, idle: this.#host.idle }))
+    this.#adapterTransactions = toTransactions(db)
     try {
       this.#native = new native.NativeBoss(configJson(value), toExecutor(db), (text) => this.#onEvent(text), passwordCallback(value), identityCallback(value), this.#host.handle)
     } catch (err) {
       if (typeof err?.message === 'string' && err.message.startsWith('{"err"')) throw toError(JSON.parse(err.message).err)
       throw err
     }
+    if (this.#adapterTransactions) this.#native.setTransactionOpener(this.#adapterTransactions)
     this.#config = { db, schema: this.#native.schema }
   }
 
@@ -454,7 +458,8 @@ class PgBoss extends EventEmitter {
         (err) => native.handled(parsed.batch, JSON.stringify({ kind: 'rejected', error: { message: String(err?.message ?? err) }, terminal: false }))
       )
     }
-    const handle = async ({ batch, jobs, tx }) => {
+    const adapterTransactions = this.#adapterTransactions?.transactions
+    const handle = async ({ batch, jobs, tx, adapterTx }) => {
       const state = { controller: null, reason: null }
       batches.set(batch, state)
       const signal = {
@@ -471,7 +476,8 @@ class PgBoss extends EventEmitter {
       revive.jobs(jobs)
       for (const job of jobs) Object.defineProperty(job, 'signal', signal)
       let value
-      const db = tx == null ? undefined : transactionDb(native, tx)
+      // the handler's tx: the engine's transaction, or the adapter's own transaction db, as pg-boss hands it
+      const db = tx != null ? transactionDb(native, tx) : adapterTx != null ? adapterDb(adapterTransactions, adapterTx) : undefined
       try {
         value = await (each ? handler(jobs[0]) : db ? handler(jobs, db) : handler(jobs))
       } catch (err) {
@@ -531,6 +537,13 @@ function transactionDb (native, id) {
     }
   }
   handlerTransactions.set(db, new Set())
+  return db
+}
+
+/** An adapter transaction's `db`, tracked for the settles its handler runs through it. */
+function adapterDb (transactions, id) {
+  const db = transactions?.get(id)?.db
+  if (db) handlerTransactions.set(db, new Set())
   return db
 }
 

@@ -287,7 +287,30 @@ test('a pool too small for the transactional handlers is warned about, as pg-bos
   await boss.offWork('tx-headroom', { wait: true })
 })
 
-test('a constructor db cannot carry a transactional worker: refused at work()', async () => {
+/** A node-postgres adapter; with `transactions`, one that implements beginTransaction(). */
+function adapter (client, transactions) {
+  const db = { executeSql: (text, values) => client.query(text, values) }
+  if (transactions) {
+    db.beginTransaction = async () => {
+      const connection = await client.connect()
+      await connection.query('BEGIN')
+      let done = false
+      const end = async (sql) => {
+        if (done) return
+        done = true
+        try { await connection.query(sql) } finally { connection.release() }
+      }
+      return {
+        db: { executeSql: (text, values) => connection.query(text, values), adapter: true },
+        commit: () => end('COMMIT'),
+        rollback: () => end('ROLLBACK')
+      }
+    }
+  }
+  return db
+}
+
+test('a constructor db without beginTransaction() is refused at work() with pg-boss 12.38\'s message', async () => {
   const s = 'txw_transactional_db'
   await dropSchema(s)
   const setup = new PgBoss({ connectionString, schema: s, supervise: false, schedule: false })
@@ -295,12 +318,57 @@ test('a constructor db cannot carry a transactional worker: refused at work()', 
   await setup.createQueue('q')
   await setup.stop({ graceful: false })
   const client = pool()
-  const withDb = new PgBoss({ schema: s, supervise: false, schedule: false, migrate: false, db: { executeSql: (text, values) => client.query(text, values) } })
+  const { PgBoss: Reference } = await import('pg-boss')
+  const messages = []
+  try {
+    for (const Boss of [PgBoss, Reference]) {
+      const withDb = new Boss({ schema: s, supervise: false, schedule: false, migrate: false, db: adapter(client, false) })
+      withDb.on('error', () => {})
+      await withDb.start()
+      messages.push(await withDb.work('q', { transactional: true }, async () => {}).then(() => 'accepted', err => `${err.constructor.name}: ${err.message}`))
+      await withDb.stop({ graceful: false, close: false })
+    }
+    assert.equal(messages[0], messages[1])
+    assert.match(messages[0], /^AssertionError: transactional workers require a database connection pg-boss can open a transaction on/)
+  } finally {
+    await client.end()
+    await dropSchema(s)
+  }
+})
+
+test('a constructor db with beginTransaction() carries transactional workers: the handler gets its tx.db', async () => {
+  const s = 'txw_transactional_adapter'
+  await dropSchema(s)
+  const setup = new PgBoss({ connectionString, schema: s, supervise: false, schedule: false })
+  await setup.start()
+  await setup.createQueue('q', { retryLimit: 0 })
+  await setup.stop({ graceful: false })
+  await db.query(`CREATE TABLE ${s}.side (key text PRIMARY KEY)`)
+  const client = pool()
+  const withDb = new PgBoss({ schema: s, supervise: false, schedule: false, migrate: false, db: adapter(client, true) })
+  withDb.on('error', () => {})
   try {
     await withDb.start()
-    await assert.rejects(withDb.work('q', { transactional: true }, async () => {}), /transactional workers require a database connection pg-boss can open a transaction on/)
+    const ok = await withDb.send('q', { key: 'kept' })
+    const bad = await withDb.send('q', { key: 'dropped', fail: true })
+    const handedAdapterDb = []
+    await withDb.work('q', { ...poll, transactional: true }, async ([j], tx) => {
+      handedAdapterDb.push(tx.adapter === true)
+      await tx.executeSql(`INSERT INTO ${s}.side (key) VALUES ($1)`, [j.data.key])
+      if (j.data.fail) throw new Error('adapter rollback')
+      return { through: 'adapter' }
+    })
+    const okRow = await settled(s, ok)
+    const badRow = await settled(s, bad)
+    assert.equal(okRow.state, 'completed', JSON.stringify(okRow.output))
+    assert.deepEqual(okRow.output, { through: 'adapter' })
+    assert.equal(badRow.state, 'failed')
+    assert.equal(badRow.output.message, 'adapter rollback')
+    const { rows } = await db.query(`SELECT key FROM ${s}.side ORDER BY key`)
+    assert.deepEqual(rows.map(r => r.key), ['kept'])
+    assert.deepEqual(handedAdapterDb, [true, true])
   } finally {
-    await withDb.stop({ graceful: false })
+    await withDb.stop({ graceful: false, close: false })
     await client.end()
     await dropSchema(s)
   }

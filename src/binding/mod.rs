@@ -143,6 +143,14 @@ impl NativeBoss {
         Ok(NativeBoss { engine, outcomes })
     }
 
+    /// The constructor `db` implements `beginTransaction()`: transactional workers open their
+    /// transactions through it (see executor.rs).
+    #[napi]
+    pub fn set_transaction_opener(&self, transactions: executor::TransactionFn) {
+        let opener = executor::JsTransactionOpener::new(transactions);
+        self.engine.transactions.set_opener(Arc::new(opener));
+    }
+
     /// Resolved schema names, for `getDb()` and plan helpers in JS.
     #[napi(getter)]
     pub fn schema(&self) -> String {

@@ -10,11 +10,12 @@ pub const TIMEOUT_SETTINGS: [&str; 2] =
     ["transaction_timeout", "idle_in_transaction_session_timeout"];
 
 /// Which candidates this server knows: one column each, NULL for a setting it does not recognise
-/// (asking for an unknown one any other way is an error on PostgreSQL 13-16).
+/// (asking for an unknown one any other way is an error on PostgreSQL 13-16). Named columns: a
+/// driver that hands rows over as objects would fold two unnamed ones into one.
 pub fn probe_settings() -> String {
     let columns: Vec<String> = TIMEOUT_SETTINGS
         .iter()
-        .map(|name| format!("current_setting('{name}', true)"))
+        .map(|name| format!("current_setting('{name}', true) AS {name}"))
         .collect();
     format!("SELECT {}", columns.join(", "))
 }

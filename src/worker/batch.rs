@@ -1,6 +1,7 @@
 //! The `work()` loop: claim a batch, call the handler once with all of it, settle, wait.
 
 use super::outcome::{self, SettleRow};
+use super::transaction::TxHandle;
 use super::{next_batch_id, now_ms, ClaimedJob, Worker, WorkerStatus};
 use crate::engine::{Engine, EngineEvent};
 use crate::error::BossError;
@@ -190,11 +191,13 @@ pub(super) fn spawn_heartbeat(
 }
 
 /// The message that runs the handler for `jobs` (`tx`: the transaction it is handed).
-pub(super) fn run_message(batch: u64, jobs: &[ClaimedJob], tx: Option<u64>) -> String {
+pub(super) fn run_message(batch: u64, jobs: &[ClaimedJob], tx: Option<TxHandle>) -> String {
     let mut s = String::with_capacity(64 + jobs.iter().map(|j| j.json.len() + 1).sum::<usize>());
     s.push_str(&format!("{{\"type\":\"run\",\"batch\":{batch},"));
-    if let Some(tx) = tx {
-        s.push_str(&format!("\"tx\":{tx},"));
+    match tx {
+        Some(TxHandle::Native(id)) => s.push_str(&format!("\"tx\":{id},")),
+        Some(TxHandle::Adapter(id)) => s.push_str(&format!("\"adapterTx\":{id},")),
+        None => {}
     }
     s.push_str("\"jobs\":[");
     for (i, j) in jobs.iter().enumerate() {
@@ -224,7 +227,7 @@ pub(super) async fn call_handler(
     worker: &Worker,
     batch: u64,
     jobs: &[ClaimedJob],
-    tx: Option<u64>,
+    tx: Option<TxHandle>,
 ) -> HandlerResult {
     let max_expire = jobs.iter().map(|j| j.expire_seconds).fold(0.0, f64::max);
     let timeout = Duration::from_secs_f64(max_expire.max(1.0));
@@ -492,7 +495,7 @@ pub(super) async fn handle(
     worker: &Arc<Worker>,
     table: &str,
     jobs: &[ClaimedJob],
-    tx: Option<u64>,
+    tx: Option<TxHandle>,
     to_rows: impl FnOnce(Value) -> Vec<SettleRow>,
 ) -> Option<Handled> {
     let batch = next_batch_id();

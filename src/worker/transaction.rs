@@ -17,6 +17,7 @@ use crate::db::{Executor, SharedExecutor};
 use crate::engine::{Engine, EngineEvent};
 use crate::error::{BossError, ErrorKind, Result};
 use crate::plans;
+use futures_util::future::BoxFuture;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,12 +35,48 @@ const PROBE_COOLDOWN: Duration = Duration::from_secs(60);
 /// PostgreSQL: current transaction is aborted, commands ignored until end of transaction block.
 const TRANSACTION_ABORTED: &str = "25P02";
 
-/// Open handler transactions by id (what `tx.executeSql` names), and the timeout probe's memo.
+/// A transaction a handler runs in: on the engine's pool, or opened by a caller's `db` adapter
+/// through its `beginTransaction()`.
+pub trait HandlerTx: Send + Sync {
+    /// Where the engine's own statements in the transaction run (the bound, the completion).
+    fn db(&self) -> SharedExecutor;
+    fn commit(&self) -> BoxFuture<'_, Result<()>>;
+    /// Idempotent; never fails.
+    fn rollback(&self) -> BoxFuture<'_, ()>;
+    /// The adapter transaction's id on the JavaScript side (`None` on the engine's pool).
+    fn adapter_id(&self) -> Option<u64>;
+}
+
+/// A caller's `db` adapter that implements `beginTransaction()`.
+pub trait TransactionOpener: Send + Sync {
+    fn begin(&self) -> BoxFuture<'static, Result<Arc<dyn HandlerTx>>>;
+}
+
+struct NativeTx(Arc<PinnedConnection>);
+
+impl HandlerTx for NativeTx {
+    fn db(&self) -> SharedExecutor {
+        self.0.clone()
+    }
+    fn commit(&self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(self.0.commit())
+    }
+    fn rollback(&self) -> BoxFuture<'_, ()> {
+        Box::pin(self.0.rollback())
+    }
+    fn adapter_id(&self) -> Option<u64> {
+        None
+    }
+}
+
+/// Open handler transactions by id (what `tx.executeSql` names), the caller's adapter when it
+/// can open transactions, and the timeout probe's memo.
 #[derive(Default)]
 pub struct Transactions {
     open: Mutex<HashMap<u64, Arc<PinnedConnection>>>,
     next: AtomicU64,
     probe: tokio::sync::Mutex<Probe>,
+    opener: Mutex<Option<Arc<dyn TransactionOpener>>>,
 }
 
 #[derive(Default)]
@@ -51,6 +88,17 @@ struct Probe {
 }
 
 impl Transactions {
+    /// The constructor `db` implements `beginTransaction()`: transactional workers use it.
+    pub fn set_opener(&self, opener: Arc<dyn TransactionOpener>) {
+        if let Ok(mut o) = self.opener.lock() {
+            *o = Some(opener);
+        }
+    }
+
+    fn opener(&self) -> Option<Arc<dyn TransactionOpener>> {
+        self.opener.lock().ok().and_then(|o| o.clone())
+    }
+
     /// The transaction `id`, while it is open.
     pub fn get(&self, id: u64) -> Option<Arc<PinnedConnection>> {
         self.open.lock().ok().and_then(|o| o.get(&id).cloned())
@@ -133,37 +181,59 @@ impl Engine {
         }
     }
 
-    /// Open the transaction a batch's handler runs in, bounded by `bound_ms` (0: unbounded).
-    async fn begin_handler_transaction(&self, bound_ms: i64) -> Result<Arc<PinnedConnection>> {
+    /// Open the transaction a batch's handler runs in, bounded by `bound_ms` (0: unbounded):
+    /// the transaction and, on the engine's pool, the id `tx.executeSql` names it by.
+    async fn begin_handler_transaction(
+        &self,
+        bound_ms: i64,
+    ) -> Result<(Arc<dyn HandlerTx>, Option<u64>)> {
         let setting = if bound_ms > 0 {
             self.transaction_timeout_setting().await
         } else {
             None
         };
-        let pool = self
-            .native_pool()
-            .ok_or_else(|| BossError::assertion("Database connection is not opened"))?;
-        let tx = Arc::new(pool.begin().await?);
+        let (tx, id): (Arc<dyn HandlerTx>, Option<u64>) = if self.config.external_db {
+            let opener = self
+                .transactions
+                .opener()
+                .ok_or_else(|| BossError::assertion(NO_TRANSACTIONS))?;
+            (opener.begin().await?, None)
+        } else {
+            let pool = self
+                .native_pool()
+                .ok_or_else(|| BossError::assertion("Database connection is not opened"))?;
+            let pinned = Arc::new(pool.begin().await?);
+            let id = self.transactions.register(pinned.clone());
+            (Arc::new(NativeTx(pinned)), Some(id))
+        };
         if let Some(setting) = setting {
             let params = [Some(setting.to_string()), Some(bound_ms.to_string())];
-            if let Err(err) = tx.query(&plans::transaction::apply_bound(), &params).await {
+            if let Err(err) = tx
+                .db()
+                .query(&plans::transaction::apply_bound(), &params)
+                .await
+            {
                 tx.rollback().await;
+                if let Some(id) = id {
+                    self.transactions.forget(id);
+                }
                 return Err(err);
             }
         }
-        Ok(tx)
+        Ok((tx, id))
     }
 }
+
+/// pg-boss's refusal of a transactional worker over a `db` without `beginTransaction()`.
+const NO_TRANSACTIONS: &str = "transactional workers require a database connection pg-boss can open a transaction on: the built-in pool, or a db adapter implementing beginTransaction";
 
 /// What `work()` refuses for a transactional worker, and the pool-headroom warning (pg-boss
 /// 12.38's `transactional_pool_headroom`, emitted only: it is static configuration, not an
 /// episode worth a row).
 pub fn check_transactional(engine: &Engine, each: bool, local_concurrency: usize) -> Result<()> {
-    // pg-boss opens the transaction through its db's beginTransaction(); the engine's
-    // transactions live on its own pool, so a caller's db (executeSql only) cannot carry one
     crate::error::ensure(
-        !engine.config.external_db,
-        "transactional workers require a database connection pg-boss can open a transaction on: the built-in pool, or a db adapter implementing beginTransaction (pg-boss-native opens it on its built-in pool only, so with the constructor db option transactional workers are not available)",
+        !engine.config.external_db || engine.transactions.opener().is_some(),
+        NO_TRANSACTIONS,
     )?;
     crate::error::ensure(
         !each,
@@ -227,6 +297,15 @@ fn explain_rows(rows: &mut [SettleRow]) {
     }
 }
 
+/// How the handler's JavaScript side finds its transaction: an engine transaction id
+/// (`tx.executeSql` calls back into the engine), or the id of the adapter transaction JavaScript
+/// opened itself (the handler gets the adapter's own `tx.db`, as in pg-boss).
+#[derive(Debug, Clone, Copy)]
+pub enum TxHandle {
+    Native(u64),
+    Adapter(u64),
+}
+
 /// One transactional batch: begin, handler, then completion and commit, or rollback and fail.
 /// `None` when a shutdown abandoned the handler (the shutdown failed the jobs).
 pub(super) async fn process(
@@ -235,20 +314,24 @@ pub(super) async fn process(
     table: &str,
     jobs: &[ClaimedJob],
 ) -> Option<Handled> {
-    let tx = match engine
+    let (tx, id) = match engine
         .begin_handler_transaction(bound_ms(worker, jobs))
         .await
     {
-        Ok(tx) => tx,
+        Ok(opened) => opened,
         Err(err) => {
             report(engine, worker, err.clone());
             let output = outcome::error_output(&err.message);
             return Some(Handled::unstarted(outcome::fail_all(jobs, output, false)));
         }
     };
-    let id = engine.transactions.register(tx.clone());
+    let handle_for_js = match (id, tx.adapter_id()) {
+        (Some(id), _) => TxHandle::Native(id),
+        (None, Some(id)) => TxHandle::Adapter(id),
+        (None, None) => TxHandle::Native(0),
+    };
     let mut settled_by_handler: Vec<String> = Vec::new();
-    let handled = handle(engine, worker, table, jobs, Some(id), |v| {
+    let handled = handle(engine, worker, table, jobs, Some(handle_for_js), |v| {
         if let Some(ids) = v.get("handlerSettled").and_then(Value::as_array) {
             settled_by_handler = ids
                 .iter()
@@ -258,7 +341,9 @@ pub(super) async fn process(
         outcome::batch_rows(jobs, &v, false)
     })
     .await;
-    engine.transactions.forget(id);
+    if let Some(id) = id {
+        engine.transactions.forget(id);
+    }
     let Some(mut done) = handled else {
         tx.rollback().await;
         return None;
@@ -302,13 +387,13 @@ pub(super) async fn process(
 async fn complete_and_commit(
     engine: &Engine,
     worker: &Worker,
-    tx: &Arc<PinnedConnection>,
+    tx: &Arc<dyn HandlerTx>,
     jobs: &[ClaimedJob],
     rows: &[SettleRow],
     settled_by_handler: &[String],
 ) -> Result<crate::metrics::SettleCounts> {
     let q = engine.queue_info(&worker.name).await?;
-    let db: SharedExecutor = tx.clone();
+    let db = tx.db();
     let counts = engine.settle_rows_on(&db, &worker.name, &q, rows).await?;
     let by_handler = jobs
         .iter()
@@ -347,7 +432,7 @@ mod tests {
     fn the_timeout_probe_asks_for_both_settings_in_one_statement() {
         assert_eq!(
             plans::transaction::probe_settings(),
-            "SELECT current_setting('transaction_timeout', true), current_setting('idle_in_transaction_session_timeout', true)"
+            "SELECT current_setting('transaction_timeout', true) AS transaction_timeout, current_setting('idle_in_transaction_session_timeout', true) AS idle_in_transaction_session_timeout"
         );
     }
 }
