@@ -373,3 +373,37 @@ test('a constructor db with beginTransaction() carries transactional workers: th
     await dropSchema(s)
   }
 })
+
+test('stop() with a transactional handler still running fails its job and rolls its SQL back', async () => {
+  const s = 'txw_transactional_stop'
+  await dropSchema(s)
+  const own = new PgBoss({ connectionString, schema: s, supervise: false, schedule: false })
+  own.on('error', () => {})
+  await own.start()
+  try {
+    await db.query(`CREATE TABLE ${s}.side (key text PRIMARY KEY)`)
+    await own.createQueue('q', { retryLimit: 0 })
+    const id = await own.send('q', {})
+    let running = false
+    let late
+    await own.work('q', { ...poll, transactional: true }, async (jobs, tx) => {
+      await tx.executeSql(`INSERT INTO ${s}.side (key) VALUES ('stopped')`)
+      running = true
+      await sleep(3000)
+      late = tx.executeSql('SELECT 1').then(() => 'ran', err => err.message)
+    })
+    await waitFor(() => running)
+    const t = Date.now()
+    await own.stop({ graceful: true, timeout: 1000 })
+    assert.ok(Date.now() - t < 2500, 'stop() did not wait for the handler')
+    const row = await job(s, id)
+    assert.equal(row.state, 'failed')
+    assert.deepEqual(row.output, { value: 'pg-boss shut down while active' })
+    assert.equal((await db.query(`SELECT count(*)::int AS n FROM ${s}.side`)).rows[0].n, 0)
+    await waitFor(() => late, { timeout: 5000 })
+    assert.equal(await late, 'Transaction is already settled')
+  } finally {
+    await own.stop({ graceful: false })
+    await dropSchema(s)
+  }
+})
