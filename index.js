@@ -115,7 +115,22 @@ function payload (data) {
   return typeof data === 'function' ? FUNCTION : (data ?? null)
 }
 
-/** A transactional handler's `tx` → the ids it settled through it (complete, fail, ...). */
+/**
+ * A transactional handler's `tx` → what its settles through it need: the ids they settled
+ * (complete, fail, ...), and `fence(id)`, which turns ids that are all the batch's into the
+ * attempts the batch was claimed at, so a handler whose claim lapsed cannot settle a newer one.
+ */
+function handlerTransaction (jobs) {
+  const claims = new Map(jobs.map(job => [job.id, job.retryCount]))
+  return {
+    settled: new Set(),
+    fence (id) {
+      const ids = Array.isArray(id) ? id : [id]
+      if (!ids.length || !ids.every(i => typeof i === 'string' && claims.has(i))) return id
+      return ids.map(i => ({ id: i, retryCount: claims.get(i) }))
+    }
+  }
+}
 const handlerTransactions = new WeakMap()
 const HANDLER_SETTLES = new Set(['complete', 'fail', 'cancel', 'deleteJob'])
 
@@ -177,13 +192,15 @@ class PgBoss extends EventEmitter {
   }
 
   async #call (method, args, db) {
+    // a transactional handler settling its own jobs through `tx`: fenced to the attempts it was
+    // handed, and counted by its batch's completion
+    const handlerTx = db && HANDLER_SETTLES.has(method) ? handlerTransactions.get(db) : undefined
+    if (handlerTx) args = [args[0], handlerTx.fence(args[1]), ...args.slice(2)]
     const text = await this.#native.call(method, JSON.stringify(args), toExecutor(db))
     const result = unwrap(text)
-    // a transactional handler settling its own jobs through `tx`: its batch's completion counts them
-    const settledThroughTx = db && handlerTransactions.get(db)
-    if (settledThroughTx && HANDLER_SETTLES.has(method) && result) {
+    if (handlerTx && result) {
       const landed = result.settled ?? (result.affected < result.requested ? [] : result.jobs ?? [])
-      for (const id of landed) settledThroughTx.add(id)
+      for (const id of landed) handlerTx.settled.add(id)
     }
     return result
   }
@@ -477,7 +494,8 @@ class PgBoss extends EventEmitter {
       for (const job of jobs) Object.defineProperty(job, 'signal', signal)
       let value
       // the handler's tx: the engine's transaction, or the adapter's own transaction db, as pg-boss hands it
-      const db = tx != null ? transactionDb(native, tx) : adapterTx != null ? adapterDb(adapterTransactions, adapterTx) : undefined
+      const db = tx != null ? transactionDb(native, tx) : adapterTx != null ? adapterTransactions?.get(adapterTx)?.db : undefined
+      if (db) handlerTransactions.set(db, handlerTransaction(jobs))
       try {
         value = await (each ? handler(jobs[0]) : db ? handler(jobs, db) : handler(jobs))
       } catch (err) {
@@ -488,7 +506,7 @@ class PgBoss extends EventEmitter {
         batches.delete(batch)
         abortBatch(state, 'handler settled')
       }
-      if (db) return encodeResolved(value, [...handlerTransactions.get(db)])
+      if (db) return encodeResolved(value, [...handlerTransactions.get(db).settled])
       return (perJobResults && !each) ? encodeResults(value) : encodeResolved(value)
     }
     const abort = (message) => {
@@ -536,14 +554,6 @@ function transactionDb (native, id) {
       return { rows }
     }
   }
-  handlerTransactions.set(db, new Set())
-  return db
-}
-
-/** An adapter transaction's `db`, tracked for the settles its handler runs through it. */
-function adapterDb (transactions, id) {
-  const db = transactions?.get(id)?.db
-  if (db) handlerTransactions.set(db, new Set())
   return db
 }
 

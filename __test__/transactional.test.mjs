@@ -131,6 +131,29 @@ test('a handler may settle its own jobs through tx, and that commits with its SQ
   await boss.offWork(q, { wait: true })
 })
 
+test('a handler\'s own settles through tx are fenced to the attempt it was handed', async () => {
+  const q = 'tx-fence'
+  await boss.createQueue(q, { retryLimit: 5 })
+  const id = await boss.send(q, {})
+  let affected
+  await boss.work(q, { ...poll, transactional: true }, async ([j], tx) => {
+    await tx.executeSql(`INSERT INTO ${schema}.side (key) VALUES ('fenced')`)
+    // meanwhile the claim lapsed and another attempt holds the job
+    await db.query(`UPDATE ${schema}.job SET retry_count = retry_count + 1 WHERE id = $1`, [j.id])
+    affected = (await boss.complete(q, j.id, { stale: true }, { db: tx })).affected
+  })
+  await waitFor(() => affected !== undefined)
+  await waitFor(async () => boss.getWipData().every(w => w.count === 0))
+  await sleep(200)
+  assert.equal(affected, 0, 'the stale attempt settled nothing')
+  const row = await job(schema, id)
+  assert.equal(row.state, 'active', 'the newer attempt still holds the job')
+  assert.equal(row.retry_count, 1)
+  assert.equal(await marks('fenced'), 0, 'and the handler\'s SQL was rolled back')
+  await boss.offWork(q, { wait: true })
+  await boss.cancel(q, id)
+})
+
 test('jobs a handler sends through { db: tx } exist only if its batch commits', async () => {
   const q = 'tx-send'
   const target = 'tx-send-target'
