@@ -430,3 +430,38 @@ test('stop() with a transactional handler still running fails its job and rolls 
     await dropSchema(s)
   }
 })
+
+test('a server that cannot answer the timeout probe is warned about once, and the batch runs unbounded', async () => {
+  const s = 'txw_transactional_probe'
+  await dropSchema(s)
+  const setup = new PgBoss({ connectionString, schema: s, supervise: false, schedule: false })
+  await setup.start()
+  await setup.createQueue('q')
+  await setup.stop({ graceful: false })
+  const client = pool()
+  const db = adapter(client, true)
+  const plain = db.executeSql
+  db.executeSql = (text, values) => /current_setting\('transaction_timeout'/.test(text) ? Promise.reject(new Error('no settings here')) : plain(text, values)
+  const withDb = new PgBoss({ schema: s, supervise: false, schedule: false, migrate: false, db })
+  const warnings = []
+  withDb.on('warning', w => warnings.push(w))
+  withDb.on('error', () => {})
+  try {
+    await withDb.start()
+    const ids = [await withDb.send('q', {}), await withDb.send('q', {})]
+    const bounds = []
+    await withDb.work('q', { ...poll, transactional: true }, async (jobs, tx) => {
+      const { rows } = await tx.executeSql("SELECT current_setting('idle_in_transaction_session_timeout') AS t")
+      bounds.push(rows[0].t)
+    })
+    for (const id of ids) assert.equal((await settled(s, id)).state, 'completed')
+    const probes = warnings.filter(w => w.data?.type === 'transaction_timeout_probe')
+    assert.equal(probes.length, 1)
+    assert.match(probes[0].message, /^could not ask this server which transaction timeout it supports.*: no settings here$/)
+    assert.deepEqual(bounds, ['0', '0'])
+  } finally {
+    await withDb.stop({ graceful: false, close: false })
+    await client.end()
+    await dropSchema(s)
+  }
+})

@@ -234,3 +234,16 @@ fn row(
     });
     (text, data)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_warning_reads_as_pg_boss_words_it() {
+        assert_eq!(
+            message("emails", 30.0),
+            "a handler on queue emails is still running after exceeding 30s. Its jobs were failed and their signals aborted, and this worker fetches nothing until it returns. Stop the handler on job.signal."
+        );
+    }
+}
