@@ -354,12 +354,14 @@ pub(super) async fn process(
         explain_rows(&mut done.rows);
         return Some(done);
     }
+    let settling = Instant::now();
     match complete_and_commit(engine, worker, &tx, jobs, &done.rows, &settled_by_handler).await {
         Ok(counts) => {
             let ended = now_ms();
+            let took = settling.elapsed();
             engine
                 .metrics
-                .settled(&worker.name, &worker.id, counts, jobs.len(), Duration::ZERO);
+                .settled(&worker.name, &worker.id, counts, jobs.len(), took);
             super::settler::written_back(worker, &[done.batch], done.started_ms, ended);
             engine.emit_wip_soon();
             done.rows.clear();
