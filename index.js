@@ -7,7 +7,7 @@ const EventEmitter = require('node:events')
 const { randomUUID } = require('node:crypto')
 const { AssertionError } = require('node:assert')
 const native = require('./lib/native.js')
-const { revive, toError, unwrap, toExecutor, configJson, passwordCallback, identityCallback, FUNCTION } = require('./lib/convert.js')
+const { revive, toError, unwrap, toExecutor, toTransactions, configJson, passwordCallback, identityCallback, FUNCTION } = require('./lib/convert.js')
 const { EngineHost, recurrence } = require('./lib/host.js')
 const { systemClock, TestClock } = require('./lib/clock.js')
 const { addBins, percentile, fillPercentiles } = require('./lib/latency.js')
@@ -120,6 +120,25 @@ function payload (data) {
   return typeof data === 'function' ? FUNCTION : (data ?? null)
 }
 
+/**
+ * A transactional handler's `tx` → what its settles through it need: the ids they settled
+ * (complete, fail, ...), and `fence(id)`, which turns ids that are all the batch's into the
+ * attempts the batch was claimed at, so a handler whose claim lapsed cannot settle a newer one.
+ */
+function handlerTransaction (jobs) {
+  const claims = new Map(jobs.map(job => [job.id, job.retryCount]))
+  return {
+    settled: new Set(),
+    fence (id) {
+      const ids = Array.isArray(id) ? id : [id]
+      if (!ids.length || !ids.every(i => typeof i === 'string' && claims.has(i))) return id
+      return ids.map(i => ({ id: i, retryCount: claims.get(i) }))
+    }
+  }
+}
+const handlerTransactions = new WeakMap()
+const HANDLER_SETTLES = new Set(['complete', 'fail', 'cancel', 'deleteJob'])
+
 /** `{ db, ...rest }` → [rest, db]: a caller's db cannot cross as JSON. */
 function splitDb (options) {
   if (!options || typeof options !== 'object' || !('db' in options)) return [options, undefined]
@@ -139,6 +158,8 @@ class PgBoss extends EventEmitter {
   #host
   // the test spies (lib/spy.js), only with `__test__enableSpies`
   #spies = null
+  /** The constructor `db`'s beginTransaction(), for transactional workers. */
+  #adapterTransactions
 
   constructor (value) {
     super()
@@ -146,12 +167,14 @@ class PgBoss extends EventEmitter {
     const clock = value && typeof value === 'object' ? value.clock : undefined
     // what a TestClock attaches to: the instance's database and schema, and when it is idle
     this.#host = new EngineHost(clock, () => ({ db: this.getDb(), schema: this.#native.schema, idle: this.#host.idle }))
+    this.#adapterTransactions = toTransactions(db)
     try {
       this.#native = new native.NativeBoss(configJson(value), toExecutor(db), (text) => this.#onEvent(text), passwordCallback(value), identityCallback(value), this.#host.handle)
     } catch (err) {
       if (typeof err?.message === 'string' && err.message.startsWith('{"err"')) throw toError(JSON.parse(err.message).err)
       throw err
     }
+    if (this.#adapterTransactions) this.#native.setTransactionOpener(this.#adapterTransactions)
     this.#config = { db, schema: this.#native.schema }
     if (this.#syncCall('spiesEnabled', [])) {
       // a selector that throws is reported, never thrown into the engine's event delivery
@@ -195,8 +218,17 @@ class PgBoss extends EventEmitter {
   }
 
   async #call (method, args, db) {
+    // a transactional handler settling its own jobs through `tx`: fenced to the attempts it was
+    // handed, and counted by its batch's completion
+    const handlerTx = db && HANDLER_SETTLES.has(method) ? handlerTransactions.get(db) : undefined
+    if (handlerTx) args = [args[0], handlerTx.fence(args[1]), ...args.slice(2)]
     const text = await this.#native.call(method, JSON.stringify(args), toExecutor(db))
-    return unwrap(text)
+    const result = unwrap(text)
+    if (handlerTx && result) {
+      const landed = result.settled ?? (result.affected < result.requested ? [] : result.jobs ?? [])
+      for (const id of landed) handlerTx.settled.add(id)
+    }
+    return result
   }
 
   // ---- lifecycle ----
@@ -594,7 +626,8 @@ class PgBoss extends EventEmitter {
         (err) => native.handled(parsed.batch, JSON.stringify({ kind: 'rejected', error: { message: String(err?.message ?? err) }, terminal: false }))
       )
     }
-    const handle = async ({ batch, jobs }) => {
+    const adapterTransactions = this.#adapterTransactions?.transactions
+    const handle = async ({ batch, jobs, tx, adapterTx }) => {
       const state = { controller: null, reason: null }
       batches.set(batch, state)
       const signal = {
@@ -612,8 +645,11 @@ class PgBoss extends EventEmitter {
       for (const job of jobs) Object.defineProperty(job, 'signal', signal)
       spies?.claimed(name, batch, jobs, perJobResults && !each)
       let value
+      // the handler's tx: the engine's transaction, or the adapter's own transaction db, as pg-boss hands it
+      const db = tx != null ? transactionDb(native, tx) : adapterTx != null ? adapterTransactions?.get(adapterTx)?.db : undefined
+      if (db) handlerTransactions.set(db, handlerTransaction(jobs))
       try {
-        value = await (each ? handler(jobs[0]) : handler(jobs))
+        value = await (each ? handler(jobs[0]) : db ? handler(jobs, db) : handler(jobs))
         spies?.handled(batch, value)
       } catch (err) {
         spies?.handled(batch, undefined, err)
@@ -624,6 +660,7 @@ class PgBoss extends EventEmitter {
         batches.delete(batch)
         abortBatch(state, 'handler settled')
       }
+      if (db) return encodeResolved(value, [...handlerTransactions.get(db).settled])
       return (perJobResults && !each) ? encodeResults(value) : encodeResolved(value)
     }
     const abort = (message) => {
@@ -659,9 +696,24 @@ class PgBoss extends EventEmitter {
   }
 }
 
-async function encodeResolved (value) {
+/**
+ * The `tx` a transactional handler gets: `executeSql(text, values)` on the connection its
+ * transaction holds (the engine's pool), rows as `getDb().executeSql()` returns them.
+ */
+function transactionDb (native, id) {
+  const db = {
+    executeSql: async (text, values) => {
+      const { rows, dates } = unwrap(await native.transactionSql(id, String(text), JSON.stringify(Array.isArray(values) ? values : [])))
+      for (const row of rows) for (const column of dates) if (typeof row[column] === 'number') row[column] = new Date(row[column])
+      return { rows }
+    }
+  }
+  return db
+}
+
+async function encodeResolved (value, handlerSettled) {
   try {
-    return JSON.stringify({ kind: 'resolved', output: await completionData(value) })
+    return JSON.stringify({ kind: 'resolved', output: await completionData(value), handlerSettled })
   } catch (err) {
     return encodeUnserializable(err)
   }

@@ -113,6 +113,41 @@ function toExecutor (db) {
   return fn
 }
 
+/**
+ * A caller's `db.beginTransaction()` as the function the engine calls for transactional workers
+ * (`undefined` when the adapter has none). It never rejects. Its `transactions` map holds the
+ * open ones, so a handler can be given the adapter's own `tx.db`.
+ */
+function toTransactions (db) {
+  if (!db || typeof db.beginTransaction !== 'function') return undefined
+  const open = new Map()
+  let next = 0
+  const fn = async (op, id, sql, paramsJson) => {
+    try {
+      if (op === 'begin') {
+        const transaction = await db.beginTransaction()
+        open.set(++next, transaction)
+        return JSON.stringify({ id: next })
+      }
+      const transaction = open.get(id)
+      if (!transaction) return JSON.stringify({ error: { message: 'Transaction is already settled', code: null } })
+      if (op === 'query') {
+        const result = paramsJson == null
+          ? await transaction.db.executeSql(sql)
+          : await transaction.db.executeSql(sql, JSON.parse(paramsJson))
+        return JSON.stringify({ rows: rowsOf(result) })
+      }
+      open.delete(id)
+      await (op === 'commit' ? transaction.commit() : transaction.rollback())
+      return '{}'
+    } catch (err) {
+      return JSON.stringify({ error: { message: String(err?.message ?? err), code: err?.code ?? null } })
+    }
+  }
+  fn.transactions = open
+  return fn
+}
+
 // A function-valued option or send() payload reaches the engine as this marker, so it can refuse
 // one it cannot call (the engine reads `password` functions through their own channel).
 const FUNCTION = '\u0000function'
@@ -179,4 +214,4 @@ function identityCallback (value) {
   }
 }
 
-module.exports = { revive, toError, unwrap, toExecutor, configJson, passwordCallback, identityCallback, DatabaseError, FUNCTION }
+module.exports = { revive, toError, unwrap, toExecutor, toTransactions, configJson, passwordCallback, identityCallback, DatabaseError, FUNCTION }

@@ -110,6 +110,12 @@ impl NativePool {
         })
     }
 
+    /// A connection of the pool's, held in a transaction until it is committed or rolled back.
+    pub async fn begin(&self) -> Result<crate::connection::pinned::PinnedConnection> {
+        let client = self.client().await?;
+        crate::connection::pinned::PinnedConnection::begin(client, self.query_timeout).await
+    }
+
     pub fn counts(&self) -> PoolCounts {
         let status = self.pool.status();
         PoolCounts {

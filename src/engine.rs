@@ -83,6 +83,10 @@ pub struct Engine {
     /// What the reindex pass and the vacuum checks remember between supervise passes.
     pub reindex: crate::reindex::ReindexState,
     pub vacuum: crate::monitor::VacuumState,
+    /// Transactional handlers' open transactions (`worker::transaction`).
+    pub transactions: crate::worker::transaction::Transactions,
+    /// `handler_overrun` tallies per queue (`worker::overrun`).
+    pub overruns: crate::worker::overrun::Overruns,
 }
 
 pub const SEND_IT_QUEUE: &str = "__pgboss__send-it";
@@ -112,6 +116,8 @@ impl Engine {
             flow: Default::default(),
             reindex: Default::default(),
             vacuum: Default::default(),
+            transactions: Default::default(),
+            overruns: Default::default(),
         })
     }
 
@@ -217,6 +223,11 @@ impl Engine {
             *pool = Some(Arc::new(NativePool::new(settings, on_error)?));
         }
         Ok(())
+    }
+
+    /// The native pool, when the engine runs on one (not with a caller's `db`) and it is open.
+    pub fn native_pool(&self) -> Option<Arc<NativePool>> {
+        self.pool.lock().ok().and_then(|p| p.clone())
     }
 
     /// `getDb().pool`'s counts; `None` before `start()`, after `stop()`, and with a caller's `db`.
@@ -377,6 +388,7 @@ impl Engine {
         self.registry.next_start_attempt();
         self.open_pool()?;
         let result = async {
+            self.warn_if_distributed_misconfigured().await;
             self.ensure_schema().await?;
             self.attach_clock().await?;
             self.refresh_queue_cache().await?;
@@ -463,6 +475,7 @@ impl Engine {
             }
         }
         self.set_listening(false);
+        crate::worker::overrun::flush(self).await;
         // after the drain, so a graceful stop reads as live until its workers have finished
         self.stop_registry().await;
         if let Err(err) = self.detach_clock().await {

@@ -14,6 +14,11 @@ impl Engine {
             message: message.clone(),
             data: data.clone(),
         });
+        self.store_warning(kind, message, data).await;
+    }
+
+    /// With `persistWarnings`, store a warning in the `warning` table (no event).
+    pub async fn store_warning(&self, kind: &str, message: String, data: Value) {
         if self.config.persist_warnings {
             let stored = async {
                 let db = self.instance_db()?;
@@ -32,6 +37,32 @@ impl Engine {
             if let Err(err) = stored {
                 self.emit(EngineEvent::Error(err));
             }
+        }
+    }
+}
+
+impl Engine {
+    /// At start: a YugabyteDB server without a backend profile that avoids table partitioning and
+    /// advisory locks (which fail there) is warned about, as pg-boss 12.38 does. Best effort:
+    /// nothing here can keep the instance from starting.
+    pub async fn warn_if_distributed_misconfigured(&self) {
+        if matches!(self.config.backend.as_str(), "yugabytedb" | "cockroachdb") {
+            return;
+        }
+        let Ok(db) = self.instance_db() else { return };
+        let Ok(rows) = db.query(plans::warnings::SERVER_VERSION, &[]).await else {
+            return;
+        };
+        let version = rows
+            .first()
+            .and_then(|r| r.first().cloned().flatten())
+            .unwrap_or_default()
+            .to_lowercase();
+        if version.contains("yugabyte") || version.contains("-yb-") {
+            self.emit(EngineEvent::Warning {
+                message: "YugabyteDB detected. YugabyteDB is not supported. Until the next major, backend: 'yugabytedb' avoids the table partitioning and advisory locks that fail there.".into(),
+                data: serde_json::json!({ "backend": "yugabytedb" }),
+            });
         }
     }
 }

@@ -147,6 +147,14 @@ impl NativeBoss {
         Ok(NativeBoss { engine, outcomes })
     }
 
+    /// The constructor `db` implements `beginTransaction()`: transactional workers open their
+    /// transactions through it (see executor.rs).
+    #[napi]
+    pub fn set_transaction_opener(&self, transactions: executor::TransactionFn) {
+        let opener = executor::JsTransactionOpener::new(transactions);
+        self.engine.transactions.set_opener(Arc::new(opener));
+    }
+
     /// Resolved schema names, for `getDb()` and plan helpers in JS.
     #[napi(getter)]
     pub fn schema(&self) -> String {
@@ -185,6 +193,25 @@ impl NativeBoss {
     #[napi]
     pub fn handled(&self, batch: i64, outcome: String) -> bool {
         u64::try_from(batch).is_ok_and(|b| self.outcomes.deliver(b, outcome))
+    }
+
+    /// `tx.executeSql(text, values)` of a transactional handler: `values` is the JSON array of
+    /// its parameters; resolves with the `executeSql` envelope (rows and date columns).
+    #[napi]
+    pub async fn transaction_sql(&self, tx: i64, text: String, values: String) -> String {
+        let engine = self.engine.clone();
+        let work = async move {
+            let values: Vec<serde_json::Value> = serde_json::from_str(&values).unwrap_or_default();
+            let id = u64::try_from(tx).unwrap_or(0);
+            engine.transaction_sql(id, &text, values).await
+        };
+        match AssertUnwindSafe(work).catch_unwind().await {
+            Ok(Ok(payload)) => ok_envelope(&payload),
+            Ok(Err(err)) => error_envelope(&err),
+            Err(_) => error_envelope(&BossError::operational(
+                "pg-boss-native internal error in tx.executeSql()",
+            )),
+        }
     }
 
     /// The synchronous members (`getWipData`, `getMetrics`): same envelope, no Promise.

@@ -5,6 +5,7 @@
 
 pub mod options;
 pub mod pgpass;
+pub mod pinned;
 pub mod pool;
 pub mod tls;
 pub mod url;

@@ -41,6 +41,14 @@ impl PooledClient {
     }
 }
 
+impl PooledClient {
+    /// Close the connection now (its driver stops): the pool discards it on return instead of
+    /// handing it out again, and the server ends whatever transaction it had open.
+    pub fn close(&self) {
+        self.driver.abort();
+    }
+}
+
 impl std::ops::Deref for PooledClient {
     type Target = tokio_postgres::Client;
     fn deref(&self) -> &tokio_postgres::Client {

@@ -22,6 +22,7 @@ pub mod schedule;
 pub mod schema;
 pub mod settle;
 pub mod supervise;
+pub mod transaction;
 pub mod warnings;
 
 use crate::names::SchemaName;

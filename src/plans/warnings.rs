@@ -16,3 +16,5 @@ pub fn delete_old_warnings(s: &SchemaName, days: i64) -> String {
     let s_ = &s.ident;
     format!("DELETE FROM {s_}.warning WHERE created_on < {s_}.job_now() - interval '{days} days'")
 }
+/// The server's version string, which names YugabyteDB (`-YB-`) where that is the server.
+pub const SERVER_VERSION: &str = "SELECT version()";

@@ -1,11 +1,13 @@
 //! The `work()` loop: claim a batch, call the handler once with all of it, settle, wait.
 
 use super::outcome::{self, SettleRow};
+use super::transaction::TxHandle;
 use super::{next_batch_id, now_ms, ClaimedJob, Worker, WorkerStatus};
 use crate::engine::{Engine, EngineEvent};
 use crate::error::BossError;
 use crate::js::Object;
 use crate::plans;
+use futures_util::future::BoxFuture;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -191,10 +193,16 @@ pub(super) fn spawn_heartbeat(
     }))
 }
 
-/// The message that runs the handler for `jobs`.
-pub(super) fn run_message(batch: u64, jobs: &[ClaimedJob]) -> String {
+/// The message that runs the handler for `jobs` (`tx`: the transaction it is handed).
+pub(super) fn run_message(batch: u64, jobs: &[ClaimedJob], tx: Option<TxHandle>) -> String {
     let mut s = String::with_capacity(64 + jobs.iter().map(|j| j.json.len() + 1).sum::<usize>());
-    s.push_str(&format!("{{\"type\":\"run\",\"batch\":{batch},\"jobs\":["));
+    s.push_str(&format!("{{\"type\":\"run\",\"batch\":{batch},"));
+    match tx {
+        Some(TxHandle::Native(id)) => s.push_str(&format!("\"tx\":{id},")),
+        Some(TxHandle::Adapter(id)) => s.push_str(&format!("\"adapterTx\":{id},")),
+        None => {}
+    }
+    s.push_str("\"jobs\":[");
     for (i, j) in jobs.iter().enumerate() {
         if i > 0 {
             s.push(',');
@@ -211,7 +219,8 @@ pub(super) fn abort_message(batch: u64, reason: &str) -> String {
 
 pub(super) enum HandlerResult {
     Outcome(Value),
-    TimedOut(f64),
+    /// The batch's timeout passed; the handler call is still running.
+    TimedOut(f64, BoxFuture<'static, crate::error::Result<String>>),
     Abandoned,
 }
 
@@ -221,23 +230,24 @@ pub(super) async fn call_handler(
     worker: &Worker,
     batch: u64,
     jobs: &[ClaimedJob],
+    tx: Option<TxHandle>,
 ) -> HandlerResult {
     let max_expire = jobs.iter().map(|j| j.expire_seconds).fold(0.0, f64::max);
     let timeout = Duration::from_secs_f64(max_expire.max(1.0));
-    let call = worker.handler.run(batch, run_message(batch, jobs));
+    let mut call = worker.handler.run(batch, run_message(batch, jobs, tx));
     let result = tokio::select! {
-        r = call => match r {
+        r = &mut call => match r {
             Ok(text) => HandlerResult::Outcome(serde_json::from_str(&text).unwrap_or_else(|e| {
                 json!({ "kind": "rejected", "error": outcome::error_output(&format!("handler outcome was not JSON: {e}")) })
             })),
             Err(err) => HandlerResult::Outcome(json!({ "kind": "rejected", "error": outcome::error_output(&err.message) })),
         },
-        _ = tokio::time::sleep(timeout) => HandlerResult::TimedOut(max_expire),
+        _ = tokio::time::sleep(timeout) => HandlerResult::TimedOut(max_expire, call),
         _ = worker.abandon.notified() => HandlerResult::Abandoned,
     };
     // a settled handler's signals are aborted by the JS side itself (one call into JS per batch)
     let reason = match &result {
-        HandlerResult::TimedOut(s) => {
+        HandlerResult::TimedOut(s, _) => {
             Some(format!("handler execution exceeded {}s", trim_number(*s)))
         }
         HandlerResult::Abandoned => Some(outcome::SHUTDOWN_MESSAGE.to_string()),
@@ -348,15 +358,24 @@ pub async fn run(engine: Arc<Engine>, worker: Arc<Worker>) {
         };
         let fetched = jobs.len();
         let delay = if fetched > 0 {
-            let Some(done) = process(&engine, &worker, &table, &jobs).await else {
+            let Some(mut done) = process(&engine, &worker, &table, &jobs).await else {
                 break;
             };
+            let overrun = done.overrun.take();
+            if let Some(overrun) = &overrun {
+                overrun.reserve(&worker);
+            }
             let delay = next_delay(&engine, &worker, fetched).await;
             let all_completed = done.rows.iter().all(|r| r.status == "completed");
-            if may_carry && delay.is_zero() && all_completed && !worker.is_stopping() {
+            if done.rows.is_empty() {
+                // settled already (a transactional batch commits its own completion)
+            } else if may_carry && delay.is_zero() && all_completed && !worker.is_stopping() {
                 carried = Some(done);
             } else {
                 write_back(&worker, &tx, &unsettled, done).await;
+            }
+            if let Some(overrun) = overrun {
+                overrun.hold(&engine, &worker).await;
             }
             delay
         } else {
@@ -374,11 +393,25 @@ pub async fn run(engine: Arc<Engine>, worker: Arc<Worker>) {
     worker.with_info(|i| i.status = WorkerStatus::Stopped);
 }
 
-/// A handled batch: its id, when its handler started, and a row per job to write back.
-struct Handled {
-    batch: u64,
-    started_ms: u64,
-    rows: Vec<SettleRow>,
+/// A handled batch: its id, when its handler started, and a row per job to write back (none when
+/// it is settled already); and its handler, when that outlived the batch's timeout.
+pub(super) struct Handled {
+    pub batch: u64,
+    pub started_ms: u64,
+    pub rows: Vec<SettleRow>,
+    pub overrun: Option<super::overrun::Overrun>,
+}
+
+impl Handled {
+    /// A batch failed before its handler was called.
+    pub fn unstarted(rows: Vec<SettleRow>) -> Handled {
+        Handled {
+            batch: next_batch_id(),
+            started_ms: now_ms(),
+            rows,
+            overrun: None,
+        }
+    }
 }
 
 /// Hand `done` to the settler, which writes it while this loop claims its next batch; waits
@@ -460,14 +493,16 @@ async fn claim_completing(
 
 /// One handler call for `jobs`: recorded as in hand, heartbeats kept while it runs, timed, and
 /// turned into rows to write back (`to_rows` maps a returned outcome; a timeout fails them all).
-/// `None` when a shutdown abandoned the call: the shutdown failed those jobs itself.
+/// `tx` is the transaction a transactional handler is handed. `None` when a shutdown abandoned
+/// the call: the shutdown failed those jobs itself.
 pub(super) async fn handle(
     engine: &Arc<Engine>,
     worker: &Arc<Worker>,
     table: &str,
     jobs: &[ClaimedJob],
+    tx: Option<TxHandle>,
     to_rows: impl FnOnce(Value) -> Vec<SettleRow>,
-) -> Option<(u64, u64, Vec<SettleRow>)> {
+) -> Option<Handled> {
     let batch = next_batch_id();
     let started_ms = now_ms();
     worker.with_info(|i| {
@@ -477,13 +512,14 @@ pub(super) async fn handle(
     engine.emit_wip_soon();
     let heartbeat = spawn_heartbeat(engine, worker, table, jobs);
     let started = Instant::now();
-    let result = call_handler(worker, batch, jobs).await;
+    let result = call_handler(worker, batch, jobs, tx).await;
     engine
         .metrics
         .handled(&worker.name, &worker.id, started.elapsed());
     if let Some(h) = heartbeat {
         h.abort();
     }
+    let mut overrun = None;
     let rows = match result {
         HandlerResult::Abandoned => {
             worker.release_groups(jobs);
@@ -500,17 +536,30 @@ pub(super) async fn handle(
             }
             outcome::fail_all(jobs, outcome::shutdown_output(), false)
         }
-        HandlerResult::TimedOut(seconds) => outcome::fail_all(
-            jobs,
-            outcome::error_output(&format!(
-                "handler execution exceeded {}s",
-                trim_number(seconds)
-            )),
-            false,
-        ),
+        HandlerResult::TimedOut(seconds, pending) => {
+            overrun = Some(super::overrun::Overrun {
+                pending,
+                expire_seconds: seconds,
+                jobs: jobs.to_vec(),
+                batch,
+            });
+            outcome::fail_all(
+                jobs,
+                outcome::error_output(&format!(
+                    "handler execution exceeded {}s",
+                    trim_number(seconds)
+                )),
+                false,
+            )
+        }
         HandlerResult::Outcome(v) => to_rows(v),
     };
-    Some((batch, started_ms, rows))
+    Some(Handled {
+        batch,
+        started_ms,
+        rows,
+        overrun,
+    })
 }
 
 async fn process(
@@ -519,14 +568,12 @@ async fn process(
     table: &str,
     jobs: &[ClaimedJob],
 ) -> Option<Handled> {
+    if worker.options.transactional {
+        return super::transaction::process(engine, worker, table, jobs).await;
+    }
     let per_job_results = worker.options.per_job_results;
-    let (batch, started_ms, rows) = handle(engine, worker, table, jobs, |v| {
+    handle(engine, worker, table, jobs, None, |v| {
         outcome::batch_rows(jobs, &v, per_job_results)
     })
-    .await?;
-    Some(Handled {
-        batch,
-        started_ms,
-        rows,
-    })
+    .await
 }

@@ -266,20 +266,28 @@ async fn run_job(
     budget: OwnedSemaphorePermit,
 ) {
     let jobs = vec![job];
-    let handled = handle(engine, worker, table, &jobs, |v| {
+    let handled = handle(engine, worker, table, &jobs, None, |v| {
         vec![outcome::each_row(&jobs[0], &v)]
     })
     .await;
-    // the handler slot frees now; the budget permit stays with the outcome until it is written
-    drop(slot);
-    let Some((batch, started_ms, rows)) = handled else {
+    let Some(mut done) = handled else {
         return;
     };
+    let overrun = done.overrun.take();
+    if let Some(overrun) = &overrun {
+        overrun.reserve(worker);
+    }
+    // the budget permit stays with the outcome until it is written
     let _ = tx.send(settler::Settled {
         worker: worker.clone(),
-        batch,
-        started_ms,
-        rows,
+        batch: done.batch,
+        started_ms: done.started_ms,
+        rows: done.rows,
         permit: Some(budget),
     });
+    // the handler slot frees when the handler has returned, even after its timeout
+    if let Some(overrun) = overrun {
+        overrun.hold(engine, worker).await;
+    }
+    drop(slot);
 }

@@ -26,6 +26,9 @@ impl Engine {
         ensure(js::truthy(name), "queue name is required")?;
         let name = js::display(name);
         let options = check_work_options(options, each)?;
+        if options.transactional {
+            super::transaction::check_transactional(self, each, options.local_concurrency)?;
+        }
         // the queue must exist, as pg-boss's first fetch would find out
         self.queue_info(&name).await?;
         let loops = if each { 1 } else { options.local_concurrency };

@@ -11,8 +11,10 @@ pub mod each;
 pub mod lifecycle;
 pub mod options;
 pub mod outcome;
+pub mod overrun;
 pub mod settle;
 pub mod settler;
+pub mod transaction;
 
 use futures_util::future::BoxFuture;
 use options::WorkOptions;
@@ -298,6 +300,17 @@ impl Worker {
                         held.remove(g);
                     }
                 }
+            }
+        }
+    }
+
+    /// Count `jobs` against `localGroupConcurrency` again (a handler still running after its
+    /// jobs were settled keeps their groups' slots until it returns).
+    pub fn hold_groups(&self, jobs: &[ClaimedJob]) {
+        let Some(gate) = &self.groups else { return };
+        if let Ok(mut held) = gate.held.lock() {
+            for g in jobs.iter().filter_map(|j| j.group_id.as_ref()) {
+                *held.entry(g.clone()).or_insert(0) += 1;
             }
         }
     }

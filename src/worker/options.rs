@@ -16,6 +16,10 @@ pub struct WorkOptions {
     pub local_concurrency: usize,
     pub heartbeat_refresh_seconds: Option<f64>,
     pub per_job_results: bool,
+    /// The handler and the batch's completion run in one transaction (`transactional`).
+    pub transactional: bool,
+    /// `transactionTimeoutSeconds`: the database-side bound on that transaction (0: none).
+    pub transaction_timeout_seconds: Option<i64>,
     pub min_priority: Option<i64>,
     pub max_priority: Option<i64>,
     pub group_concurrency: Option<Value>,
@@ -239,6 +243,8 @@ pub fn check_work_options(options: &Object, each: bool) -> Result<WorkOptions> {
         local_concurrency: js::as_i64(get("localConcurrency")).unwrap_or(1).max(1) as usize,
         heartbeat_refresh_seconds: get("heartbeatRefreshSeconds").and_then(Value::as_f64),
         per_job_results: get("perJobResults") == Some(&Value::Bool(true)),
+        transactional: get("transactional") == Some(&Value::Bool(true)),
+        transaction_timeout_seconds: js::as_i64(get("transactionTimeoutSeconds")),
         min_priority: js::as_i64(get("minPriority")),
         max_priority: js::as_i64(get("maxPriority")),
         group_concurrency: global.cloned(),

@@ -25,7 +25,22 @@ impl Engine {
         if rows.is_empty() {
             return Ok(SettleCounts::default());
         }
-        let db = self.instance_db()?;
+        self.settle_rows_on(&self.instance_db()?, name, q, rows)
+            .await
+    }
+
+    /// [`Engine::settle_rows`] on `db` (a transactional handler's transaction).
+    pub async fn settle_rows_on(
+        &self,
+        db: &crate::db::SharedExecutor,
+        name: &str,
+        q: &QueueInfo,
+        rows: &[SettleRow],
+    ) -> Result<SettleCounts> {
+        if rows.is_empty() {
+            return Ok(SettleCounts::default());
+        }
+        let db = db.clone();
         let payload = settle_payload(rows);
         let sql = if rows.iter().all(|r| r.status == "completed") {
             plans::settle::complete_batch(&self.config.schema, &q.table)
