@@ -169,6 +169,23 @@ test('work(): active while the handler runs, completed with its return value onc
   assert.deepEqual(completed, { id, name, data: { value: 'x', seen: true }, state: 'completed', output: { result: 'success' } })
 })
 
+test('work({ transactional }): completed once the transaction with the handler\'s SQL has committed; a rollback is a failure', async () => {
+  const { name, spy } = await queue({ retryLimit: 0 })
+  const ok = await boss.send(name, { ok: true })
+  await boss.work(name, { ...poll, transactional: true }, async ([job], tx) => {
+    await tx.executeSql('SELECT 1')
+    if (!job.data.ok) throw new Error('rolled back')
+    return { done: true }
+  })
+  const completed = await within(spy.waitForJobWithId(ok, 'completed'), 5000)
+  assert.equal(await stateOf(ok), 'completed')
+  assert.deepEqual(completed.output, { done: true })
+  const bad = await boss.send(name, { ok: false })
+  const failed = await within(spy.waitForJobWithId(bad, 'failed'), 5000)
+  assert.equal(failed.state, 'failed')
+  assert.equal(await stateOf(bad), 'failed')
+})
+
 test('work(): a non-object return value is the spied output as returned; a multi-job batch has none', async () => {
   const { name, spy } = await queue()
   const single = await boss.send(name, { n: 0 })

@@ -363,6 +363,8 @@ pub(super) async fn process(
                 .metrics
                 .settled(&worker.name, &worker.id, counts, jobs.len(), took);
             super::settler::written_back(worker, &[done.batch], done.started_ms, ended);
+            // committed: the spies see the completions now, as a settler's flush reports them
+            engine.spy_settled(&worker.name, true, [(done.batch, done.rows.as_slice())]);
             engine.emit_wip_soon();
             done.rows.clear();
             Some(done)
