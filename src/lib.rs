@@ -14,6 +14,7 @@ pub mod ids;
 pub mod jobs;
 pub mod js;
 pub mod metrics;
+pub mod migrate;
 pub mod names;
 pub mod notify;
 pub mod plans;

@@ -9,6 +9,7 @@ pub mod bam;
 pub mod clock;
 pub mod flow;
 pub mod jobs;
+pub mod migrate;
 pub mod notify;
 pub mod pubsub;
 pub mod queues;

@@ -1,0 +1,386 @@
+// In-place upgrades: a schema made by a real, older pg-boss release is brought to 46 by
+// pg-boss-native's start(), and the result is one pg-boss 12.38 accepts as its own.
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { PgBoss, getMigrationPlans, getRollbackPlans } from '../index.mjs'
+import { connectionString, dropSchema, pool, startBoss, startPgBoss, waitFor } from './helpers.mjs'
+
+const POLICIES = ['standard', 'short', 'singleton', 'stately', 'exclusive', 'key_strict_fifo']
+// 12.36 (44) and 12.37 (45) were never published: those schemas are 12.35's stepped up by
+// pg-boss 12.38's own migrations (its migrationStore, queueing its async builds as it would).
+const RELEASES = { 42: 'pgb1234', 43: 'pgb1235', 44: 'pgb1235', 45: 'pgb1235' }
+const RELEASE_SCHEMA = { pgb1234: 42, pgb1235: 43 }
+
+const used = new Set()
+let db
+before(() => { db = pool() })
+after(async () => {
+  for (const s of used) await dropSchema(s)
+  await db.end()
+})
+
+function schemaName (label) {
+  const s = `upg_${label}`
+  used.add(s)
+  return s
+}
+
+async function rejection (promise) {
+  try {
+    await promise
+  } catch (err) {
+    return err
+  }
+  assert.fail('expected a rejection')
+}
+
+async function version (schema) {
+  const { rows } = await db.query(`SELECT version FROM ${schema}.version`)
+  return Number(rows[0].version)
+}
+
+/** pg-boss 12.38's own migration of `schema` from `from` up to `to`, BAM rows queued. */
+async function referenceMigrate (schema, from, to) {
+  const store = await import('pg-boss/dist/migrationStore.js')
+  const steps = store.getAll(schema).filter(m => m.version <= to)
+  await db.query(store.migrate(schema, from, steps))
+}
+
+/**
+ * A schema at `target` made by the release that carries it (or the newest one below it, then
+ * stepped up by pg-boss 12.38's migrations), holding queues of every policy, partitioned and not,
+ * a job in every state on each, a dead letter queue, schedules and subscriptions.
+ */
+async function oldSchema (schema, target) {
+  await dropSchema(schema)
+  const release = RELEASES[target]
+  const { PgBoss: Old } = await import(release)
+  const old = new Old({ connectionString, schema, supervise: false, schedule: false })
+  old.on('error', () => {})
+  await old.start()
+  try {
+    await old.createQueue('dead')
+    for (const policy of POLICIES) {
+      for (const partition of [false, true]) {
+        const name = `${policy}-${partition ? 'p' : 'c'}`
+        await old.createQueue(name, { policy, partition, deadLetter: 'dead', retryLimit: 1 })
+        let n = 0
+        const send = (options = {}) => old.send(name, { policy, n: n++ }, { singletonKey: `k${n}`, ...options })
+        const fetchOne = async () => {
+          const [job] = await old.fetch(name)
+          assert.ok(job, `a job to fetch on ${name}`)
+          return job.id
+        }
+        await send(); const active = await fetchOne()
+        await send(); const done = await fetchOne(); await old.complete(name, done, { ok: true })
+        await send({ retryLimit: 0 }); const failed = await fetchOne(); await old.fail(name, failed, { bad: true })
+        await send({ retryLimit: 1, retryDelay: 3600 }); const retry = await fetchOne(); await old.fail(name, retry, { again: true })
+        const cancelled = await send(); await old.cancel(name, cancelled)
+        await send({ startAfter: 3600 })
+        await send({ priority: 0 })
+        assert.ok(active)
+      }
+    }
+    await old.schedule('standard-c', '*/5 * * * *', { every: 5 }, { tz: 'UTC' })
+    await old.schedule('standard-p', '0 1 * * *', null, { tz: 'Europe/Paris', key: 'nightly' })
+    await old.subscribe('upgrade-event', 'standard-c')
+    await old.subscribe('upgrade-event', 'stately-p')
+  } finally {
+    await old.stop({ graceful: false })
+  }
+  if (target > RELEASE_SCHEMA[release]) await referenceMigrate(schema, RELEASE_SCHEMA[release], target)
+  assert.equal(await version(schema), target)
+}
+
+/** Every row of the user-visible tables, as JSON, keyed so the two sides line up. */
+async function rows (schema) {
+  const out = {}
+  for (const [table, key] of [['job', 'id'], ['queue', 'name'], ['schedule', "name || '/' || key"], ['subscription', "event || '/' || name"]]) {
+    const { rows } = await db.query(`SELECT ${key} AS k, to_jsonb(t) AS row FROM ${schema}.${table} t ORDER BY 1`)
+    out[table] = new Map(rows.map(r => [r.k, r.row]))
+  }
+  return out
+}
+
+/** Every row before is there after, each column it had with the same value. */
+function assertKept (before, after) {
+  for (const table of Object.keys(before)) {
+    assert.equal(after[table].size, before[table].size, `${table}: row count`)
+    for (const [k, row] of before[table]) {
+      const now = after[table].get(k)
+      assert.ok(now, `${table} ${k} is still there`)
+      for (const [column, value] of Object.entries(row)) {
+        assert.deepEqual(now[column], value, `${table} ${k}.${column}`)
+      }
+    }
+  }
+}
+
+/** The catalog of `schema` as comparable text: columns (not their order), constraints, indexes, functions. */
+async function catalog (schema) {
+  const { rows } = await db.query(`
+    SELECT 'column ' || table_name || '.' || column_name || ' ' || udt_name || ' ' || is_nullable || ' ' || coalesce(column_default, '') AS item
+      FROM information_schema.columns WHERE table_schema = $1
+    UNION ALL
+    SELECT 'relation ' || relname || ' ' || relkind::text FROM pg_class WHERE relnamespace = $1::regnamespace
+    UNION ALL
+    SELECT 'index ' || indexname || ' ' || indexdef FROM pg_indexes WHERE schemaname = $1
+    UNION ALL
+    SELECT 'constraint ' || conrelid::regclass::text || ' ' || conname || ' ' || pg_get_constraintdef(oid)
+      FROM pg_constraint WHERE connamespace = $1::regnamespace
+    UNION ALL
+    SELECT 'function ' || regexp_replace(pg_get_functiondef(p.oid), '\\s+', '', 'g')
+      FROM pg_proc p WHERE pronamespace = $1::regnamespace
+    ORDER BY 1`, [schema])
+  return rows.map(r => r.item.replaceAll(schema, 'S'))
+}
+
+async function bamRows (schema) {
+  const { rows } = await db.query(`SELECT name, version, status, queue, table_name, command FROM ${schema}.bam ORDER BY version, name, table_name`)
+  return rows.map(r => ({ ...r, command: r.command.replaceAll(schema, 'S') }))
+}
+
+/**
+ * pg-boss 12.38 with migrate: true runs the queued builds (BAM) at start; wait for all of them.
+ * The old release's own start claimed the BAM pass moments ago, so that claim is released first.
+ */
+async function runBuilds (schema) {
+  await db.query(`UPDATE ${schema}.version SET bam_on = NULL`)
+  const ref = await startPgBoss(schema, { bamIntervalSeconds: 10 })
+  try {
+    await waitFor(async () => {
+      const status = await ref.getBamStatus()
+      return status.every(s => s.status === 'completed')
+    }, { timeout: 60000, every: 200 })
+  } finally {
+    await ref.stop({ graceful: false })
+  }
+}
+
+async function assertNoDrift (schema, { built = false } = {}) {
+  const ref = await startPgBoss(schema, { migrate: false })
+  try {
+    const drift = await ref.detectSchemaDrift()
+    assert.equal(drift.ok, true, JSON.stringify(drift))
+    if (built) assert.deepEqual(drift.building, [])
+  } finally {
+    await ref.stop({ graceful: false })
+  }
+}
+
+/** Both implementations send, fetch and complete on every queue of the fixture. */
+async function assertBothWork (schema) {
+  const ours = await startBoss(schema, { migrate: false })
+  const ref = await startPgBoss(schema, { migrate: false })
+  try {
+    for (const policy of POLICIES) {
+      for (const p of ['c', 'p']) {
+        const name = `${policy}-${p}`
+        for (const [sender, worker] of [[ours, ref], [ref, ours]]) {
+          const id = await sender.send(name, { after: true }, { singletonKey: `new-${sender === ours}`, priority: 10 })
+          assert.ok(id, `send on ${name}`)
+          const jobs = await worker.fetch(name, { batchSize: 20 })
+          assert.ok(jobs.some(j => j.id === id), `fetch on ${name} returns the new job`)
+          await worker.complete(name, id, { done: name })
+          const job = await sender.getJobById(name, id)
+          assert.equal(job.state, 'completed', `${name}: ${JSON.stringify(job)}`)
+        }
+      }
+    }
+  } finally {
+    await ours.stop()
+    await ref.stop({ graceful: false })
+  }
+}
+
+for (const from of [45, 44, 43, 42]) {
+  const line = from === 42 ? '12.34.0' : from === 43 ? '12.35.0' : `12.35.0 stepped to ${from} by 12.38`
+  test(`start() upgrades schema ${from} (${line}) to 46 in place: rows kept, 12.38 finds no drift, both work on it`, async () => {
+    const ours = schemaName(`from${from}`)
+    const twin = schemaName(`from${from}_ref`)
+    await oldSchema(ours, from)
+    await oldSchema(twin, from)
+    const before = await rows(ours)
+    assert.ok(before.job.size > 80 && before.schedule.size === 2 && before.subscription.size === 2)
+
+    const boss = await startBoss(ours)
+    await boss.stop()
+    assert.equal(await version(ours), 46)
+    assertKept(before, await rows(ours))
+    // drift ok while the builds are still queued, as after pg-boss's own migration
+    await assertNoDrift(ours)
+
+    // the twin migrated by pg-boss 12.38 (the script its start() runs): the same builds queued,
+    // the same catalog once built
+    await referenceMigrate(twin, from, 46)
+    assert.equal(await version(twin), 46)
+    assert.ok((await bamRows(ours)).some(r => r.version === 46 && r.status === 'pending'))
+    assert.deepEqual(await bamRows(ours), await bamRows(twin))
+
+    await runBuilds(ours)
+    await runBuilds(twin)
+    await assertNoDrift(ours, { built: true })
+    const built = await catalog(ours)
+    assert.ok(built.some(item => item.startsWith('index job_common_i17 ')), 'the v46 builds ran')
+    assert.deepEqual(built, await catalog(twin))
+    assertKept(before, await rows(ours))
+    await assertBothWork(ours)
+  })
+}
+
+test('pg-boss-native and pg-boss 12.38 starting at once on schema 43 migrate it once', async () => {
+  const schema = schemaName('race')
+  for (let round = 0; round < 2; round++) {
+    await oldSchema(schema, 43)
+    const { PgBoss: Reference } = await import('pg-boss')
+    const ours = new PgBoss({ connectionString, schema, supervise: false, schedule: false })
+    const ref = new Reference({ connectionString, schema, supervise: false, schedule: false })
+    ref.on('error', () => {})
+    const results = await Promise.allSettled(round ? [ref.start(), ours.start()] : [ours.start(), ref.start()])
+    try {
+      for (const r of results) assert.equal(r.status, 'fulfilled', String(r.reason?.stack ?? r.reason))
+      assert.equal(await version(schema), 46)
+      const { rows: dup } = await db.query(`SELECT name, table_name FROM ${schema}.bam GROUP BY 1, 2 HAVING count(*) > 1`)
+      assert.deepEqual(dup, [], 'each build queued once')
+      const { rows: [{ n }] } = await db.query(`SELECT count(*)::int AS n FROM ${schema}.bam WHERE version > 43`)
+      // v45 queues one build per job table, v46 four; v44 none
+      const { rows: [{ tables }] } = await db.query(`SELECT 1 + count(*)::int AS tables FROM ${schema}.queue WHERE partition`)
+      assert.equal(n, tables * 5)
+    } finally {
+      await ours.stop()
+      await ref.stop({ graceful: false })
+    }
+  }
+})
+
+test('two pg-boss-native instances starting at once on schema 43 migrate it once', async () => {
+  const schema = schemaName('race_ours')
+  await oldSchema(schema, 43)
+  const a = new PgBoss({ connectionString, schema, supervise: false, schedule: false })
+  const b = new PgBoss({ connectionString, schema, supervise: false, schedule: false })
+  const results = await Promise.allSettled([a.start(), b.start()])
+  try {
+    for (const r of results) assert.equal(r.status, 'fulfilled', String(r.reason?.stack ?? r.reason))
+    assert.equal(await version(schema), 46)
+    const { rows: dup } = await db.query(`SELECT name, table_name FROM ${schema}.bam GROUP BY 1, 2 HAVING count(*) > 1`)
+    assert.deepEqual(dup, [])
+  } finally {
+    await a.stop()
+    await b.stop()
+  }
+})
+
+test('migrate: false on an old schema refuses as pg-boss 12.38 does, and changes nothing', async () => {
+  const schema = schemaName('nomigrate')
+  await oldSchema(schema, 43)
+  const ours = new PgBoss({ connectionString, schema, migrate: false, supervise: false, schedule: false })
+  const { PgBoss: Reference } = await import('pg-boss')
+  const ref = new Reference({ connectionString, schema, migrate: false, supervise: false, schedule: false })
+  ref.on('error', () => {})
+  const err = await rejection(ours.start())
+  const refErr = await rejection(ref.start())
+  assert.equal(err.message, refErr.message)
+  assert.equal(err.message, 'pg-boss database requires migrations')
+  assert.equal(await version(schema), 43)
+})
+
+test('a migration that fails part way rolls back and leaves the old schema usable', async () => {
+  const schema = schemaName('failed')
+  await oldSchema(schema, 43)
+  const before = await catalog(schema)
+  // an object of the user's where v44 creates its instance table
+  await db.query(`CREATE TABLE ${schema}.instance (note text)`)
+  const err = await rejection(startBoss(schema))
+  assert.match(err.message, /instance.*already exists/)
+  assert.equal(await version(schema), 43)
+  await db.query(`DROP TABLE ${schema}.instance`)
+  assert.deepEqual(await catalog(schema), before, 'nothing of the migration is left')
+  // the release that made it still runs on it
+  const { PgBoss: Old } = await import('pgb1235')
+  const old = new Old({ connectionString, schema, supervise: false, schedule: false })
+  old.on('error', () => {})
+  await old.start()
+  try {
+    const id = await old.send('standard-c', { still: 'works' }, { priority: 10 })
+    const [job] = await old.fetch('standard-c')
+    assert.equal(job.id, id)
+  } finally {
+    await old.stop({ graceful: false })
+  }
+  // and once the obstacle is gone, the upgrade goes through
+  const boss = await startBoss(schema)
+  await boss.stop()
+  assert.equal(await version(schema), 46)
+})
+
+test('a schema older than the oldest upgraded in place is refused, naming the versions that are', async () => {
+  const schema = schemaName('tooold')
+  await oldSchema(schema, 42)
+  await db.query(`UPDATE ${schema}.version SET version = 41`)
+  const err = await rejection(startBoss(schema))
+  assert.match(err.message, /schema upg_tooold is at version 41/)
+  assert.match(err.message, /upgrades schema versions 42-45 in place/)
+  assert.match(err.message, /pg-boss 12\.38/)
+  assert.equal(await version(schema), 41)
+})
+
+/** An exported plan run the way psql runs it: the transaction, then each statement after COMMIT. */
+async function runPlan (sql) {
+  const end = sql.indexOf('COMMIT;') + 'COMMIT;'.length
+  await db.query(sql.slice(0, end))
+  for (const statement of sql.slice(end).split(';\n').map(s => s.trim()).filter(Boolean)) {
+    await db.query(statement)
+  }
+}
+
+test('getMigrationPlans() from 43 builds everything inline: 46 with nothing left to build', async () => {
+  const schema = schemaName('plan')
+  await oldSchema(schema, 43)
+  const { rows: parts } = await db.query(`SELECT table_name AS "tableName", policy FROM ${schema}.queue WHERE partition`)
+  const sql = getMigrationPlans(schema, 43, { partitionTables: parts })
+  assert.match(sql, /CREATE INDEX CONCURRENTLY IF NOT EXISTS job_common_i14/)
+  await runPlan(sql)
+  assert.equal(await version(schema), 46)
+  const { rows: [{ n }] } = await db.query(`SELECT count(*)::int AS n FROM ${schema}.bam WHERE version > 43`)
+  assert.equal(n, 0, 'nothing queued')
+  await assertNoDrift(schema, { built: true })
+  // the default is the step from the version before the served one
+  assert.equal(getMigrationPlans(schema), getMigrationPlans(schema, 45))
+  assert.throws(() => getMigrationPlans(schema, 41), /Version 41 not found/)
+  assert.throws(() => getMigrationPlans(schema, 43, { partitionTables: ['jabc'] }), /string\[\] form was removed/)
+})
+
+test('getRollbackPlans() steps 46 back to 45, 44 and 43, each the schema the older release made', async () => {
+  const schema = schemaName('rollback')
+  await oldSchema(schema, 43)
+  const expected = {}
+  const store = await import('pg-boss/dist/migrationStore.js')
+  for (const v of [43, 44, 45]) {
+    // 12.35's schema stepped to v by pg-boss 12.38's exported migration, its builds inline
+    const s = schemaName(`rollback_at${v}`)
+    await oldSchema(s, 43)
+    if (v > 43) {
+      const { rows: partitionTables } = await db.query(`SELECT table_name AS "tableName", policy FROM ${s}.queue WHERE partition`)
+      await runPlan(store.migrate(s, 43, store.getAll(s).filter(m => m.version <= v), false, { inlineAsync: true, partitionTables }))
+    }
+    assert.equal(await version(s), v)
+    expected[v] = await catalog(s)
+  }
+  const boss = await startBoss(schema)
+  await boss.stop()
+  await runBuilds(schema)
+  for (const v of [46, 45, 44]) {
+    await db.query(getRollbackPlans(schema, v))
+    assert.equal(await version(schema), v - 1)
+    const { rows: [{ n }] } = await db.query(`SELECT count(*)::int AS n FROM ${schema}.bam WHERE version >= $1 AND status <> 'completed'`, [v])
+    assert.equal(n, 0, 'no unfinished build of a rolled-back version is left')
+    assert.deepEqual(await catalog(schema), expected[v - 1], `rolled back to ${v - 1}`)
+  }
+  assert.equal(getRollbackPlans(schema), getRollbackPlans(schema, 46))
+  assert.throws(() => getRollbackPlans(schema, 42), /Version 42 not found/)
+  // and up again
+  const again = await startBoss(schema)
+  await again.stop()
+  assert.equal(await version(schema), 46)
+  await assertNoDrift(schema)
+})

@@ -1,0 +1,302 @@
+//! Schema migrations: one step per pg-boss schema version, up and down, from the oldest version
+//! this engine upgrades in place to the version it serves. The transactional part of each step is
+//! plain SQL in `migrations/NNNN_to_MMMM.sql`, embedded in the binary; the index builds a step
+//! leaves to the background (pg-boss's BAM queue) are listed here, because they are rendered two
+//! ways: queued as `bam` rows when `start()` migrates, as pg-boss 12.38 queues them, or spelled
+//! out after the COMMIT in an exported plan, which no BAM runner will see.
+
+use super::{literal, locked};
+use crate::names::SchemaName;
+use crate::plans::schema::{install_script, SCHEMA_VERSION};
+
+/// The oldest schema version `start()` migrates from.
+pub const OLDEST_MIGRATABLE: i64 = 42;
+
+/// An index build a step queues instead of running in its transaction. `command` is written
+/// against `{{schema}}.job` and `job_iN`; it is aimed at each job table the way pg-boss's
+/// `job_table_format()` aims it (`.job` -> `.<table>`, `job_iN` -> `<table>_iN`).
+pub struct AsyncBuild {
+    pub name: &'static str,
+    pub command: &'static str,
+}
+
+/// Schema version `to - 1` -> `to` and back.
+pub struct Step {
+    pub to: i64,
+    up: &'static str,
+    down: &'static str,
+    builds: &'static [AsyncBuild],
+}
+
+const STEPS: &[Step] = &[
+    Step {
+        to: 43,
+        up: include_str!("../../migrations/0042_to_0043.sql"),
+        down: include_str!("../../migrations/0043_to_0042.sql"),
+        builds: &[AsyncBuild {
+            name: "source_root_index_build",
+            command: "CREATE INDEX CONCURRENTLY IF NOT EXISTS job_i12 ON {{schema}}.job (source_root_id) WHERE source_root_id IS NOT NULL",
+        }],
+    },
+    Step {
+        to: 44,
+        up: include_str!("../../migrations/0043_to_0044.sql"),
+        down: include_str!("../../migrations/0044_to_0043.sql"),
+        builds: &[],
+    },
+    Step {
+        to: 45,
+        up: include_str!("../../migrations/0044_to_0045.sql"),
+        down: include_str!("../../migrations/0045_to_0044.sql"),
+        builds: &[AsyncBuild {
+            name: "upsert_index_build",
+            command: "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS job_i13 ON {{schema}}.job (name, singleton_key) WHERE state = 'created' AND upsert_by_key",
+        }],
+    },
+    Step {
+        to: 46,
+        up: include_str!("../../migrations/0045_to_0046.sql"),
+        down: include_str!("../../migrations/0046_to_0045.sql"),
+        builds: &[
+            AsyncBuild {
+                name: "live_index_build",
+                command: "CREATE INDEX CONCURRENTLY IF NOT EXISTS job_i14 ON {{schema}}.job (name, state, blocked, start_after) WHERE state IN ('created', 'retry', 'active', 'failed')",
+            },
+            AsyncBuild {
+                name: "created_index_build",
+                command: "CREATE INDEX CONCURRENTLY IF NOT EXISTS job_i15 ON {{schema}}.job (name, created_on)",
+            },
+            AsyncBuild {
+                name: "completed_index_build",
+                command: "CREATE INDEX CONCURRENTLY IF NOT EXISTS job_i16 ON {{schema}}.job (name, completed_on) WHERE completed_on IS NOT NULL",
+            },
+            AsyncBuild {
+                name: "queued_key_index_build",
+                command: "CREATE INDEX CONCURRENTLY IF NOT EXISTS job_i17 ON {{schema}}.job (name, singleton_key, created_on) WHERE state < 'active' AND singleton_key IS NOT NULL",
+            },
+        ],
+    },
+];
+
+/// The versions `start()` upgrades in place, as text for messages ("42-45").
+pub fn migratable_range() -> String {
+    format!("{}-{}", OLDEST_MIGRATABLE, SCHEMA_VERSION - 1)
+}
+
+/// A partition an exported plan aims its index builds at (12.38's `{ tableName, policy }`).
+pub struct PartitionTable {
+    pub table_name: String,
+}
+
+/// The transaction that takes `from` to the version this engine serves, under pg-boss's global
+/// advisory lock (the key its own migrations take). It fails with `division by zero`, as
+/// pg-boss's does, when the version is no longer `from` once the lock is held: someone else
+/// migrated first. Index builds are queued in `bam` unless `inline` names the tables to build
+/// them on, in which case they follow the COMMIT as `CREATE INDEX CONCURRENTLY` statements.
+pub fn migrate(s: &SchemaName, from: i64, inline: Option<&[PartitionTable]>) -> Option<String> {
+    let steps = steps_from(from)?;
+    let mut statements = vec![expect_version(s, from)];
+    let mut after_commit = Vec::new();
+    for step in steps {
+        statements.push(render(s, step.up));
+        for build in step.builds {
+            let command = build.command.replace("{{schema}}", &s.ident);
+            match inline {
+                None => statements.push(format!(
+                    "SELECT {}.job_table_run_async({}, {}, $${command}$$)",
+                    s.ident,
+                    literal(build.name),
+                    step.to
+                )),
+                Some(partitions) => {
+                    let tables = std::iter::once("job_common")
+                        .chain(partitions.iter().map(|p| p.table_name.as_str()));
+                    for table in tables {
+                        after_commit.push(format!(
+                            "-- {} (schema {}), built outside the transaction\n{};",
+                            build.name,
+                            step.to,
+                            for_table(&command, table)
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    statements.push(set_version(s, SCHEMA_VERSION));
+    let mut sql = locked(s, "", &statements);
+    for statement in after_commit {
+        sql.push('\n');
+        sql.push_str(&statement);
+    }
+    Some(sql)
+}
+
+/// The transaction that takes `version` back to `version - 1`: the step's unfinished index
+/// builds are removed from `bam` first (a pending build would otherwise recreate, later, an
+/// index the rollback drops), then its down script runs.
+pub fn rollback(s: &SchemaName, version: i64) -> Option<String> {
+    let step = STEPS.iter().find(|step| step.to == version)?;
+    let mut statements = vec![expect_version(s, version)];
+    if !step.builds.is_empty() {
+        statements.push(format!(
+            "DELETE FROM {}.bam WHERE version = {version} AND status <> 'completed'",
+            s.ident
+        ));
+    }
+    statements.push(render(s, step.down));
+    statements.push(set_version(s, version - 1));
+    Some(locked(s, "", &statements))
+}
+
+/// Whether the layout is the partitioned one (the only one pg-boss-native serves).
+pub fn is_partitioned(s: &SchemaName) -> String {
+    format!(
+        "SELECT to_regclass({})::text",
+        literal(&format!("{}.job_common", s.ident))
+    )
+}
+
+/// The steps from `from` up to the version served, or None when there is no path.
+fn steps_from(from: i64) -> Option<&'static [Step]> {
+    if !(OLDEST_MIGRATABLE..SCHEMA_VERSION).contains(&from) {
+        return None;
+    }
+    let first = STEPS.iter().position(|step| step.to == from + 1)?;
+    Some(&STEPS[first..])
+}
+
+/// Raises `division by zero` unless the recorded version is `version`.
+fn expect_version(s: &SchemaName, version: i64) -> String {
+    format!(
+        "SELECT 1 / (CASE WHEN version = {version} THEN 1 ELSE 0 END) FROM {}.version",
+        s.ident
+    )
+}
+
+fn set_version(s: &SchemaName, version: i64) -> String {
+    format!("UPDATE {}.version SET version = {version}", s.ident)
+}
+
+/// A step's script with the schema and the `{{create_queue_NN}}` placeholders filled in.
+fn render(s: &SchemaName, script: &str) -> String {
+    let mut sql = script.to_string();
+    for version in OLDEST_MIGRATABLE..=SCHEMA_VERSION {
+        let placeholder = format!("{{{{create_queue_{version}}}}}");
+        if sql.contains(&placeholder) {
+            sql = sql.replace(&placeholder, &create_queue(s, version));
+        }
+    }
+    sql.replace("{{schema}}", &s.ident)
+}
+
+/// The per-queue partition indexes create_queue() has gained since schema 42, by version.
+const PARTITION_INDEX_SINCE: &[(&str, i64)] = &[
+    ("job_i12", 43),
+    ("job_i13", 45),
+    ("job_i14", 46),
+    ("job_i15", 46),
+    ("job_i16", 46),
+    ("job_i17", 46),
+];
+
+/// `create_queue()` as schema `version` (42 and up) defines it, as `CREATE OR REPLACE`. From 42
+/// on the function changed only by gaining index lines, so each version's body is the one in
+/// the install script without the lines of the indexes added after it; one source of truth,
+/// whose tokens pg-boss's drift check compares.
+fn create_queue(s: &SchemaName, version: i64) -> String {
+    let install = install_script(s, false);
+    let start = install
+        .find(&format!("CREATE FUNCTION {}.create_queue(", s.ident))
+        .expect("the install script defines create_queue");
+    let end = start
+        + install[start..]
+            .find("\n$body$;")
+            .expect("create_queue's body ends with $body$;")
+        + "\n$body$;".len();
+    let newer: Vec<&str> = PARTITION_INDEX_SINCE
+        .iter()
+        .filter(|(_, since)| *since > version)
+        .map(|(index, _)| *index)
+        .collect();
+    let mut sql = String::from("CREATE OR REPLACE ");
+    for line in install[start + "CREATE ".len()..end].lines() {
+        let adds_newer_index = newer
+            .iter()
+            .any(|index| line.contains(&format!("INDEX {index} ON")));
+        if !adds_newer_index {
+            sql.push_str(line);
+            sql.push('\n');
+        }
+    }
+    sql
+}
+
+/// `command` aimed at one job table, as `job_table_format()` would aim it.
+fn for_table(command: &str, table: &str) -> String {
+    command
+        .replace(".job (", &format!(".{table} ("))
+        .replace(" job_i", &format!(" {table}_i"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schema() -> SchemaName {
+        SchemaName::parse("upg").unwrap()
+    }
+
+    #[test]
+    fn steps_cover_every_version_from_the_oldest_to_the_served_one() {
+        let tos: Vec<i64> = STEPS.iter().map(|s| s.to).collect();
+        let expected: Vec<i64> = (OLDEST_MIGRATABLE + 1..=SCHEMA_VERSION).collect();
+        assert_eq!(tos, expected);
+        assert!(migrate(&schema(), OLDEST_MIGRATABLE - 1, None).is_none());
+        assert!(migrate(&schema(), SCHEMA_VERSION, None).is_none());
+    }
+
+    #[test]
+    fn create_queue_of_the_served_version_is_the_installed_one() {
+        let s = schema();
+        let ours = create_queue(&s, SCHEMA_VERSION);
+        let install = install_script(&s, false);
+        assert!(install.contains(ours.trim_end().trim_start_matches("CREATE OR REPLACE ")));
+        let v45 = create_queue(&s, 45);
+        assert!(v45.contains("INDEX job_i13 ON") && !v45.contains("INDEX job_i14 ON"));
+        let v42 = create_queue(&s, 42);
+        assert!(!v42.contains("INDEX job_i12 ON") && v42.contains("INDEX job_i11 ON"));
+        assert!(!v42.contains("{{"));
+    }
+
+    #[test]
+    fn builds_are_queued_by_default_and_inlined_after_commit_for_an_export() {
+        let s = schema();
+        let queued = migrate(&s, 45, None).unwrap();
+        assert!(queued.contains("SELECT upg.job_table_run_async('live_index_build', 46, $$CREATE INDEX CONCURRENTLY IF NOT EXISTS job_i14 ON upg.job (name"));
+        assert!(queued.trim_end().ends_with("COMMIT;"));
+        let parts = [PartitionTable {
+            table_name: "jabc".into(),
+        }];
+        let inline = migrate(&s, 45, Some(&parts)).unwrap();
+        let (tx, after) = inline.split_once("COMMIT;").unwrap();
+        assert!(!tx.contains("job_table_run_async"));
+        assert!(after.contains(
+            "CREATE INDEX CONCURRENTLY IF NOT EXISTS job_common_i14 ON upg.job_common (name"
+        ));
+        assert!(
+            after.contains("CREATE INDEX CONCURRENTLY IF NOT EXISTS jabc_i17 ON upg.jabc (name")
+        );
+    }
+
+    #[test]
+    fn rollback_clears_unfinished_builds_of_its_version_only() {
+        let sql = rollback(&schema(), 46).unwrap();
+        assert!(sql.contains("DELETE FROM upg.bam WHERE version = 46 AND status <> 'completed'"));
+        assert!(sql.contains("UPDATE upg.version SET version = 45"));
+        assert!(!rollback(&schema(), 44)
+            .unwrap()
+            .contains("DELETE FROM upg.bam"));
+        assert!(rollback(&schema(), OLDEST_MIGRATABLE).is_none());
+    }
+}
