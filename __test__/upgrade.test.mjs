@@ -8,8 +8,9 @@ import { connectionString, dropSchema, pool, startBoss, startPgBoss, waitFor } f
 const POLICIES = ['standard', 'short', 'singleton', 'stately', 'exclusive', 'key_strict_fifo']
 // 12.36 (44) and 12.37 (45) were never published: those schemas are 12.35's stepped up by
 // pg-boss 12.38's own migrations (its migrationStore, queueing its async builds as it would).
-const RELEASES = { 42: 'pgb1234', 43: 'pgb1235', 44: 'pgb1235', 45: 'pgb1235' }
-const RELEASE_SCHEMA = { pgb1234: 42, pgb1235: 43 }
+const RELEASES = { 38: 'pgb1228', 39: 'pgb1229', 40: 'pgb1230', 41: 'pgb1232', 42: 'pgb1234', 43: 'pgb1235', 44: 'pgb1235', 45: 'pgb1235' }
+const RELEASE_SCHEMA = { pgb1228: 38, pgb1229: 39, pgb1230: 40, pgb1232: 41, pgb1234: 42, pgb1235: 43 }
+const RELEASE_VERSION = { pgb1228: '12.28.1', pgb1229: '12.29.0', pgb1230: '12.30.0', pgb1232: '12.32.0', pgb1234: '12.34.0', pgb1235: '12.35.0' }
 
 const used = new Set()
 let db
@@ -193,8 +194,9 @@ async function assertBothWork (schema) {
   }
 }
 
-for (const from of [45, 44, 43, 42]) {
-  const line = from === 42 ? '12.34.0' : from === 43 ? '12.35.0' : `12.35.0 stepped to ${from} by 12.38`
+for (const from of [45, 44, 43, 42, 41, 40, 39, 38]) {
+  const release = RELEASES[from]
+  const line = RELEASE_SCHEMA[release] === from ? RELEASE_VERSION[release] : `${RELEASE_VERSION[release]} stepped to ${from} by 12.38`
   test(`start() upgrades schema ${from} (${line}) to 46 in place: rows kept, 12.38 finds no drift, both work on it`, async () => {
     const ours = schemaName(`from${from}`)
     const twin = schemaName(`from${from}_ref`)
@@ -315,13 +317,13 @@ test('a migration that fails part way rolls back and leaves the old schema usabl
 
 test('a schema older than the oldest upgraded in place is refused, naming the versions that are', async () => {
   const schema = schemaName('tooold')
-  await oldSchema(schema, 42)
-  await db.query(`UPDATE ${schema}.version SET version = 41`)
+  await oldSchema(schema, 38)
+  await db.query(`UPDATE ${schema}.version SET version = 37`)
   const err = await rejection(startBoss(schema))
-  assert.match(err.message, /schema upg_tooold is at version 41/)
-  assert.match(err.message, /upgrades schema versions 42-45 in place/)
+  assert.match(err.message, /schema upg_tooold is at version 37/)
+  assert.match(err.message, /upgrades schema versions 38-45 in place/)
   assert.match(err.message, /pg-boss 12\.38/)
-  assert.equal(await version(schema), 41)
+  assert.equal(await version(schema), 37)
 })
 
 /** An exported plan run the way psql runs it: the transaction, then each statement after COMMIT. */
@@ -346,38 +348,33 @@ test('getMigrationPlans() from 43 builds everything inline: 46 with nothing left
   await assertNoDrift(schema, { built: true })
   // the default is the step from the version before the served one
   assert.equal(getMigrationPlans(schema), getMigrationPlans(schema, 45))
-  assert.throws(() => getMigrationPlans(schema, 41), /Version 41 not found/)
+  assert.throws(() => getMigrationPlans(schema, 37), /Version 37 not found/)
   assert.throws(() => getMigrationPlans(schema, 43, { partitionTables: ['jabc'] }), /string\[\] form was removed/)
 })
 
-test('getRollbackPlans() steps 46 back to 45, 44 and 43, each the schema the older release made', async () => {
+test('getRollbackPlans() steps 46 back one version at a time to 38, each step leaving what 12.38\'s rollback leaves', async () => {
   const schema = schemaName('rollback')
-  await oldSchema(schema, 43)
-  const expected = {}
+  const ref = schemaName('rollback_ref')
   const store = await import('pg-boss/dist/migrationStore.js')
-  for (const v of [43, 44, 45]) {
-    // 12.35's schema stepped to v by pg-boss 12.38's exported migration, its builds inline
-    const s = schemaName(`rollback_at${v}`)
-    await oldSchema(s, 43)
-    if (v > 43) {
-      const { rows: partitionTables } = await db.query(`SELECT table_name AS "tableName", policy FROM ${s}.queue WHERE partition`)
-      await runPlan(store.migrate(s, 43, store.getAll(s).filter(m => m.version <= v), false, { inlineAsync: true, partitionTables }))
-    }
-    assert.equal(await version(s), v)
-    expected[v] = await catalog(s)
-  }
+  await oldSchema(schema, 38)
+  await oldSchema(ref, 38)
+  // ours upgraded by start() (its builds run by 12.38), the reference by 12.38's exported plan
   const boss = await startBoss(schema)
   await boss.stop()
   await runBuilds(schema)
-  for (const v of [46, 45, 44]) {
+  const { rows: partitionTables } = await db.query(`SELECT table_name AS "tableName", policy FROM ${ref}.queue WHERE partition`)
+  await runPlan(store.migrate(ref, 38, store.getAll(ref), false, { inlineAsync: true, partitionTables }))
+  assert.deepEqual(await catalog(schema), await catalog(ref))
+  for (let v = 46; v > 38; v--) {
     await db.query(getRollbackPlans(schema, v))
+    await db.query(store.rollback(ref, v))
     assert.equal(await version(schema), v - 1)
     const { rows: [{ n }] } = await db.query(`SELECT count(*)::int AS n FROM ${schema}.bam WHERE version >= $1 AND status <> 'completed'`, [v])
     assert.equal(n, 0, 'no unfinished build of a rolled-back version is left')
-    assert.deepEqual(await catalog(schema), expected[v - 1], `rolled back to ${v - 1}`)
+    assert.deepEqual(await catalog(schema), await catalog(ref), `rolled back to ${v - 1}`)
   }
   assert.equal(getRollbackPlans(schema), getRollbackPlans(schema, 46))
-  assert.throws(() => getRollbackPlans(schema, 42), /Version 42 not found/)
+  assert.throws(() => getRollbackPlans(schema, 38), /Version 38 not found/)
   // and up again
   const again = await startBoss(schema)
   await again.stop()

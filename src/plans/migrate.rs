@@ -10,7 +10,7 @@ use crate::names::SchemaName;
 use crate::plans::schema::{install_script, SCHEMA_VERSION};
 
 /// The oldest schema version `start()` migrates from.
-pub const OLDEST_MIGRATABLE: i64 = 42;
+pub const OLDEST_MIGRATABLE: i64 = 38;
 
 /// An index build a step queues instead of running in its transaction. `command` is written
 /// against `{{schema}}.job` and `job_iN`; it is aimed at each job table the way pg-boss's
@@ -29,6 +29,40 @@ pub struct Step {
 }
 
 const STEPS: &[Step] = &[
+    Step {
+        to: 39,
+        up: include_str!("../../migrations/0038_to_0039.sql"),
+        down: include_str!("../../migrations/0039_to_0038.sql"),
+        builds: &[],
+    },
+    Step {
+        to: 40,
+        up: include_str!("../../migrations/0039_to_0040.sql"),
+        down: include_str!("../../migrations/0040_to_0039.sql"),
+        // in this order: the BAM runner holds the retire on a table until the build there is done
+        builds: &[
+            AsyncBuild {
+                name: "fetch_index_priority_build",
+                command: "CREATE INDEX CONCURRENTLY IF NOT EXISTS job_i11 ON {{schema}}.job (name, priority DESC, created_on, start_after) WHERE state < 'active' AND NOT blocked",
+            },
+            AsyncBuild {
+                name: "fetch_index_retire",
+                command: "DROP INDEX CONCURRENTLY IF EXISTS {{schema}}.job_i5",
+            },
+        ],
+    },
+    Step {
+        to: 41,
+        up: include_str!("../../migrations/0040_to_0041.sql"),
+        down: include_str!("../../migrations/0041_to_0040.sql"),
+        builds: &[],
+    },
+    Step {
+        to: 42,
+        up: include_str!("../../migrations/0041_to_0042.sql"),
+        down: include_str!("../../migrations/0042_to_0041.sql"),
+        builds: &[],
+    },
     Step {
         to: 43,
         up: include_str!("../../migrations/0042_to_0043.sql"),
@@ -178,7 +212,8 @@ fn set_version(s: &SchemaName, version: i64) -> String {
     format!("UPDATE {}.version SET version = {version}", s.ident)
 }
 
-/// A step's script with the schema and the `{{create_queue_NN}}` placeholders filled in.
+/// A step's script with the schema and the `{{create_queue_NN}}` / `{{job_now}}` placeholders
+/// filled in.
 fn render(s: &SchemaName, script: &str) -> String {
     let mut sql = script.to_string();
     for version in OLDEST_MIGRATABLE..=SCHEMA_VERSION {
@@ -187,10 +222,32 @@ fn render(s: &SchemaName, script: &str) -> String {
             sql = sql.replace(&placeholder, &create_queue(s, version));
         }
     }
+    if sql.contains("{{job_now}}") {
+        sql = sql.replace("{{job_now}}", &job_now(s));
+    }
     sql.replace("{{schema}}", &s.ident)
 }
 
-/// The per-queue partition indexes create_queue() has gained since schema 42, by version.
+/// The `CREATE FUNCTION <schema>.<name>(` statement of the install script, through its `$body$;`.
+fn installed_function(s: &SchemaName, name: &str) -> String {
+    let install = install_script(s, false);
+    let start = install
+        .find(&format!("CREATE FUNCTION {}.{name}(", s.ident))
+        .expect("the install script defines the function");
+    let end = start
+        + install[start..]
+            .find("\n$body$;")
+            .expect("a function body ends with $body$;")
+        + "\n$body$;".len();
+    install[start..end].to_string()
+}
+
+/// `job_now()` as the install defines it (schema 42 introduced it), as `CREATE OR REPLACE`.
+fn job_now(s: &SchemaName) -> String {
+    installed_function(s, "job_now").replacen("CREATE ", "CREATE OR REPLACE ", 1)
+}
+
+/// The per-queue partition indexes create_queue() has gained since schema 38, by version.
 const PARTITION_INDEX_SINCE: &[(&str, i64)] = &[
     ("job_i12", 43),
     ("job_i13", 45),
@@ -200,27 +257,39 @@ const PARTITION_INDEX_SINCE: &[(&str, i64)] = &[
     ("job_i17", 46),
 ];
 
-/// `create_queue()` as schema `version` (42 and up) defines it, as `CREATE OR REPLACE`. From 42
-/// on the function changed only by gaining index lines, so each version's body is the one in
-/// the install script without the lines of the indexes added after it; one source of truth,
-/// whose tokens pg-boss's drift check compares.
+/// `create_queue()` as schema `version` (38 and up) defines it, as `CREATE OR REPLACE`. From 38
+/// on the function changed by gaining index lines, in 40 by job_i11 replacing job_i5, and in 42
+/// by stamping the queue's created_on and updated_on with job_now(); so each version's body is
+/// the install's without what came after it. One source of truth, whose tokens pg-boss's drift check compares.
 fn create_queue(s: &SchemaName, version: i64) -> String {
-    let install = install_script(s, false);
-    let start = install
-        .find(&format!("CREATE FUNCTION {}.create_queue(", s.ident))
-        .expect("the install script defines create_queue");
-    let end = start
-        + install[start..]
-            .find("\n$body$;")
-            .expect("create_queue's body ends with $body$;")
-        + "\n$body$;".len();
+    let mut body = installed_function(s, "create_queue");
+    if version < 40 {
+        // before 40 the fetch index was job_i5, without priority
+        body = body.replacen(
+            &format!("CREATE INDEX job_i11 ON {}.job (name, priority DESC, created_on, start_after) WHERE", s.ident),
+            &format!("CREATE INDEX job_i5 ON {}.job (name, start_after) WHERE", s.ident),
+            1,
+        );
+    }
+    if version < 42 {
+        body = body
+            .replacen("heartbeat_seconds, notify, created_on, updated_on\n", "heartbeat_seconds, notify\n", 1)
+            .replacen(
+                &format!(
+                    "COALESCE((options->>'notify')::bool, false),\n      {0}.job_now(),\n      {0}.job_now()\n",
+                    s.ident
+                ),
+                "COALESCE((options->>'notify')::bool, false)\n",
+                1,
+            );
+    }
     let newer: Vec<&str> = PARTITION_INDEX_SINCE
         .iter()
         .filter(|(_, since)| *since > version)
         .map(|(index, _)| *index)
         .collect();
     let mut sql = String::from("CREATE OR REPLACE ");
-    for line in install[start + "CREATE ".len()..end].lines() {
+    for line in body["CREATE ".len()..].lines() {
         let adds_newer_index = newer
             .iter()
             .any(|index| line.contains(&format!("INDEX {index} ON")));
@@ -237,6 +306,7 @@ fn for_table(command: &str, table: &str) -> String {
     command
         .replace(".job (", &format!(".{table} ("))
         .replace(" job_i", &format!(" {table}_i"))
+        .replace(".job_i", &format!(".{table}_i"))
 }
 
 #[cfg(test)]
@@ -267,6 +337,18 @@ mod tests {
         let v42 = create_queue(&s, 42);
         assert!(!v42.contains("INDEX job_i12 ON") && v42.contains("INDEX job_i11 ON"));
         assert!(!v42.contains("{{"));
+        assert_eq!(v42.matches("upg.job_now()").count(), 2);
+        let v41 = create_queue(&s, 41);
+        assert!(!v41.contains("job_now") && !v41.contains("created_on, updated_on"));
+        assert!(v41.contains("COALESCE((options->>'notify')::bool, false)\n    )"));
+        let v39 = create_queue(&s, 39);
+        assert!(v39.contains("CREATE INDEX job_i5 ON upg.job (name, start_after) WHERE state < 'active' AND NOT blocked$cmd$"));
+        assert!(!v39.contains("job_i11"));
+        assert_eq!(
+            for_table("DROP INDEX CONCURRENTLY IF EXISTS upg.job_i5", "jabc"),
+            "DROP INDEX CONCURRENTLY IF EXISTS upg.jabc_i5"
+        );
+        assert!(job_now(&s).starts_with("CREATE OR REPLACE FUNCTION upg.job_now()"));
     }
 
     #[test]
