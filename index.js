@@ -602,7 +602,7 @@ function getMigrationPlans (schema, version, options) {
     assert(typeof p === 'object' && p !== null && typeof p.tableName === 'string' && typeof p.policy === 'string',
       `partitionTables entries must be { tableName, policy } records, received: ${JSON.stringify(p)}. The string[] form was removed in 12.28.0.`)
   }
-  return plan(() => native.migrationPlans(schema ?? null, version ?? null, partitions.map(p => p.tableName)))
+  return plan(() => native.migrationPlans(schema ?? null, version ?? null, partitions.map(p => [p.tableName, p.policy])))
 }
 
 function getRollbackPlans (schema, version) {

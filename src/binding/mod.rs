@@ -258,15 +258,19 @@ pub fn construction_plans(schema: Option<String>) -> Result<String> {
 pub fn migration_plans(
     schema: Option<String>,
     version: Option<i64>,
-    partition_tables: Option<Vec<String>>,
+    partition_tables: Option<Vec<Vec<String>>>,
 ) -> Result<String> {
     let schema = plan_schema(schema)?;
     let version = version.unwrap_or(crate::plans::schema::SCHEMA_VERSION - 1);
     let mut partitions = Vec::new();
-    for table_name in partition_tables.unwrap_or_default() {
+    // [tableName, policy] pairs
+    for pair in partition_tables.unwrap_or_default() {
+        let [table_name, policy]: [String; 2] = pair.try_into().map_err(|_| {
+            Error::from_reason("partitionTables: expected [tableName, policy] pairs")
+        })?;
         crate::names::assert_table_name(&table_name)
             .map_err(|e| Error::from_reason(error_envelope(&e)))?;
-        partitions.push(crate::plans::migrate::PartitionTable { table_name });
+        partitions.push(crate::plans::migrate::PartitionTable { table_name, policy });
     }
     crate::plans::migrate::migrate(&schema, version, Some(&partitions))
         .ok_or_else(|| no_plan("migration from", version))

@@ -10,7 +10,7 @@ use crate::names::SchemaName;
 use crate::plans::schema::{install_script, SCHEMA_VERSION};
 
 /// The oldest schema version `start()` migrates from.
-pub const OLDEST_MIGRATABLE: i64 = 38;
+pub const OLDEST_MIGRATABLE: i64 = 37;
 
 /// An index build a step queues instead of running in its transaction. `command` is written
 /// against `{{schema}}.job` and `job_iN`; it is aimed at each job table the way pg-boss's
@@ -18,6 +18,8 @@ pub const OLDEST_MIGRATABLE: i64 = 38;
 pub struct AsyncBuild {
     pub name: &'static str,
     pub command: &'static str,
+    /// Built on job_common and the partitions of this policy only (else on every job table).
+    pub policy: Option<&'static str>,
 }
 
 /// Schema version `to - 1` -> `to` and back.
@@ -29,6 +31,16 @@ pub struct Step {
 }
 
 const STEPS: &[Step] = &[
+    Step {
+        to: 38,
+        up: include_str!("../../migrations/0037_to_0038.sql"),
+        down: include_str!("../../migrations/0038_to_0037.sql"),
+        builds: &[AsyncBuild {
+            name: "key_strict_fifo_head_index",
+            policy: Some("key_strict_fifo"),
+            command: "CREATE INDEX CONCURRENTLY IF NOT EXISTS job_i10 ON {{schema}}.job (name, singleton_key, state DESC, created_on, id) INCLUDE (start_after) WHERE state < 'active' AND NOT blocked AND policy = 'key_strict_fifo'",
+        }],
+    },
     Step {
         to: 39,
         up: include_str!("../../migrations/0038_to_0039.sql"),
@@ -43,10 +55,12 @@ const STEPS: &[Step] = &[
         builds: &[
             AsyncBuild {
                 name: "fetch_index_priority_build",
-                command: "CREATE INDEX CONCURRENTLY IF NOT EXISTS job_i11 ON {{schema}}.job (name, priority DESC, created_on, start_after) WHERE state < 'active' AND NOT blocked",
+                policy: None,
+                    command: "CREATE INDEX CONCURRENTLY IF NOT EXISTS job_i11 ON {{schema}}.job (name, priority DESC, created_on, start_after) WHERE state < 'active' AND NOT blocked",
             },
             AsyncBuild {
                 name: "fetch_index_retire",
+                policy: None,
                 command: "DROP INDEX CONCURRENTLY IF EXISTS {{schema}}.job_i5",
             },
         ],
@@ -69,6 +83,7 @@ const STEPS: &[Step] = &[
         down: include_str!("../../migrations/0043_to_0042.sql"),
         builds: &[AsyncBuild {
             name: "source_root_index_build",
+            policy: None,
             command: "CREATE INDEX CONCURRENTLY IF NOT EXISTS job_i12 ON {{schema}}.job (source_root_id) WHERE source_root_id IS NOT NULL",
         }],
     },
@@ -84,6 +99,7 @@ const STEPS: &[Step] = &[
         down: include_str!("../../migrations/0045_to_0044.sql"),
         builds: &[AsyncBuild {
             name: "upsert_index_build",
+            policy: None,
             command: "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS job_i13 ON {{schema}}.job (name, singleton_key) WHERE state = 'created' AND upsert_by_key",
         }],
     },
@@ -94,18 +110,22 @@ const STEPS: &[Step] = &[
         builds: &[
             AsyncBuild {
                 name: "live_index_build",
+                policy: None,
                 command: "CREATE INDEX CONCURRENTLY IF NOT EXISTS job_i14 ON {{schema}}.job (name, state, blocked, start_after) WHERE state IN ('created', 'retry', 'active', 'failed')",
             },
             AsyncBuild {
                 name: "created_index_build",
+                policy: None,
                 command: "CREATE INDEX CONCURRENTLY IF NOT EXISTS job_i15 ON {{schema}}.job (name, created_on)",
             },
             AsyncBuild {
                 name: "completed_index_build",
+                policy: None,
                 command: "CREATE INDEX CONCURRENTLY IF NOT EXISTS job_i16 ON {{schema}}.job (name, completed_on) WHERE completed_on IS NOT NULL",
             },
             AsyncBuild {
                 name: "queued_key_index_build",
+                policy: None,
                 command: "CREATE INDEX CONCURRENTLY IF NOT EXISTS job_i17 ON {{schema}}.job (name, singleton_key, created_on) WHERE state < 'active' AND singleton_key IS NOT NULL",
             },
         ],
@@ -120,6 +140,7 @@ pub fn migratable_range() -> String {
 /// A partition an exported plan aims its index builds at (12.38's `{ tableName, policy }`).
 pub struct PartitionTable {
     pub table_name: String,
+    pub policy: String,
 }
 
 /// The transaction that takes `from` to the version this engine serves, under pg-boss's global
@@ -135,16 +156,33 @@ pub fn migrate(s: &SchemaName, from: i64, inline: Option<&[PartitionTable]>) -> 
         statements.push(render(s, step.up));
         for build in step.builds {
             let command = build.command.replace("{{schema}}", &s.ident);
-            match inline {
-                None => statements.push(format!(
+            match (inline, build.policy) {
+                (None, None) => statements.push(format!(
                     "SELECT {}.job_table_run_async({}, {}, $${command}$$)",
                     s.ident,
                     literal(build.name),
                     step.to
                 )),
-                Some(partitions) => {
-                    let tables = std::iter::once("job_common")
-                        .chain(partitions.iter().map(|p| p.table_name.as_str()));
+                // job_common (which serves every policy) and the policy's own partitions
+                (None, Some(policy)) => statements.push(format!(
+                    "SELECT {s_}.job_table_run_async({}, {}, $${command}$$, target.table_name, target.queue_name)
+FROM (
+  SELECT 'job_common'::text AS table_name, NULL::text AS queue_name
+  UNION ALL
+  SELECT table_name, name FROM {s_}.queue WHERE partition AND policy = {}
+) target",
+                    literal(build.name),
+                    step.to,
+                    literal(policy),
+                    s_ = s.ident
+                )),
+                (Some(partitions), policy) => {
+                    let tables = std::iter::once("job_common").chain(
+                        partitions
+                            .iter()
+                            .filter(|p| policy.is_none_or(|policy| p.policy == policy))
+                            .map(|p| p.table_name.as_str()),
+                    );
                     for table in tables {
                         after_commit.push(format!(
                             "-- {} (schema {}), built outside the transaction\n{};",
@@ -247,8 +285,9 @@ fn job_now(s: &SchemaName) -> String {
     installed_function(s, "job_now").replacen("CREATE ", "CREATE OR REPLACE ", 1)
 }
 
-/// The per-queue partition indexes create_queue() has gained since schema 38, by version.
+/// The per-queue partition indexes create_queue() has gained since schema 37, by version.
 const PARTITION_INDEX_SINCE: &[(&str, i64)] = &[
+    ("job_i10", 38),
     ("job_i12", 43),
     ("job_i13", 45),
     ("job_i14", 46),
@@ -257,7 +296,7 @@ const PARTITION_INDEX_SINCE: &[(&str, i64)] = &[
     ("job_i17", 46),
 ];
 
-/// `create_queue()` as schema `version` (38 and up) defines it, as `CREATE OR REPLACE`. From 38
+/// `create_queue()` as schema `version` (37 and up) defines it, as `CREATE OR REPLACE`. From 37
 /// on the function changed by gaining index lines, in 40 by job_i11 replacing job_i5, and in 42
 /// by stamping the queue's created_on and updated_on with job_now(); so each version's body is
 /// the install's without what came after it. One source of truth, whose tokens pg-boss's drift check compares.
@@ -359,6 +398,7 @@ mod tests {
         assert!(queued.trim_end().ends_with("COMMIT;"));
         let parts = [PartitionTable {
             table_name: "jabc".into(),
+            policy: "standard".into(),
         }];
         let inline = migrate(&s, 45, Some(&parts)).unwrap();
         let (tx, after) = inline.split_once("COMMIT;").unwrap();
