@@ -10,7 +10,7 @@ use crate::names::SchemaName;
 use crate::plans::schema::{install_script, SCHEMA_VERSION};
 
 /// The oldest schema version `start()` migrates from.
-pub const OLDEST_MIGRATABLE: i64 = 37;
+pub const OLDEST_MIGRATABLE: i64 = 35;
 
 /// An index build a step queues instead of running in its transaction. `command` is written
 /// against `{{schema}}.job` and `job_iN`; it is aimed at each job table the way pg-boss's
@@ -31,6 +31,18 @@ pub struct Step {
 }
 
 const STEPS: &[Step] = &[
+    Step {
+        to: 36,
+        up: include_str!("../../migrations/0035_to_0036.sql"),
+        down: include_str!("../../migrations/0036_to_0035.sql"),
+        builds: &[],
+    },
+    Step {
+        to: 37,
+        up: include_str!("../../migrations/0036_to_0037.sql"),
+        down: include_str!("../../migrations/0037_to_0036.sql"),
+        builds: &[],
+    },
     Step {
         to: 38,
         up: include_str!("../../migrations/0037_to_0038.sql"),
@@ -250,8 +262,8 @@ fn set_version(s: &SchemaName, version: i64) -> String {
     format!("UPDATE {}.version SET version = {version}", s.ident)
 }
 
-/// A step's script with the schema and the `{{create_queue_NN}}` / `{{job_now}}` placeholders
-/// filled in.
+/// A step's script with the schema and the placeholders filled in: `{{create_queue_NN}}` (that
+/// version's create_queue) and `{{job_now}}` / `{{job_table_format}}` (the installed function).
 fn render(s: &SchemaName, script: &str) -> String {
     let mut sql = script.to_string();
     for version in OLDEST_MIGRATABLE..=SCHEMA_VERSION {
@@ -260,8 +272,13 @@ fn render(s: &SchemaName, script: &str) -> String {
             sql = sql.replace(&placeholder, &create_queue(s, version));
         }
     }
-    if sql.contains("{{job_now}}") {
-        sql = sql.replace("{{job_now}}", &job_now(s));
+    for function in ["job_now", "job_table_format"] {
+        let placeholder = format!("{{{{{function}}}}}");
+        if sql.contains(&placeholder) {
+            let definition =
+                installed_function(s, function).replacen("CREATE ", "CREATE OR REPLACE ", 1);
+            sql = sql.replace(&placeholder, &definition);
+        }
     }
     sql.replace("{{schema}}", &s.ident)
 }
@@ -278,11 +295,6 @@ fn installed_function(s: &SchemaName, name: &str) -> String {
             .expect("a function body ends with $body$;")
         + "\n$body$;".len();
     install[start..end].to_string()
-}
-
-/// `job_now()` as the install defines it (schema 42 introduced it), as `CREATE OR REPLACE`.
-fn job_now(s: &SchemaName) -> String {
-    installed_function(s, "job_now").replacen("CREATE ", "CREATE OR REPLACE ", 1)
 }
 
 /// The per-queue partition indexes create_queue() has gained since schema 37, by version.
@@ -387,7 +399,9 @@ mod tests {
             for_table("DROP INDEX CONCURRENTLY IF EXISTS upg.job_i5", "jabc"),
             "DROP INDEX CONCURRENTLY IF EXISTS upg.jabc_i5"
         );
-        assert!(job_now(&s).starts_with("CREATE OR REPLACE FUNCTION upg.job_now()"));
+        let step42 = render(&s, "{{job_now}}");
+        assert!(step42.starts_with("CREATE OR REPLACE FUNCTION upg.job_now()"));
+        assert!(step42.trim_end().ends_with("$body$;"));
     }
 
     #[test]
