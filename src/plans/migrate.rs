@@ -10,7 +10,7 @@ use crate::names::SchemaName;
 use crate::plans::schema::{install_script, SCHEMA_VERSION};
 
 /// The oldest schema version `start()` migrates from.
-pub const OLDEST_MIGRATABLE: i64 = 35;
+pub const OLDEST_MIGRATABLE: i64 = 33;
 
 /// An index build a step queues instead of running in its transaction. `command` is written
 /// against `{{schema}}.job` and `job_iN`; it is aimed at each job table the way pg-boss's
@@ -31,6 +31,18 @@ pub struct Step {
 }
 
 const STEPS: &[Step] = &[
+    Step {
+        to: 34,
+        up: include_str!("../../migrations/0033_to_0034.sql"),
+        down: include_str!("../../migrations/0034_to_0033.sql"),
+        builds: &[],
+    },
+    Step {
+        to: 35,
+        up: include_str!("../../migrations/0034_to_0035.sql"),
+        down: include_str!("../../migrations/0035_to_0034.sql"),
+        builds: &[],
+    },
     Step {
         to: 36,
         up: include_str!("../../migrations/0035_to_0036.sql"),
