@@ -10,7 +10,7 @@ use crate::names::SchemaName;
 use crate::plans::schema::{install_script, SCHEMA_VERSION};
 
 /// The oldest schema version `start()` migrates from.
-pub const OLDEST_MIGRATABLE: i64 = 33;
+pub const OLDEST_MIGRATABLE: i64 = 31;
 
 /// An index build a step queues instead of running in its transaction. `command` is written
 /// against `{{schema}}.job` and `job_iN`; it is aimed at each job table the way pg-boss's
@@ -20,6 +20,9 @@ pub struct AsyncBuild {
     pub command: &'static str,
     /// Built on job_common and the partitions of this policy only (else on every job table).
     pub policy: Option<&'static str>,
+    /// Queued as pg-boss 12.22 wrote it, the command on a line of its own (its bam rows keep that
+    /// whitespace, and ours match them).
+    pub padded: bool,
 }
 
 /// Schema version `to - 1` -> `to` and back.
@@ -31,6 +34,38 @@ pub struct Step {
 }
 
 const STEPS: &[Step] = &[
+    Step {
+        to: 32,
+        up: include_str!("../../migrations/0031_to_0032.sql"),
+        down: include_str!("../../migrations/0032_to_0031.sql"),
+        builds: &[],
+    },
+    Step {
+        to: 33,
+        up: include_str!("../../migrations/0032_to_0033.sql"),
+        down: include_str!("../../migrations/0033_to_0032.sql"),
+        // job_i5's drop before its rebuild: the BAM runner keeps a table's rows of one version in order
+        builds: &[
+            AsyncBuild {
+                name: "flow_resolver_index",
+                policy: None,
+                padded: true,
+                command: "CREATE INDEX CONCURRENTLY IF NOT EXISTS job_i9 ON {{schema}}.job (name, id) WHERE blocking AND state = 'completed'",
+            },
+            AsyncBuild {
+                name: "fetch_index_drop",
+                policy: None,
+                padded: true,
+                command: "DROP INDEX CONCURRENTLY IF EXISTS {{schema}}.job_i5",
+            },
+            AsyncBuild {
+                name: "fetch_index",
+                policy: None,
+                padded: true,
+                command: "CREATE INDEX CONCURRENTLY IF NOT EXISTS job_i5 ON {{schema}}.job (name, start_after) WHERE state < 'active' AND NOT blocked",
+            },
+        ],
+    },
     Step {
         to: 34,
         up: include_str!("../../migrations/0033_to_0034.sql"),
@@ -62,6 +97,7 @@ const STEPS: &[Step] = &[
         builds: &[AsyncBuild {
             name: "key_strict_fifo_head_index",
             policy: Some("key_strict_fifo"),
+            padded: false,
             command: "CREATE INDEX CONCURRENTLY IF NOT EXISTS job_i10 ON {{schema}}.job (name, singleton_key, state DESC, created_on, id) INCLUDE (start_after) WHERE state < 'active' AND NOT blocked AND policy = 'key_strict_fifo'",
         }],
     },
@@ -80,11 +116,13 @@ const STEPS: &[Step] = &[
             AsyncBuild {
                 name: "fetch_index_priority_build",
                 policy: None,
+                padded: false,
                     command: "CREATE INDEX CONCURRENTLY IF NOT EXISTS job_i11 ON {{schema}}.job (name, priority DESC, created_on, start_after) WHERE state < 'active' AND NOT blocked",
             },
             AsyncBuild {
                 name: "fetch_index_retire",
                 policy: None,
+                padded: false,
                 command: "DROP INDEX CONCURRENTLY IF EXISTS {{schema}}.job_i5",
             },
         ],
@@ -108,6 +146,7 @@ const STEPS: &[Step] = &[
         builds: &[AsyncBuild {
             name: "source_root_index_build",
             policy: None,
+            padded: false,
             command: "CREATE INDEX CONCURRENTLY IF NOT EXISTS job_i12 ON {{schema}}.job (source_root_id) WHERE source_root_id IS NOT NULL",
         }],
     },
@@ -124,6 +163,7 @@ const STEPS: &[Step] = &[
         builds: &[AsyncBuild {
             name: "upsert_index_build",
             policy: None,
+            padded: false,
             command: "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS job_i13 ON {{schema}}.job (name, singleton_key) WHERE state = 'created' AND upsert_by_key",
         }],
     },
@@ -135,21 +175,25 @@ const STEPS: &[Step] = &[
             AsyncBuild {
                 name: "live_index_build",
                 policy: None,
+                padded: false,
                 command: "CREATE INDEX CONCURRENTLY IF NOT EXISTS job_i14 ON {{schema}}.job (name, state, blocked, start_after) WHERE state IN ('created', 'retry', 'active', 'failed')",
             },
             AsyncBuild {
                 name: "created_index_build",
                 policy: None,
+                padded: false,
                 command: "CREATE INDEX CONCURRENTLY IF NOT EXISTS job_i15 ON {{schema}}.job (name, created_on)",
             },
             AsyncBuild {
                 name: "completed_index_build",
                 policy: None,
+                padded: false,
                 command: "CREATE INDEX CONCURRENTLY IF NOT EXISTS job_i16 ON {{schema}}.job (name, completed_on) WHERE completed_on IS NOT NULL",
             },
             AsyncBuild {
                 name: "queued_key_index_build",
                 policy: None,
+                padded: false,
                 command: "CREATE INDEX CONCURRENTLY IF NOT EXISTS job_i17 ON {{schema}}.job (name, singleton_key, created_on) WHERE state < 'active' AND singleton_key IS NOT NULL",
             },
         ],
@@ -180,16 +224,21 @@ pub fn migrate(s: &SchemaName, from: i64, inline: Option<&[PartitionTable]>) -> 
         statements.push(render(s, step.up));
         for build in step.builds {
             let command = build.command.replace("{{schema}}", &s.ident);
+            let queued = if build.padded {
+                format!("\n          {command}\n          ")
+            } else {
+                command.clone()
+            };
             match (inline, build.policy) {
                 (None, None) => statements.push(format!(
-                    "SELECT {}.job_table_run_async({}, {}, $${command}$$)",
+                    "SELECT {}.job_table_run_async({}, {}, $${queued}$$)",
                     s.ident,
                     literal(build.name),
                     step.to
                 )),
                 // job_common (which serves every policy) and the policy's own partitions
                 (None, Some(policy)) => statements.push(format!(
-                    "SELECT {s_}.job_table_run_async({}, {}, $${command}$$, target.table_name, target.queue_name)
+                    "SELECT {s_}.job_table_run_async({}, {}, $${queued}$$, target.table_name, target.queue_name)
 FROM (
   SELECT 'job_common'::text AS table_name, NULL::text AS queue_name
   UNION ALL
@@ -309,8 +358,9 @@ fn installed_function(s: &SchemaName, name: &str) -> String {
     install[start..end].to_string()
 }
 
-/// The per-queue partition indexes create_queue() has gained since schema 37, by version.
+/// The per-queue partition indexes create_queue() has gained since schema 31, by version.
 const PARTITION_INDEX_SINCE: &[(&str, i64)] = &[
+    ("job_i9", 33),
     ("job_i10", 38),
     ("job_i12", 43),
     ("job_i13", 45),
@@ -320,10 +370,11 @@ const PARTITION_INDEX_SINCE: &[(&str, i64)] = &[
     ("job_i17", 46),
 ];
 
-/// `create_queue()` as schema `version` (37 and up) defines it, as `CREATE OR REPLACE`. From 37
-/// on the function changed by gaining index lines, in 40 by job_i11 replacing job_i5, and in 42
-/// by stamping the queue's created_on and updated_on with job_now(); so each version's body is
-/// the install's without what came after it. One source of truth, whose tokens pg-boss's drift check compares.
+/// `create_queue()` as schema `version` (31 and up) defines it, as `CREATE OR REPLACE`. From 31
+/// on the function changed by gaining index lines, in 32 by the notify option, in 33 by job_i5
+/// losing its INCLUDE, in 40 by job_i11 replacing job_i5, and in 42 by stamping the queue's
+/// created_on and updated_on with job_now(); so each version's body is the install's without
+/// what came after it. One source of truth, whose tokens pg-boss's drift check compares.
 fn create_queue(s: &SchemaName, version: i64) -> String {
     let mut body = installed_function(s, "create_queue");
     if version < 40 {
@@ -331,6 +382,14 @@ fn create_queue(s: &SchemaName, version: i64) -> String {
         body = body.replacen(
             &format!("CREATE INDEX job_i11 ON {}.job (name, priority DESC, created_on, start_after) WHERE", s.ident),
             &format!("CREATE INDEX job_i5 ON {}.job (name, start_after) WHERE", s.ident),
+            1,
+        );
+    }
+    if version < 33 {
+        // before 33 job_i5 carried the columns a fetch returns
+        body = body.replacen(
+            &format!("CREATE INDEX job_i5 ON {}.job (name, start_after) WHERE", s.ident),
+            &format!("CREATE INDEX job_i5 ON {}.job (name, start_after) INCLUDE (priority, created_on, id) WHERE", s.ident),
             1,
         );
     }
@@ -343,6 +402,16 @@ fn create_queue(s: &SchemaName, version: i64) -> String {
                     s.ident
                 ),
                 "COALESCE((options->>'notify')::bool, false)\n",
+                1,
+            );
+    }
+    if version < 32 {
+        // before 32 a queue had no notify option
+        body = body
+            .replacen("heartbeat_seconds, notify\n", "heartbeat_seconds\n", 1)
+            .replacen(
+                "(options->>'heartbeatSeconds')::int,\n      COALESCE((options->>'notify')::bool, false)\n",
+                "(options->>'heartbeatSeconds')::int\n",
                 1,
             );
     }
@@ -404,6 +473,10 @@ mod tests {
         let v41 = create_queue(&s, 41);
         assert!(!v41.contains("job_now") && !v41.contains("created_on, updated_on"));
         assert!(v41.contains("COALESCE((options->>'notify')::bool, false)\n    )"));
+        let v31 = create_queue(&s, 31);
+        assert!(!v31.contains("notify") && !v31.contains("job_i9"));
+        assert!(v31.contains("(name, start_after) INCLUDE (priority, created_on, id) WHERE"));
+        assert!(create_queue(&s, 32).contains("COALESCE((options->>'notify')::bool, false)\n    )"));
         let v39 = create_queue(&s, 39);
         assert!(v39.contains("CREATE INDEX job_i5 ON upg.job (name, start_after) WHERE state < 'active' AND NOT blocked$cmd$"));
         assert!(!v39.contains("job_i11"));
