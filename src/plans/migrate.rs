@@ -10,7 +10,7 @@ use crate::names::SchemaName;
 use crate::plans::schema::{install_script, SCHEMA_VERSION};
 
 /// The oldest schema version `start()` migrates from.
-pub const OLDEST_MIGRATABLE: i64 = 31;
+pub const OLDEST_MIGRATABLE: i64 = 28;
 
 /// An index build a step queues instead of running in its transaction. `command` is written
 /// against `{{schema}}.job` and `job_iN`; it is aimed at each job table the way pg-boss's
@@ -34,6 +34,24 @@ pub struct Step {
 }
 
 const STEPS: &[Step] = &[
+    Step {
+        to: 29,
+        up: include_str!("../../migrations/0028_to_0029.sql"),
+        down: include_str!("../../migrations/0029_to_0028.sql"),
+        builds: &[],
+    },
+    Step {
+        to: 30,
+        up: include_str!("../../migrations/0029_to_0030.sql"),
+        down: include_str!("../../migrations/0030_to_0029.sql"),
+        builds: &[],
+    },
+    Step {
+        to: 31,
+        up: include_str!("../../migrations/0030_to_0031.sql"),
+        down: include_str!("../../migrations/0031_to_0030.sql"),
+        builds: &[],
+    },
     Step {
         to: 32,
         up: include_str!("../../migrations/0031_to_0032.sql"),
@@ -358,7 +376,7 @@ fn installed_function(s: &SchemaName, name: &str) -> String {
     install[start..end].to_string()
 }
 
-/// The per-queue partition indexes create_queue() has gained since schema 31, by version.
+/// The per-queue partition indexes create_queue() has gained since schema 28, by version.
 const PARTITION_INDEX_SINCE: &[(&str, i64)] = &[
     ("job_i9", 33),
     ("job_i10", 38),
@@ -370,8 +388,9 @@ const PARTITION_INDEX_SINCE: &[(&str, i64)] = &[
     ("job_i17", 46),
 ];
 
-/// `create_queue()` as schema `version` (31 and up) defines it, as `CREATE OR REPLACE`. From 31
-/// on the function changed by gaining index lines, in 32 by the notify option, in 33 by job_i5
+/// `create_queue()` as schema `version` (28 and up) defines it, as `CREATE OR REPLACE`. From 28
+/// on the function changed by gaining index lines, in 30 by the heartbeatSeconds option, in 31 by
+/// job_i5 skipping blocked jobs, in 32 by the notify option, in 33 by job_i5
 /// losing its INCLUDE, in 40 by job_i11 replacing job_i5, and in 42 by stamping the queue's
 /// created_on and updated_on with job_now(); so each version's body is the install's without
 /// what came after it. One source of truth, whose tokens pg-boss's drift check compares.
@@ -412,6 +431,28 @@ fn create_queue(s: &SchemaName, version: i64) -> String {
             .replacen(
                 "(options->>'heartbeatSeconds')::int,\n      COALESCE((options->>'notify')::bool, false)\n",
                 "(options->>'heartbeatSeconds')::int\n",
+                1,
+            );
+    }
+    if version < 31 {
+        // before 31 there were no blocked jobs to skip
+        body = body.replacen(
+            "INCLUDE (priority, created_on, id) WHERE state < 'active' AND NOT blocked$cmd$",
+            "INCLUDE (priority, created_on, id) WHERE state < 'active'$cmd$",
+            1,
+        );
+    }
+    if version < 30 {
+        // before 30 a queue had no heartbeat
+        body = body
+            .replacen(
+                "partition, table_name,\n      heartbeat_seconds\n",
+                "partition, table_name\n",
+                1,
+            )
+            .replacen(
+                "tablename,\n      (options->>'heartbeatSeconds')::int\n",
+                "tablename\n",
                 1,
             );
     }
@@ -477,6 +518,9 @@ mod tests {
         assert!(!v31.contains("notify") && !v31.contains("job_i9"));
         assert!(v31.contains("(name, start_after) INCLUDE (priority, created_on, id) WHERE"));
         assert!(create_queue(&s, 32).contains("COALESCE((options->>'notify')::bool, false)\n    )"));
+        let v29 = create_queue(&s, 29);
+        assert!(!v29.contains("heartbeat") && v29.contains("tablename\n    )"));
+        assert!(v29.contains("INCLUDE (priority, created_on, id) WHERE state < 'active'$cmd$"));
         let v39 = create_queue(&s, 39);
         assert!(v39.contains("CREATE INDEX job_i5 ON upg.job (name, start_after) WHERE state < 'active' AND NOT blocked$cmd$"));
         assert!(!v39.contains("job_i11"));
