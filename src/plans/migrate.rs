@@ -10,7 +10,7 @@ use crate::names::SchemaName;
 use crate::plans::schema::{install_script, SCHEMA_VERSION};
 
 /// The oldest schema version `start()` migrates from.
-pub const OLDEST_MIGRATABLE: i64 = 28;
+pub const OLDEST_MIGRATABLE: i64 = 27;
 
 /// An index build a step queues instead of running in its transaction. `command` is written
 /// against `{{schema}}.job` and `job_iN`; it is aimed at each job table the way pg-boss's
@@ -18,11 +18,21 @@ pub const OLDEST_MIGRATABLE: i64 = 28;
 pub struct AsyncBuild {
     pub name: &'static str,
     pub command: &'static str,
-    /// Built on job_common and the partitions of this policy only (else on every job table).
-    pub policy: Option<&'static str>,
+    pub targets: Targets,
     /// Queued as pg-boss 12.22 wrote it, the command on a line of its own (its bam rows keep that
     /// whitespace, and ours match them).
     pub padded: bool,
+}
+
+/// The job tables an [`AsyncBuild`] is queued for.
+#[derive(Clone, Copy)]
+pub enum Targets {
+    /// job_common and every partition.
+    Every,
+    /// job_common (which serves every policy) and the partitions of this policy.
+    Policy(&'static str),
+    /// job_common alone.
+    JobCommon,
 }
 
 /// Schema version `to - 1` -> `to` and back.
@@ -34,6 +44,17 @@ pub struct Step {
 }
 
 const STEPS: &[Step] = &[
+    Step {
+        to: 28,
+        up: include_str!("../../migrations/0027_to_0028.sql"),
+        down: include_str!("../../migrations/0028_to_0027.sql"),
+        builds: &[AsyncBuild {
+            name: "key_strict_fifo_index",
+            targets: Targets::JobCommon,
+            padded: true,
+            command: "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS job_i8 ON {{schema}}.job (name, singleton_key) WHERE state IN ('active', 'retry', 'failed') AND policy = 'key_strict_fifo'",
+        }],
+    },
     Step {
         to: 29,
         up: include_str!("../../migrations/0028_to_0029.sql"),
@@ -66,19 +87,19 @@ const STEPS: &[Step] = &[
         builds: &[
             AsyncBuild {
                 name: "flow_resolver_index",
-                policy: None,
+                targets: Targets::Every,
                 padded: true,
                 command: "CREATE INDEX CONCURRENTLY IF NOT EXISTS job_i9 ON {{schema}}.job (name, id) WHERE blocking AND state = 'completed'",
             },
             AsyncBuild {
                 name: "fetch_index_drop",
-                policy: None,
+                targets: Targets::Every,
                 padded: true,
                 command: "DROP INDEX CONCURRENTLY IF EXISTS {{schema}}.job_i5",
             },
             AsyncBuild {
                 name: "fetch_index",
-                policy: None,
+                targets: Targets::Every,
                 padded: true,
                 command: "CREATE INDEX CONCURRENTLY IF NOT EXISTS job_i5 ON {{schema}}.job (name, start_after) WHERE state < 'active' AND NOT blocked",
             },
@@ -114,7 +135,7 @@ const STEPS: &[Step] = &[
         down: include_str!("../../migrations/0038_to_0037.sql"),
         builds: &[AsyncBuild {
             name: "key_strict_fifo_head_index",
-            policy: Some("key_strict_fifo"),
+            targets: Targets::Policy("key_strict_fifo"),
             padded: false,
             command: "CREATE INDEX CONCURRENTLY IF NOT EXISTS job_i10 ON {{schema}}.job (name, singleton_key, state DESC, created_on, id) INCLUDE (start_after) WHERE state < 'active' AND NOT blocked AND policy = 'key_strict_fifo'",
         }],
@@ -133,13 +154,13 @@ const STEPS: &[Step] = &[
         builds: &[
             AsyncBuild {
                 name: "fetch_index_priority_build",
-                policy: None,
+                targets: Targets::Every,
                 padded: false,
                     command: "CREATE INDEX CONCURRENTLY IF NOT EXISTS job_i11 ON {{schema}}.job (name, priority DESC, created_on, start_after) WHERE state < 'active' AND NOT blocked",
             },
             AsyncBuild {
                 name: "fetch_index_retire",
-                policy: None,
+                targets: Targets::Every,
                 padded: false,
                 command: "DROP INDEX CONCURRENTLY IF EXISTS {{schema}}.job_i5",
             },
@@ -163,7 +184,7 @@ const STEPS: &[Step] = &[
         down: include_str!("../../migrations/0043_to_0042.sql"),
         builds: &[AsyncBuild {
             name: "source_root_index_build",
-            policy: None,
+            targets: Targets::Every,
             padded: false,
             command: "CREATE INDEX CONCURRENTLY IF NOT EXISTS job_i12 ON {{schema}}.job (source_root_id) WHERE source_root_id IS NOT NULL",
         }],
@@ -180,7 +201,7 @@ const STEPS: &[Step] = &[
         down: include_str!("../../migrations/0045_to_0044.sql"),
         builds: &[AsyncBuild {
             name: "upsert_index_build",
-            policy: None,
+            targets: Targets::Every,
             padded: false,
             command: "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS job_i13 ON {{schema}}.job (name, singleton_key) WHERE state = 'created' AND upsert_by_key",
         }],
@@ -192,25 +213,25 @@ const STEPS: &[Step] = &[
         builds: &[
             AsyncBuild {
                 name: "live_index_build",
-                policy: None,
+                targets: Targets::Every,
                 padded: false,
                 command: "CREATE INDEX CONCURRENTLY IF NOT EXISTS job_i14 ON {{schema}}.job (name, state, blocked, start_after) WHERE state IN ('created', 'retry', 'active', 'failed')",
             },
             AsyncBuild {
                 name: "created_index_build",
-                policy: None,
+                targets: Targets::Every,
                 padded: false,
                 command: "CREATE INDEX CONCURRENTLY IF NOT EXISTS job_i15 ON {{schema}}.job (name, created_on)",
             },
             AsyncBuild {
                 name: "completed_index_build",
-                policy: None,
+                targets: Targets::Every,
                 padded: false,
                 command: "CREATE INDEX CONCURRENTLY IF NOT EXISTS job_i16 ON {{schema}}.job (name, completed_on) WHERE completed_on IS NOT NULL",
             },
             AsyncBuild {
                 name: "queued_key_index_build",
-                policy: None,
+                targets: Targets::Every,
                 padded: false,
                 command: "CREATE INDEX CONCURRENTLY IF NOT EXISTS job_i17 ON {{schema}}.job (name, singleton_key, created_on) WHERE state < 'active' AND singleton_key IS NOT NULL",
             },
@@ -247,15 +268,20 @@ pub fn migrate(s: &SchemaName, from: i64, inline: Option<&[PartitionTable]>) -> 
             } else {
                 command.clone()
             };
-            match (inline, build.policy) {
-                (None, None) => statements.push(format!(
+            match (inline, build.targets) {
+                (None, Targets::Every) => statements.push(format!(
                     "SELECT {}.job_table_run_async({}, {}, $${queued}$$)",
                     s.ident,
                     literal(build.name),
                     step.to
                 )),
-                // job_common (which serves every policy) and the policy's own partitions
-                (None, Some(policy)) => statements.push(format!(
+                (None, Targets::JobCommon) => statements.push(format!(
+                    "SELECT {}.job_table_run_async({}, {}, $${queued}$$, 'job_common')",
+                    s.ident,
+                    literal(build.name),
+                    step.to
+                )),
+                (None, Targets::Policy(policy)) => statements.push(format!(
                     "SELECT {s_}.job_table_run_async({}, {}, $${queued}$$, target.table_name, target.queue_name)
 FROM (
   SELECT 'job_common'::text AS table_name, NULL::text AS queue_name
@@ -267,11 +293,15 @@ FROM (
                     literal(policy),
                     s_ = s.ident
                 )),
-                (Some(partitions), policy) => {
+                (Some(partitions), targets) => {
                     let tables = std::iter::once("job_common").chain(
                         partitions
                             .iter()
-                            .filter(|p| policy.is_none_or(|policy| p.policy == policy))
+                            .filter(|p| match targets {
+                                Targets::Every => true,
+                                Targets::Policy(policy) => p.policy == policy,
+                                Targets::JobCommon => false,
+                            })
                             .map(|p| p.table_name.as_str()),
                     );
                     for table in tables {
@@ -376,8 +406,9 @@ fn installed_function(s: &SchemaName, name: &str) -> String {
     install[start..end].to_string()
 }
 
-/// The per-queue partition indexes create_queue() has gained since schema 28, by version.
+/// The per-queue partition indexes create_queue() has gained since schema 27, by version.
 const PARTITION_INDEX_SINCE: &[(&str, i64)] = &[
+    ("job_i8", 28),
     ("job_i9", 33),
     ("job_i10", 38),
     ("job_i12", 43),
@@ -388,12 +419,13 @@ const PARTITION_INDEX_SINCE: &[(&str, i64)] = &[
     ("job_i17", 46),
 ];
 
-/// `create_queue()` as schema `version` (28 and up) defines it, as `CREATE OR REPLACE`. From 28
-/// on the function changed by gaining index lines, in 30 by the heartbeatSeconds option, in 31 by
-/// job_i5 skipping blocked jobs, in 32 by the notify option, in 33 by job_i5
-/// losing its INCLUDE, in 40 by job_i11 replacing job_i5, and in 42 by stamping the queue's
-/// created_on and updated_on with job_now(); so each version's body is the install's without
-/// what came after it. One source of truth, whose tokens pg-boss's drift check compares.
+/// `create_queue()` as schema `version` (27 and up) defines it, as `CREATE OR REPLACE`. From 27
+/// on the function changed by gaining index lines, in 28 by the key_strict_fifo policy, in 30 by
+/// the heartbeatSeconds option, in 31 by job_i5 skipping blocked jobs, in 32 by the notify
+/// option, in 33 by job_i5 losing its INCLUDE, in 40 by job_i11 replacing job_i5, and in 42 by
+/// stamping the queue's created_on and updated_on with job_now(); so each version's body is the
+/// install's without what came after it. One source of truth, whose tokens pg-boss's drift check
+/// compares.
 fn create_queue(s: &SchemaName, version: i64) -> String {
     let mut body = installed_function(s, "create_queue");
     if version < 40 {
@@ -466,7 +498,11 @@ fn create_queue(s: &SchemaName, version: i64) -> String {
         let adds_newer_index = newer
             .iter()
             .any(|index| line.contains(&format!("INDEX {index} ON")));
-        if !adds_newer_index {
+        // the key_strict_fifo policy itself came with 28
+        let is_newer_policy = version < 28
+            && (line.contains("options->>'policy' = 'key_strict_fifo'")
+                || line.contains("ADD CONSTRAINT job_key_strict_fifo_singleton_key_check"));
+        if !adds_newer_index && !is_newer_policy {
             sql.push_str(line);
             sql.push('\n');
         }
@@ -521,6 +557,11 @@ mod tests {
         let v29 = create_queue(&s, 29);
         assert!(!v29.contains("heartbeat") && v29.contains("tablename\n    )"));
         assert!(v29.contains("INCLUDE (priority, created_on, id) WHERE state < 'active'$cmd$"));
+        let v27 = create_queue(&s, 27);
+        assert!(
+            !v27.contains("key_strict_fifo")
+                && v27.contains("policy = 'exclusive'$cmd$, tablename);\n  END IF;")
+        );
         let v39 = create_queue(&s, 39);
         assert!(v39.contains("CREATE INDEX job_i5 ON upg.job (name, start_after) WHERE state < 'active' AND NOT blocked$cmd$"));
         assert!(!v39.contains("job_i11"));
