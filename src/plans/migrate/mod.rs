@@ -17,7 +17,7 @@ use steps::STEPS;
 pub use steps::{AsyncBuild, Step, Targets};
 
 /// The oldest schema version `start()` migrates from.
-pub const OLDEST_MIGRATABLE: i64 = 27;
+pub const OLDEST_MIGRATABLE: i64 = 26;
 
 /// The versions `start()` upgrades in place, as text for messages ("27-45").
 pub fn migratable_range() -> String {
@@ -152,7 +152,8 @@ fn set_version(s: &SchemaName, version: i64) -> String {
 }
 
 /// A step's script with the schema and the placeholders filled in: `{{create_queue_NN}}` (that
-/// version's create_queue) and `{{job_now}}` / `{{job_table_format}}` (the installed function).
+/// version's create_queue) and `{{job_now}}`, `{{job_table_format}}`, `{{job_table_run}}`,
+/// `{{job_table_run_async}}` (the installed functions).
 fn render(s: &SchemaName, script: &str) -> String {
     let mut sql = script.to_string();
     for version in OLDEST_MIGRATABLE..=SCHEMA_VERSION {
@@ -161,7 +162,12 @@ fn render(s: &SchemaName, script: &str) -> String {
             sql = sql.replace(&placeholder, &create_queue(s, version));
         }
     }
-    for function in ["job_now", "job_table_format"] {
+    for function in [
+        "job_now",
+        "job_table_format",
+        "job_table_run",
+        "job_table_run_async",
+    ] {
         let placeholder = format!("{{{{{function}}}}}");
         if sql.contains(&placeholder) {
             let definition =

@@ -34,6 +34,17 @@ pub struct Step {
 
 pub(super) const STEPS: &[Step] = &[
     Step {
+        to: 27,
+        up: include_str!("../../../migrations/0026_to_0027.sql"),
+        down: include_str!("../../../migrations/0027_to_0026.sql"),
+        builds: &[AsyncBuild {
+            name: "group_concurency_index", // sic: the name pg-boss 12.6 queued it under
+            targets: Targets::Every,
+            padded: true,
+            command: "CREATE INDEX CONCURRENTLY IF NOT EXISTS job_i7 ON {{schema}}.job (name, group_id) WHERE state = 'active' AND group_id IS NOT NULL",
+        }],
+    },
+    Step {
         to: 28,
         up: include_str!("../../../migrations/0027_to_0028.sql"),
         down: include_str!("../../../migrations/0028_to_0027.sql"),
