@@ -5,7 +5,7 @@
 
 const EventEmitter = require('node:events')
 const { randomUUID } = require('node:crypto')
-const { AssertionError } = require('node:assert')
+const { AssertionError, ok: assert } = require('node:assert')
 const native = require('./lib/native.js')
 const { revive, toError, unwrap, toExecutor, toTransactions, configJson, passwordCallback, identityCallback, FUNCTION } = require('./lib/convert.js')
 const { EngineHost, recurrence } = require('./lib/host.js')
@@ -785,12 +785,27 @@ function nonFiniteAsText (options) {
   return Object.fromEntries(Object.entries(options).map(e => nonFinite(e) ? [e[0], String(e[1])] : e))
 }
 
-function getMigrationPlans () {
-  throw new Error('pg-boss-native: getMigrationPlans() is not available yet; only schema version 46 is installed')
+// the plan functions' errors arrive as an envelope; thrown as the Error pg-boss would throw
+function plan (fn) {
+  try {
+    return fn()
+  } catch (err) {
+    if (typeof err?.message === 'string' && err.message.startsWith('{"err"')) throw toError(JSON.parse(err.message).err)
+    throw err
+  }
 }
 
-function getRollbackPlans () {
-  throw new Error('pg-boss-native: getRollbackPlans() is not available yet')
+function getMigrationPlans (schema, version, options) {
+  const partitions = options?.partitionTables ?? []
+  for (const p of partitions) {
+    assert(typeof p === 'object' && p !== null && typeof p.tableName === 'string' && typeof p.policy === 'string',
+      `partitionTables entries must be { tableName, policy } records, received: ${JSON.stringify(p)}. The string[] form was removed in 12.28.0.`)
+  }
+  return plan(() => native.migrationPlans(schema ?? null, version ?? null, partitions.map(p => [p.tableName, p.policy])))
+}
+
+function getRollbackPlans (schema, version) {
+  return plan(() => native.rollbackPlans(schema ?? null, version ?? null))
 }
 
 // v10/v11 style: the module is the class, with the named exports on it.

@@ -272,8 +272,8 @@ impl Engine {
         Ok(rows.first().and_then(|v| v.parse().ok()))
     }
 
-    /// Install schema 46 when missing; refuse, with what was found and what to do, a schema this
-    /// engine cannot serve. With `migrate: false` only check, as pg-boss does.
+    /// Install schema 46 when missing; upgrade an older one in place (`migrate.rs`); refuse, with
+    /// what was found and what to do, a schema this engine cannot serve. With `migrate: false` only check, as pg-boss does.
     async fn ensure_schema(&self) -> Result<()> {
         let target = plans::schema::SCHEMA_VERSION;
         let schema = &self.config.schema;
@@ -307,12 +307,7 @@ impl Engine {
                  or point it at another schema.",
                 schema.ident
             ))),
-            Some(v) => Err(BossError::operational(format!(
-                "pg-boss-native serves pg-boss schema version {target}, but schema {} is at version {v}. \
-                 Migrating older schemas is not supported yet: upgrade it once with pg-boss 12.38 \
-                 (start it with migrate: true, or run `npx pg-boss@12.38.0 migrate`), then start pg-boss-native.",
-                schema.ident
-            ))),
+            Some(v) => self.migrate_schema(v).await,
             None => Err(BossError::operational(format!(
                 "schema {} has a version table without a version row; it cannot be served",
                 schema.ident

@@ -15,6 +15,7 @@ pub mod ids;
 pub mod jobs;
 pub mod js;
 pub mod metrics;
+pub mod migrate;
 pub mod module_fns;
 pub mod monitor;
 pub mod names;

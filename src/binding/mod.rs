@@ -294,6 +294,56 @@ pub fn module_call(method: String, args: String) -> String {
     }
 }
 
+/// `getMigrationPlans(schema?, version?, { partitionTables }?)`: our migration from `version`
+/// (default: the one before the served version) to the served one, its index builds spelled out
+/// after the COMMIT on job_common and the partitions named, as pg-boss 12.38 exports them.
+#[napi]
+#[cfg_attr(test, allow(dead_code))]
+pub fn migration_plans(
+    schema: Option<String>,
+    version: Option<i64>,
+    partition_tables: Option<Vec<Vec<String>>>,
+) -> Result<String> {
+    let schema = plan_schema(schema)?;
+    let version = version.unwrap_or(crate::plans::schema::SCHEMA_VERSION - 1);
+    let mut partitions = Vec::new();
+    // [tableName, policy] pairs
+    for pair in partition_tables.unwrap_or_default() {
+        let [table_name, policy]: [String; 2] = pair.try_into().map_err(|_| {
+            Error::from_reason("partitionTables: expected [tableName, policy] pairs")
+        })?;
+        crate::names::assert_table_name(&table_name)
+            .map_err(|e| Error::from_reason(error_envelope(&e)))?;
+        partitions.push(crate::plans::migrate::PartitionTable { table_name, policy });
+    }
+    crate::plans::migrate::migrate(&schema, version, Some(&partitions))
+        .ok_or_else(|| no_plan("migration from", version))
+}
+
+/// `getRollbackPlans(schema?, version?)`: our rollback of `version` (default: the served one)
+/// to the version before it.
+#[napi]
+#[cfg_attr(test, allow(dead_code))]
+pub fn rollback_plans(schema: Option<String>, version: Option<i64>) -> Result<String> {
+    let schema = plan_schema(schema)?;
+    let version = version.unwrap_or(crate::plans::schema::SCHEMA_VERSION);
+    crate::plans::migrate::rollback(&schema, version).ok_or_else(|| no_plan("rollback of", version))
+}
+
+fn plan_schema(schema: Option<String>) -> Result<crate::names::SchemaName> {
+    let name = schema.unwrap_or_else(|| crate::names::DEFAULT_SCHEMA.to_string());
+    crate::names::SchemaName::parse(&name).map_err(|e| Error::from_reason(error_envelope(&e)))
+}
+
+fn no_plan(what: &str, version: i64) -> Error {
+    let e = crate::error::BossError::assertion(format!(
+        "Version {version} not found: pg-boss-native has no {what} schema version {version} \
+         (it migrates schema versions {} in place)",
+        crate::plans::migrate::migratable_range()
+    ));
+    Error::from_reason(error_envelope(&e))
+}
+
 /// The connection settings the constructor options resolve to (no password text), as JSON: how
 /// the tests hold our resolution to node-postgres's, option by option.
 #[napi]

@@ -10,6 +10,7 @@ pub mod clock;
 pub mod drift;
 pub mod flow;
 pub mod jobs;
+pub mod migrate;
 pub mod monitor;
 pub mod notify;
 pub mod pubsub;

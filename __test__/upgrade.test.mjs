@@ -1,0 +1,391 @@
+// In-place upgrades: a schema made by a real, older pg-boss release is brought to 46 by
+// pg-boss-native's start(), and the result is one pg-boss 12.38 accepts as its own.
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { PgBoss, getMigrationPlans, getRollbackPlans } from '../index.mjs'
+import { connectionString, dropSchema, pool, startBoss, startPgBoss, waitFor } from './helpers.mjs'
+
+const POLICIES = ['standard', 'short', 'singleton', 'stately', 'exclusive', 'key_strict_fifo']
+// 12.10 (28), 12.36 (44) and 12.37 (45) were never published: those schemas are the release
+// below's stepped up by
+// pg-boss 12.38's own migrations (its migrationStore, queueing its async builds as it would).
+const RELEASES = { 26: 'pgb125', 27: 'pgb129', 28: 'pgb129', 29: 'pgb1211', 30: 'pgb1218', 31: 'pgb1220', 32: 'pgb1221', 33: 'pgb1222', 34: 'pgb1223', 35: 'pgb1224', 36: 'pgb1225', 37: 'pgb1227', 38: 'pgb1228', 39: 'pgb1229', 40: 'pgb1230', 41: 'pgb1232', 42: 'pgb1234', 43: 'pgb1235', 44: 'pgb1235', 45: 'pgb1235' }
+const RELEASE_SCHEMA = { pgb125: 26, pgb129: 27, pgb1211: 29, pgb1218: 30, pgb1220: 31, pgb1221: 32, pgb1222: 33, pgb1223: 34, pgb1224: 35, pgb1225: 36, pgb1227: 37, pgb1228: 38, pgb1229: 39, pgb1230: 40, pgb1232: 41, pgb1234: 42, pgb1235: 43 }
+const RELEASE_VERSION = { pgb125: '12.5.4', pgb129: '12.9.0', pgb1211: '12.11.2', pgb1218: '12.18.3', pgb1220: '12.20.0', pgb1221: '12.21.1', pgb1222: '12.22.0', pgb1223: '12.23.1', pgb1224: '12.24.0', pgb1225: '12.25.1', pgb1227: '12.27.0', pgb1228: '12.28.1', pgb1229: '12.29.0', pgb1230: '12.30.0', pgb1232: '12.32.0', pgb1234: '12.34.0', pgb1235: '12.35.0' }
+
+const used = new Set()
+let db
+before(() => { db = pool() })
+after(async () => {
+  for (const s of used) await dropSchema(s)
+  await db.end()
+})
+
+function schemaName (label) {
+  const s = `upg_${label}`
+  used.add(s)
+  return s
+}
+
+async function rejection (promise) {
+  try {
+    await promise
+  } catch (err) {
+    return err
+  }
+  assert.fail('expected a rejection')
+}
+
+async function version (schema) {
+  const { rows } = await db.query(`SELECT version FROM ${schema}.version`)
+  return Number(rows[0].version)
+}
+
+/** pg-boss 12.38's own migration of `schema` from `from` up to `to`, BAM rows queued. */
+async function referenceMigrate (schema, from, to) {
+  const store = await import('pg-boss/dist/migrationStore.js')
+  const steps = store.getAll(schema).filter(m => m.version <= to)
+  await db.query(store.migrate(schema, from, steps))
+}
+
+/**
+ * A schema at `target` made by the release that carries it (or the newest one below it, then
+ * stepped up by pg-boss 12.38's migrations), holding queues of every policy, partitioned and not,
+ * a job in every state on each, a dead letter queue, schedules and subscriptions.
+ */
+async function oldSchema (schema, target) {
+  await dropSchema(schema)
+  const release = RELEASES[target]
+  const { PgBoss: Old, policies } = await import(release)
+  const old = new Old({ connectionString, schema, supervise: false, schedule: false })
+  old.on('error', () => {})
+  await old.start()
+  try {
+    await old.createQueue('dead')
+    // every policy the release has (key_strict_fifo came with 12.10)
+    for (const policy of POLICIES.filter(p => Object.values(policies).includes(p))) {
+      for (const partition of [false, true]) {
+        const name = `${policy}-${partition ? 'p' : 'c'}`
+        await old.createQueue(name, { policy, partition, deadLetter: 'dead', retryLimit: 1 })
+        let n = 0
+        const send = (options = {}) => old.send(name, { policy, n: n++ }, { singletonKey: `k${n}`, ...options })
+        const fetchOne = async () => {
+          const [job] = await old.fetch(name)
+          assert.ok(job, `a job to fetch on ${name}`)
+          return job.id
+        }
+        await send(); const active = await fetchOne()
+        await send(); const done = await fetchOne(); await old.complete(name, done, { ok: true })
+        await send({ retryLimit: 0 }); const failed = await fetchOne(); await old.fail(name, failed, { bad: true })
+        await send({ retryLimit: 1, retryDelay: 3600 }); const retry = await fetchOne(); await old.fail(name, retry, { again: true })
+        const cancelled = await send(); await old.cancel(name, cancelled)
+        await send({ startAfter: 3600 })
+        await send({ priority: 0 })
+        assert.ok(active)
+      }
+    }
+    await old.schedule('standard-c', '*/5 * * * *', { every: 5 }, { tz: 'UTC' })
+    await old.schedule('standard-p', '0 1 * * *', null, { tz: 'Europe/Paris', key: 'nightly' })
+    await old.subscribe('upgrade-event', 'standard-c')
+    await old.subscribe('upgrade-event', 'stately-p')
+  } finally {
+    await old.stop({ graceful: false })
+  }
+  if (target > RELEASE_SCHEMA[release]) await referenceMigrate(schema, RELEASE_SCHEMA[release], target)
+  assert.equal(await version(schema), target)
+}
+
+/** Every row of the user-visible tables, as JSON, keyed so the two sides line up. */
+async function rows (schema) {
+  const out = {}
+  for (const [table, key] of [['job', 'id'], ['queue', 'name'], ['schedule', "name || '/' || key"], ['subscription', "event || '/' || name"]]) {
+    const { rows } = await db.query(`SELECT ${key} AS k, to_jsonb(t) AS row FROM ${schema}.${table} t ORDER BY 1`)
+    out[table] = new Map(rows.map(r => [r.k, r.row]))
+  }
+  return out
+}
+
+/** Every row before is there after, each column it had with the same value. */
+function assertKept (before, after) {
+  for (const table of Object.keys(before)) {
+    assert.equal(after[table].size, before[table].size, `${table}: row count`)
+    for (const [k, row] of before[table]) {
+      const now = after[table].get(k)
+      assert.ok(now, `${table} ${k} is still there`)
+      for (const [column, value] of Object.entries(row)) {
+        assert.deepEqual(now[column], value, `${table} ${k}.${column}`)
+      }
+    }
+  }
+}
+
+/** The catalog of `schema` as comparable text: columns (not their order), constraints, indexes, functions. */
+async function catalog (schema) {
+  const { rows } = await db.query(`
+    SELECT 'column ' || table_name || '.' || column_name || ' ' || udt_name || ' ' || is_nullable || ' ' || coalesce(column_default, '') AS item
+      FROM information_schema.columns WHERE table_schema = $1
+    UNION ALL
+    SELECT 'relation ' || relname || ' ' || relkind::text FROM pg_class WHERE relnamespace = $1::regnamespace
+    UNION ALL
+    SELECT 'index ' || indexname || ' ' || indexdef FROM pg_indexes WHERE schemaname = $1
+    UNION ALL
+    SELECT 'constraint ' || conrelid::regclass::text || ' ' || conname || ' ' || pg_get_constraintdef(oid)
+      FROM pg_constraint WHERE connamespace = $1::regnamespace
+    UNION ALL
+    SELECT 'function ' || regexp_replace(pg_get_functiondef(p.oid), '\\s+', '', 'g')
+      FROM pg_proc p WHERE pronamespace = $1::regnamespace
+    ORDER BY 1`, [schema])
+  return rows.map(r => r.item.replaceAll(schema, 'S'))
+}
+
+async function bamRows (schema) {
+  const { rows } = await db.query(`SELECT name, version, status, queue, table_name, command FROM ${schema}.bam ORDER BY version, name, table_name`)
+  return rows.map(r => ({ ...r, command: r.command.replaceAll(schema, 'S') }))
+}
+
+/**
+ * pg-boss 12.38 with migrate: true runs the queued builds (BAM) at start; wait for all of them.
+ * The old release's own start claimed the BAM pass moments ago, so that claim is released first.
+ */
+async function runBuilds (schema) {
+  await db.query(`UPDATE ${schema}.version SET bam_on = NULL`)
+  const ref = await startPgBoss(schema, { bamIntervalSeconds: 10 })
+  try {
+    await waitFor(async () => {
+      const status = await ref.getBamStatus()
+      return status.every(s => s.status === 'completed')
+    }, { timeout: 60000, every: 200 })
+  } finally {
+    await ref.stop({ graceful: false })
+  }
+}
+
+async function assertNoDrift (schema, { built = false } = {}) {
+  const ref = await startPgBoss(schema, { migrate: false })
+  try {
+    const drift = await ref.detectSchemaDrift()
+    assert.equal(drift.ok, true, JSON.stringify(drift))
+    if (built) assert.deepEqual(drift.building, [])
+  } finally {
+    await ref.stop({ graceful: false })
+  }
+}
+
+/** Both implementations send, fetch and complete on every queue of the fixture. */
+async function assertBothWork (schema) {
+  const ours = await startBoss(schema, { migrate: false })
+  const ref = await startPgBoss(schema, { migrate: false })
+  try {
+    const { rows: queues } = await db.query(`SELECT name FROM ${schema}.queue WHERE name LIKE '%-_' ORDER BY name`)
+    assert.ok(queues.length >= 10)
+    for (const { name } of queues) {
+      for (const [sender, worker] of [[ours, ref], [ref, ours]]) {
+        const id = await sender.send(name, { after: true }, { singletonKey: `new-${sender === ours}`, priority: 10 })
+        assert.ok(id, `send on ${name}`)
+        const jobs = await worker.fetch(name, { batchSize: 20 })
+        assert.ok(jobs.some(j => j.id === id), `fetch on ${name} returns the new job`)
+        await worker.complete(name, id, { done: name })
+        const job = await sender.getJobById(name, id)
+        assert.equal(job.state, 'completed', `${name}: ${JSON.stringify(job)}`)
+      }
+    }
+  } finally {
+    await ours.stop()
+    await ref.stop({ graceful: false })
+  }
+}
+
+for (const from of [45, 44, 43, 42, 41, 40, 39, 38, 37, 36, 35, 34, 33, 32, 31, 30, 29, 28, 27, 26]) {
+  const release = RELEASES[from]
+  const line = RELEASE_SCHEMA[release] === from ? RELEASE_VERSION[release] : `${RELEASE_VERSION[release]} stepped to ${from} by 12.38`
+  test(`start() upgrades schema ${from} (${line}) to 46 in place: rows kept, 12.38 finds no drift, both work on it`, async () => {
+    const ours = schemaName(`from${from}`)
+    const twin = schemaName(`from${from}_ref`)
+    await oldSchema(ours, from)
+    await oldSchema(twin, from)
+    const before = await rows(ours)
+    assert.ok(before.job.size >= 70 && before.schedule.size === 2 && before.subscription.size === 2)
+
+    const boss = await startBoss(ours)
+    await boss.stop()
+    assert.equal(await version(ours), 46)
+    assertKept(before, await rows(ours))
+    // drift ok while the builds are still queued, as after pg-boss's own migration
+    await assertNoDrift(ours)
+
+    // the twin migrated by pg-boss 12.38 (the script its start() runs): the same builds queued,
+    // the same catalog once built
+    await referenceMigrate(twin, from, 46)
+    assert.equal(await version(twin), 46)
+    assert.ok((await bamRows(ours)).some(r => r.version === 46 && r.status === 'pending'))
+    assert.deepEqual(await bamRows(ours), await bamRows(twin))
+
+    await runBuilds(ours)
+    await runBuilds(twin)
+    await assertNoDrift(ours, { built: true })
+    const built = await catalog(ours)
+    assert.ok(built.some(item => item.startsWith('index job_common_i17 ')), 'the v46 builds ran')
+    assert.deepEqual(built, await catalog(twin))
+    assertKept(before, await rows(ours))
+    await assertBothWork(ours)
+  })
+}
+
+test('pg-boss-native and pg-boss 12.38 starting at once on schema 43 migrate it once', async () => {
+  const schema = schemaName('race')
+  for (let round = 0; round < 2; round++) {
+    await oldSchema(schema, 43)
+    const { PgBoss: Reference } = await import('pg-boss')
+    const ours = new PgBoss({ connectionString, schema, supervise: false, schedule: false })
+    const ref = new Reference({ connectionString, schema, supervise: false, schedule: false })
+    ref.on('error', () => {})
+    const results = await Promise.allSettled(round ? [ref.start(), ours.start()] : [ours.start(), ref.start()])
+    try {
+      for (const r of results) assert.equal(r.status, 'fulfilled', String(r.reason?.stack ?? r.reason))
+      assert.equal(await version(schema), 46)
+      const { rows: dup } = await db.query(`SELECT name, table_name FROM ${schema}.bam GROUP BY 1, 2 HAVING count(*) > 1`)
+      assert.deepEqual(dup, [], 'each build queued once')
+      const { rows: [{ n }] } = await db.query(`SELECT count(*)::int AS n FROM ${schema}.bam WHERE version > 43`)
+      // v45 queues one build per job table, v46 four; v44 none
+      const { rows: [{ tables }] } = await db.query(`SELECT 1 + count(*)::int AS tables FROM ${schema}.queue WHERE partition`)
+      assert.equal(n, tables * 5)
+    } finally {
+      await ours.stop()
+      await ref.stop({ graceful: false })
+    }
+  }
+})
+
+test('two pg-boss-native instances starting at once on schema 43 migrate it once', async () => {
+  const schema = schemaName('race_ours')
+  await oldSchema(schema, 43)
+  const a = new PgBoss({ connectionString, schema, supervise: false, schedule: false })
+  const b = new PgBoss({ connectionString, schema, supervise: false, schedule: false })
+  const results = await Promise.allSettled([a.start(), b.start()])
+  try {
+    for (const r of results) assert.equal(r.status, 'fulfilled', String(r.reason?.stack ?? r.reason))
+    assert.equal(await version(schema), 46)
+    const { rows: dup } = await db.query(`SELECT name, table_name FROM ${schema}.bam GROUP BY 1, 2 HAVING count(*) > 1`)
+    assert.deepEqual(dup, [])
+  } finally {
+    await a.stop()
+    await b.stop()
+  }
+})
+
+test('migrate: false on an old schema refuses as pg-boss 12.38 does, and changes nothing', async () => {
+  const schema = schemaName('nomigrate')
+  await oldSchema(schema, 43)
+  const ours = new PgBoss({ connectionString, schema, migrate: false, supervise: false, schedule: false })
+  const { PgBoss: Reference } = await import('pg-boss')
+  const ref = new Reference({ connectionString, schema, migrate: false, supervise: false, schedule: false })
+  ref.on('error', () => {})
+  const err = await rejection(ours.start())
+  const refErr = await rejection(ref.start())
+  assert.equal(err.message, refErr.message)
+  assert.equal(err.message, 'pg-boss database requires migrations')
+  assert.equal(await version(schema), 43)
+})
+
+test('a migration that fails part way rolls back and leaves the old schema usable', async () => {
+  const schema = schemaName('failed')
+  await oldSchema(schema, 43)
+  const before = await catalog(schema)
+  // an object of the user's where v44 creates its instance table
+  await db.query(`CREATE TABLE ${schema}.instance (note text)`)
+  const err = await rejection(startBoss(schema))
+  assert.match(err.message, /instance.*already exists/)
+  assert.equal(await version(schema), 43)
+  await db.query(`DROP TABLE ${schema}.instance`)
+  assert.deepEqual(await catalog(schema), before, 'nothing of the migration is left')
+  // the release that made it still runs on it
+  const { PgBoss: Old } = await import('pgb1235')
+  const old = new Old({ connectionString, schema, supervise: false, schedule: false })
+  old.on('error', () => {})
+  await old.start()
+  try {
+    const id = await old.send('standard-c', { still: 'works' }, { priority: 10 })
+    const [job] = await old.fetch('standard-c')
+    assert.equal(job.id, id)
+  } finally {
+    await old.stop({ graceful: false })
+  }
+  // and once the obstacle is gone, the upgrade goes through
+  const boss = await startBoss(schema)
+  await boss.stop()
+  assert.equal(await version(schema), 46)
+})
+
+test('a schema older than the oldest upgraded in place is refused, naming the versions that are', async () => {
+  const schema = schemaName('tooold')
+  await oldSchema(schema, 29)
+  await db.query(`UPDATE ${schema}.version SET version = 25`)
+  const err = await rejection(startBoss(schema))
+  assert.match(err.message, /schema upg_tooold is at version 25/)
+  assert.match(err.message, /upgrades schema versions 26-45 in place/)
+  assert.match(err.message, /pg-boss 12\.38/)
+  assert.equal(await version(schema), 25)
+})
+
+/** An exported plan run the way psql runs it: the transaction, then each statement after COMMIT. */
+async function runPlan (sql) {
+  const end = sql.indexOf('COMMIT;') + 'COMMIT;'.length
+  await db.query(sql.slice(0, end))
+  for (const statement of sql.slice(end).split(';\n').map(s => s.trim()).filter(Boolean)) {
+    await db.query(statement)
+  }
+}
+
+test('getMigrationPlans() from 37 builds everything inline: 46 with nothing left to build', async () => {
+  const schema = schemaName('plan')
+  await oldSchema(schema, 37)
+  const { rows: parts } = await db.query(`SELECT table_name AS "tableName", policy FROM ${schema}.queue WHERE partition`)
+  const sql = getMigrationPlans(schema, 37, { partitionTables: parts })
+  assert.match(sql, /CREATE INDEX CONCURRENTLY IF NOT EXISTS job_common_i14/)
+  // the key_strict_fifo head index goes to job_common and that policy's partitions only
+  const fifo = parts.filter(p => p.policy === 'key_strict_fifo')
+  assert.equal(fifo.length, 1)
+  assert.equal(sql.match(/IF NOT EXISTS \w+_i10 ON/g).length, 2)
+  assert.ok(sql.includes(`${fifo[0].tableName}_i10 ON`))
+  await runPlan(sql)
+  assert.equal(await version(schema), 46)
+  const { rows: [{ n }] } = await db.query(`SELECT count(*)::int AS n FROM ${schema}.bam WHERE version > 37`)
+  assert.equal(n, 0, 'nothing queued')
+  await assertNoDrift(schema, { built: true })
+  // the default is the step from the version before the served one
+  assert.equal(getMigrationPlans(schema), getMigrationPlans(schema, 45))
+  assert.throws(() => getMigrationPlans(schema, 25), /Version 25 not found/)
+  assert.throws(() => getMigrationPlans(schema, 37, { partitionTables: ['jabc'] }), /string\[\] form was removed/)
+})
+
+test('getRollbackPlans() steps 46 back one version at a time to 26, each step leaving what 12.38\'s rollback leaves', async () => {
+  const schema = schemaName('rollback')
+  const ref = schemaName('rollback_ref')
+  const store = await import('pg-boss/dist/migrationStore.js')
+  await oldSchema(schema, 26)
+  await oldSchema(ref, 26)
+  // ours upgraded by start() (its builds run by 12.38), the reference by 12.38's exported plan
+  const boss = await startBoss(schema)
+  await boss.stop()
+  await runBuilds(schema)
+  const { rows: partitionTables } = await db.query(`SELECT table_name AS "tableName", policy FROM ${ref}.queue WHERE partition`)
+  await runPlan(store.migrate(ref, 26, store.getAll(ref), false, { inlineAsync: true, partitionTables }))
+  assert.deepEqual(await catalog(schema), await catalog(ref))
+  for (let v = 46; v > 26; v--) {
+    await db.query(getRollbackPlans(schema, v))
+    await db.query(store.rollback(ref, v))
+    assert.equal(await version(schema), v - 1)
+    if (v > 27) { // 27 brought the bam table
+      const { rows: [{ n }] } = await db.query(`SELECT count(*)::int AS n FROM ${schema}.bam WHERE version >= $1 AND status <> 'completed'`, [v])
+      assert.equal(n, 0, 'no unfinished build of a rolled-back version is left')
+    }
+    assert.deepEqual(await catalog(schema), await catalog(ref), `rolled back to ${v - 1}`)
+  }
+  assert.equal(getRollbackPlans(schema), getRollbackPlans(schema, 46))
+  assert.throws(() => getRollbackPlans(schema, 26), /Version 26 not found/)
+  // and up again
+  const again = await startBoss(schema)
+  await again.stop()
+  assert.equal(await version(schema), 46)
+  await assertNoDrift(schema)
+})

@@ -1,0 +1,3 @@
+-- Rollback of pg-boss schema 39 -> 38.
+
+ALTER TABLE {{schema}}.version DROP COLUMN reindex_on;
