@@ -252,8 +252,15 @@ test('the instance holding the cron claim killed with SIGKILL: the others send t
     await boss.start()
     console.log('started')
   `)
-  // the child, alone, holds the claim: it files the current minute and sends it
+  // the child, alone, holds the claim: it files the current minute and sends it. Killed once its
+  // filing is settled: killed between the send and the settle, its send-it job would stay active
+  // until it expires, and a retry of it would send the minute twice, which is the at-least-once
+  // delivery of any job and not what this test is about.
   await waitFor(async () => (await jobsOf(db, schema, 'every-minute')).length === 1, { timeout: 30000 })
+  await waitFor(async () => {
+    const { rows } = await db.query(`SELECT count(*)::int AS n FROM ${schema}.job WHERE name = '__pgboss__send-it' AND state = 'completed'`)
+    return rows[0].n >= 1
+  }, { timeout: 30000 })
   child.kill('SIGKILL')
   const { signal } = await exited
   assert.equal(signal, 'SIGKILL', output())
