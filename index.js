@@ -5,13 +5,16 @@
 
 const EventEmitter = require('node:events')
 const { randomUUID } = require('node:crypto')
-const { AssertionError, ok: assert } = require('node:assert')
+const { AssertionError } = require('node:assert')
 const native = require('./lib/native.js')
 const { revive, toError, unwrap, toExecutor, toTransactions, configJson, passwordCallback, identityCallback, FUNCTION } = require('./lib/convert.js')
 const { EngineHost, recurrence } = require('./lib/host.js')
 const { systemClock, TestClock } = require('./lib/clock.js')
 const { addBins, percentile, fillPercentiles } = require('./lib/latency.js')
 const { Spies, notEnabled: spiesNotEnabled } = require('./lib/spy.js')
+const { UnrecoverableError, completionData, encodeResolved, encodeRejected, encodeResults } = require('./lib/outcome.js')
+const { UNDEFINED, DATE, markUndefined, payload, splitDb } = require('./lib/marks.js')
+const { getConstructionPlans, getMigrationPlans, getRollbackPlans, getUninstallPlans, getIndexBloatPlans } = require('./lib/plans.js')
 
 const states = Object.freeze({
   created: 'created',
@@ -48,77 +51,13 @@ const CLOCK_OVERRIDE_SETTING = 'pgboss.test_clock'
 function enableClockOverride () { return `SET ${CLOCK_OVERRIDE_SETTING} = 'on'` }
 function disableClockOverride () { return `RESET ${CLOCK_OVERRIDE_SETTING}` }
 
-/** An error that fails its job at once: no retries left are used, a dead letter queue gets it. */
-class UnrecoverableError extends Error {
-  constructor (message, options) {
-    super(message, options)
-    this.name = 'UnrecoverableError'
-    this.retryable = false
-  }
-}
-
-function isTerminal (err) {
-  return err instanceof UnrecoverableError || (err !== null && typeof err === 'object' && err.retryable === false)
-}
-
 function assertion (message) {
   return new AssertionError({ message, actual: false, expected: true, operator: '==' })
 }
 
-let serializeErrorModule
-/** serialize-error 13 is ESM-only; loaded on first use so `require()` works on Node 20. */
-async function loadSerializeError () {
-  serializeErrorModule ??= await import('serialize-error')
-  return serializeErrorModule
-}
-
-async function serializeError (value) {
-  return (await loadSerializeError()).serializeError(value)
-}
-
-/** `complete()`/`fail()` data as pg-boss stores it. */
-async function completionData (data) {
-  await loadSerializeError()
-  return storedOutput(data)
-}
-
-/** `completionData` once serialize-error is loaded: synchronous, for per-job results. */
-function storedOutput (data) {
-  if (data === null || data === undefined || typeof data === 'function') return null
-  const value = (typeof data === 'object' && !Array.isArray(data)) ? data : { value: data }
-  return serializeErrorModule.serializeError(value)
-}
-
-// An own property set to `undefined` still counts for pg-boss's `key in options` checks, but
-// JSON drops it; the engine reads this marker as that property (see js::UNDEFINED).
-const UNDEFINED = '\u0000undefined'
-// A Date where pg-boss checks `instanceof Date`: its ISO text after this prefix (see js::DATE).
-const DATE = '\u0000date:'
-
-/** `options` with its `undefined` properties (all, or only `keys`) marked so they reach the engine. */
-function markUndefined (options, keys) {
-  if (!options || typeof options !== 'object' || Array.isArray(options)) return options
-  let marked = null
-  for (const key of keys ?? Object.keys(options)) {
-    if (Object.hasOwn(options, key) && options[key] === undefined) {
-      marked ??= { ...options }
-      marked[key] = UNDEFINED
-    }
-  }
-  const group = (marked ?? options).group
-  if (!keys && group && typeof group === 'object' && Object.hasOwn(group, 'tier') && group.tier === undefined) {
-    marked ??= { ...options }
-    marked.group = { ...group, tier: UNDEFINED }
-  }
-  return marked ?? options
-}
 
 const FETCH_CHECKED = ['batchSize', 'includeMetadata', 'priority', 'ignoreStartAfter']
 
-/** A job's `data` as JSON carries it: a function (which send() refuses) as its marker. */
-function payload (data) {
-  return typeof data === 'function' ? FUNCTION : (data ?? null)
-}
 
 /**
  * A transactional handler's `tx` → what its settles through it need: the ids they settled
@@ -139,12 +78,6 @@ function handlerTransaction (jobs) {
 const handlerTransactions = new WeakMap()
 const HANDLER_SETTLES = new Set(['complete', 'fail', 'cancel', 'deleteJob'])
 
-/** `{ db, ...rest }` → [rest, db]: a caller's db cannot cross as JSON. */
-function splitDb (options) {
-  if (!options || typeof options !== 'object' || !('db' in options)) return [options, undefined]
-  const { db, ...rest } = options
-  return [rest, db]
-}
 
 class PgBoss extends EventEmitter {
   #native
@@ -711,27 +644,6 @@ function transactionDb (native, id) {
   return db
 }
 
-async function encodeResolved (value, handlerSettled) {
-  try {
-    return JSON.stringify({ kind: 'resolved', output: await completionData(value), handlerSettled })
-  } catch (err) {
-    return encodeUnserializable(err)
-  }
-}
-
-async function encodeRejected (err) {
-  try {
-    return JSON.stringify({ kind: 'rejected', error: await completionData(err), terminal: isTerminal(err) })
-  } catch (inner) {
-    return encodeUnserializable(inner)
-  }
-}
-
-async function encodeUnserializable (err) {
-  const error = new Error(`handler output could not be serialized: ${err?.message ?? err}`)
-  return JSON.stringify({ kind: 'rejected', error: await serializeError(error), terminal: false })
-}
-
 /** Abort a batch's signal, or, when no handler has read it yet, make it start out aborted. */
 function abortBatch (state, reason) {
   if (state.reason !== null) return
@@ -739,74 +651,7 @@ function abortBatch (state, reason) {
   state.controller?.abort(state.reason)
 }
 
-/** `perJobResults`: `JobResult[]`, or `Promise.allSettled` output (index-aligned). */
-async function encodeResults (value) {
-  if (!Array.isArray(value)) return JSON.stringify({ kind: 'notArray' })
-  await loadSerializeError()
-  // each entry is stringified once, alone (an output that cannot be stored fails only its job),
-  // and the message is put together from those strings
-  const parts = value.map(encodeResult)
-  return '{"kind":"results","results":[' + parts.join(',') + ']}'
-}
 
-/** One `perJobResults` entry as JSON (serialize-error is loaded). */
-function encodeResult (item) {
-  const settled = item && (item.status === 'fulfilled' || item.status === 'rejected') && !('id' in item)
-  try {
-    if (settled) {
-      return JSON.stringify(item.status === 'fulfilled'
-        ? { settled: 'fulfilled', output: storedOutput(item.value) }
-        : { settled: 'rejected', output: storedOutput(item.reason), terminal: isTerminal(item.reason) })
-    }
-    return JSON.stringify({ id: item?.id, status: item?.status, output: storedOutput(item?.output), terminal: isTerminal(item?.output) })
-  } catch (err) {
-    const error = serializeErrorModule.serializeError(new Error(`handler output could not be serialized: ${err?.message ?? err}`))
-    return JSON.stringify(settled ? { settled: 'rejected', output: error } : { id: item?.id, status: 'failed', output: error })
-  }
-}
-
-function getConstructionPlans (schema) {
-  return native.constructionPlans(schema ?? null)
-}
-
-/** pg-boss's plan functions beside the class, answered by the engine. */
-function moduleCall (method, args) {
-  return unwrap(native.moduleCall(method, JSON.stringify(args)))
-}
-
-function getUninstallPlans (schema, options) { return moduleCall('getUninstallPlans', [schema ?? null, options ?? {}]) }
-function getIndexBloatPlans (schema, options) { return moduleCall('getIndexBloatPlans', [schema ?? null, markUndefined(nonFiniteAsText(options)) ?? {}]) }
-
-/** JSON writes Infinity and NaN as null (a default); as text they are refused as pg-boss refuses them. */
-function nonFiniteAsText (options) {
-  if (!options || typeof options !== 'object') return options
-  const nonFinite = ([, v]) => typeof v === 'number' && !Number.isFinite(v)
-  if (!Object.entries(options).some(nonFinite)) return options
-  return Object.fromEntries(Object.entries(options).map(e => nonFinite(e) ? [e[0], String(e[1])] : e))
-}
-
-// the plan functions' errors arrive as an envelope; thrown as the Error pg-boss would throw
-function plan (fn) {
-  try {
-    return fn()
-  } catch (err) {
-    if (typeof err?.message === 'string' && err.message.startsWith('{"err"')) throw toError(JSON.parse(err.message).err)
-    throw err
-  }
-}
-
-function getMigrationPlans (schema, version, options) {
-  const partitions = options?.partitionTables ?? []
-  for (const p of partitions) {
-    assert(typeof p === 'object' && p !== null && typeof p.tableName === 'string' && typeof p.policy === 'string',
-      `partitionTables entries must be { tableName, policy } records, received: ${JSON.stringify(p)}. The string[] form was removed in 12.28.0.`)
-  }
-  return plan(() => native.migrationPlans(schema ?? null, version ?? null, partitions.map(p => [p.tableName, p.policy])))
-}
-
-function getRollbackPlans (schema, version) {
-  return plan(() => native.rollbackPlans(schema ?? null, version ?? null))
-}
 
 // v10/v11 style: the module is the class, with the named exports on it.
 module.exports = PgBoss

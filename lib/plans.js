@@ -1,0 +1,53 @@
+'use strict'
+// pg-boss's plan functions beside the class (`getConstructionPlans`, `getMigrationPlans`, ...):
+// the SQL comes from the engine; this is argument plumbing and pg-boss's errors.
+
+const { ok: assert } = require('node:assert')
+const native = require('./native.js')
+const { toError, unwrap } = require('./convert.js')
+const { markUndefined } = require('./marks.js')
+
+function getConstructionPlans (schema) {
+  return native.constructionPlans(schema ?? null)
+}
+
+/** pg-boss's plan functions beside the class, answered by the engine. */
+function moduleCall (method, args) {
+  return unwrap(native.moduleCall(method, JSON.stringify(args)))
+}
+
+function getUninstallPlans (schema, options) { return moduleCall('getUninstallPlans', [schema ?? null, options ?? {}]) }
+function getIndexBloatPlans (schema, options) { return moduleCall('getIndexBloatPlans', [schema ?? null, markUndefined(nonFiniteAsText(options)) ?? {}]) }
+
+/** JSON writes Infinity and NaN as null (a default); as text they are refused as pg-boss refuses them. */
+function nonFiniteAsText (options) {
+  if (!options || typeof options !== 'object') return options
+  const nonFinite = ([, v]) => typeof v === 'number' && !Number.isFinite(v)
+  if (!Object.entries(options).some(nonFinite)) return options
+  return Object.fromEntries(Object.entries(options).map(e => nonFinite(e) ? [e[0], String(e[1])] : e))
+}
+
+// the plan functions' errors arrive as an envelope; thrown as the Error pg-boss would throw
+function plan (fn) {
+  try {
+    return fn()
+  } catch (err) {
+    if (typeof err?.message === 'string' && err.message.startsWith('{"err"')) throw toError(JSON.parse(err.message).err)
+    throw err
+  }
+}
+
+function getMigrationPlans (schema, version, options) {
+  const partitions = options?.partitionTables ?? []
+  for (const p of partitions) {
+    assert(typeof p === 'object' && p !== null && typeof p.tableName === 'string' && typeof p.policy === 'string',
+      `partitionTables entries must be { tableName, policy } records, received: ${JSON.stringify(p)}. The string[] form was removed in 12.28.0.`)
+  }
+  return plan(() => native.migrationPlans(schema ?? null, version ?? null, partitions.map(p => [p.tableName, p.policy])))
+}
+
+function getRollbackPlans (schema, version) {
+  return plan(() => native.rollbackPlans(schema ?? null, version ?? null))
+}
+
+module.exports = { getConstructionPlans, getMigrationPlans, getRollbackPlans, getUninstallPlans, getIndexBloatPlans }
