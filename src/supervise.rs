@@ -1,6 +1,8 @@
-//! Supervision: the monitor (cached queue counts and backlog warnings), expiry of jobs whose
-//! handler outlived `expireInSeconds` or whose heartbeat stopped, and retention. Each pass claims
-//! its queues through the same columns pg-boss 12.38 uses, so a mixed fleet never runs a pass twice.
+//! Supervision: the monitor (cached queue counts, with `persistQueueStats` the throughput
+//! counters and latency histograms of `plans::throughput` and their true-up, and backlog
+//! warnings), expiry of jobs whose handler outlived `expireInSeconds` or whose heartbeat stopped,
+//! and retention. Each pass claims its queues through the same columns pg-boss 12.38 uses, so a
+//! mixed fleet never runs a pass twice.
 
 use crate::engine::{Engine, EngineEvent};
 use crate::error::Result;
