@@ -47,19 +47,15 @@ RETURNING q.name"
 pub fn cache_queue_stats(s: &SchemaName, t: &str, counting: Option<f64>) -> String {
     let s_ = &s.ident;
     let gate = "(SELECT got FROM lock) AND NOT (SELECT held FROM backoff)";
-    let (throughput, assignments, join, true_up) = match counting {
+    let (throughput, assignments, join, returned_true_up, true_up) = match counting {
         Some(reset_max) => (
             super::throughput::counting_ctes(s, t, gate, reset_max),
             super::throughput::counting_assignments(s),
             "LEFT JOIN throughput d ON d.name = c.name",
+            ", coalesce(d.true_up, false) AS true_up",
             ", 'trueUp', true_up",
         ),
-        None => (String::new(), String::new(), "", ""),
-    };
-    let returned_true_up = if counting.is_some() {
-        ", coalesce(d.true_up, false) AS true_up"
-    } else {
-        ""
+        None => (String::new(), String::new(), "", "", ""),
     };
     format!(
         r#"WITH lock AS MATERIALIZED (SELECT pg_try_advisory_xact_lock({key}) AS got),
