@@ -139,6 +139,37 @@ impl Engine {
             .map(|_| ())
     }
 
+    /// After a counting pass recorded its snapshots: the queues whose recorded windows hold
+    /// fewer jobs than the pass's recount found (`trueUp` on the rows `cache_queue_stats` wrote)
+    /// have those snapshots raised. A second scan, paid only when the check fires; it holds the
+    /// horizon like the counts do.
+    pub(crate) async fn true_up_queue_stats(&self, table: &str, written: &[String]) -> Result<()> {
+        let mut late = Vec::new();
+        for row in written {
+            let v: Value = serde_json::from_str(row)?;
+            if v.get("trueUp") == Some(&Value::Bool(true)) {
+                if let Some(name) = v.get("name").and_then(Value::as_str) {
+                    late.push(name.to_string());
+                }
+            }
+        }
+        if late.is_empty() {
+            return Ok(());
+        }
+        let rows = self
+            .timed(
+                &crate::plans::throughput::true_up(&self.config.schema, table),
+                &[Some(json!(late).to_string())],
+            )
+            .await?;
+        if let Some(row) = rows.first() {
+            let v: Value = serde_json::from_str(row)?;
+            let pinned = v.get("pinSeconds").and_then(Value::as_f64).unwrap_or(0.0);
+            self.vacuum.add_pinned(pinned);
+        }
+        Ok(())
+    }
+
     /// Drop the days past `queueStatRetentionDays` (with `persistQueueStats`).
     pub(crate) async fn maintain_queue_stats(&self) -> Result<()> {
         if !self.config.persist_queue_stats {

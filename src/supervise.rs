@@ -1,6 +1,8 @@
-//! Supervision: the monitor (cached queue counts and backlog warnings), expiry of jobs whose
-//! handler outlived `expireInSeconds` or whose heartbeat stopped, and retention. Each pass claims
-//! its queues through the same columns pg-boss 12.38 uses, so a mixed fleet never runs a pass twice.
+//! Supervision: the monitor (cached queue counts, with `persistQueueStats` the throughput
+//! counters and latency histograms of `plans::throughput` and their true-up, and backlog
+//! warnings), expiry of jobs whose handler outlived `expireInSeconds` or whose heartbeat stopped,
+//! and retention. Each pass claims its queues through the same columns pg-boss 12.38 uses, so a
+//! mixed fleet never runs a pass twice.
 
 use crate::engine::{Engine, EngineEvent};
 use crate::error::Result;
@@ -128,9 +130,18 @@ impl Engine {
             return Ok(());
         }
         let claimed_json = Some(json!(claimed).to_string());
+        // throughput is counted only with persistQueueStats, as in 12.38; passes are as far
+        // apart as the longer of the two timers
+        let counting = self.config.persist_queue_stats.then(|| {
+            crate::plans::throughput::reset_max_seconds(
+                self.config
+                    .monitor_interval_seconds
+                    .max(self.config.supervise_interval_seconds),
+            )
+        });
         let written = self
             .timed(
-                &sql::cache_queue_stats(s, table),
+                &sql::cache_queue_stats(s, table, counting),
                 std::slice::from_ref(&claimed_json),
             )
             .await?;
@@ -152,6 +163,7 @@ impl Engine {
                 }
             }
             self.insert_queue_stats(&counted).await?;
+            self.true_up_queue_stats(table, &written).await?;
         }
         for row in written {
             let v: Value = serde_json::from_str(&row)?;

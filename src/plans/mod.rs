@@ -23,6 +23,7 @@ pub mod schedule;
 pub mod schema;
 pub mod settle;
 pub mod supervise;
+pub mod throughput;
 pub mod transaction;
 pub mod warnings;
 

@@ -3,9 +3,15 @@
 use super::{literal, locked};
 use crate::names::SchemaName;
 
+/// A histogram column with its empty slots (stored as null) handed out as 0, as pg-boss does.
+fn bins(column: &str) -> String {
+    format!("CASE WHEN {column} IS NULL THEN NULL ELSE array(SELECT coalesce(u.n, 0) FROM unnest({column}) WITH ORDINALITY AS u(n, o) ORDER BY u.o) END")
+}
+
 /// Columns of `QueueResult`, camelCased as pg-boss returns them.
-fn queue_columns() -> &'static str {
-    r#"q.name, q.policy,
+fn queue_columns() -> String {
+    format!(
+        r#"q.name, q.policy,
        q.retry_limit AS "retryLimit", q.retry_delay AS "retryDelay", q.retry_backoff AS "retryBackoff",
        q.retry_delay_max AS "retryDelayMax", q.expire_seconds AS "expireInSeconds",
        q.retention_seconds AS "retentionSeconds", q.deletion_seconds AS "deleteAfterSeconds",
@@ -15,10 +21,13 @@ fn queue_columns() -> &'static str {
        q.ready_count AS "readyCount", q.active_count AS "activeCount", q.failed_count AS "failedCount",
        q.total_count AS "totalCount", q.created_delta AS "createdDelta",
        q.completed_delta AS "completedDelta", q.failed_delta AS "failedDelta",
-       q.delta_seconds AS "deltaSeconds", q.delta_on AS "deltaOn", q.wait_bins AS "waitBins",
-       q.run_bins AS "runBins", q.ready_oldest_seconds AS "readyOldestSeconds",
+       q.delta_seconds AS "deltaSeconds", q.delta_on AS "deltaOn", {wait_bins} AS "waitBins",
+       {run_bins} AS "runBins", q.ready_oldest_seconds AS "readyOldestSeconds",
        q.singletons_active AS "singletonsActive", q.table_name AS "table",
-       q.created_on AS "createdOn", q.updated_on AS "updatedOn""#
+       q.created_on AS "createdOn", q.updated_on AS "updatedOn""#,
+        wait_bins = bins("q.wait_bins"),
+        run_bins = bins("q.run_bins")
+    )
 }
 
 /// $1 = JSON array of names or NULL (all), $2 = after (exclusive) or NULL, $3 = limit or NULL.

@@ -39,13 +39,30 @@ RETURNING q.name"
 /// another instance holds the `queue-stats` lock right now or the monitor backoff is in force
 /// (then nothing is written). Returns the queues written with their queued count, backlog
 /// threshold and the seconds the count held the horizon.
-pub fn cache_queue_stats(s: &SchemaName, t: &str) -> String {
+///
+/// With `counting` (`persistQueueStats`; the reset horizon in seconds) the pass also counts the
+/// throughput since the queue's last counting pass, the latency histograms and the oldest ready
+/// wait (see `plans::throughput`), and says per queue whether its recorded snapshots need a
+/// true-up (`trueUp`).
+pub fn cache_queue_stats(s: &SchemaName, t: &str, counting: Option<f64>) -> String {
     let s_ = &s.ident;
+    let gate = "(SELECT got FROM lock) AND NOT (SELECT held FROM backoff)";
+    let (throughput, assignments, join, returned_true_up, true_up) = match counting {
+        Some(reset_max) => (
+            super::throughput::counting_ctes(s, t, gate, reset_max),
+            super::throughput::counting_assignments(s),
+            "LEFT JOIN throughput d ON d.name = c.name",
+            ", coalesce(d.true_up, false) AS true_up",
+            ", 'trueUp', true_up",
+        ),
+        None => (String::new(), String::new(), "", "", ""),
+    };
     format!(
         r#"WITH lock AS MATERIALIZED (SELECT pg_try_advisory_xact_lock({key}) AS got),
 -- while the vacuum-safety backoff is in force (see `set_monitor_backoff`) nothing is counted
 backoff AS MATERIALIZED (SELECT EXISTS (SELECT 1 FROM {s_}.version WHERE monitor_backoff_on > {s_}.job_now()) AS held),
 names AS (SELECT json_array_elements_text($1::text::json) AS name),
+{throughput}
 counts AS (
   SELECT n.name,
     count(j.*) FILTER (WHERE j.state < 'active' AND j.start_after > {s_}.job_now())::int AS deferred,
@@ -57,22 +74,22 @@ counts AS (
     count(j.*)::int AS total,
     array_agg(j.singleton_key) FILTER (WHERE j.state = 'active' AND j.policy IN ('singleton', 'stately')) AS singletons
   FROM names n LEFT JOIN {s_}.{t} j ON j.name = n.name
-  WHERE (SELECT got FROM lock) AND NOT (SELECT held FROM backoff)
+  WHERE {gate}
   GROUP BY n.name
 ),
 written AS (
   UPDATE {s_}.queue q SET
     deferred_count = c.deferred, blocked_count = c.blocked, queued_count = c.queued,
     ready_count = c.ready, active_count = c.active, failed_count = c.failed, total_count = c.total,
-    singletons_active = c.singletons,
+    singletons_active = c.singletons,{assignments}
     -- newest first, the last 60 samples (the dashboard's sparkline)
     ready_history = (ARRAY[c.ready] || q.ready_history)[1:60],
     monitor_on = {s_}.job_now()
-  FROM counts c WHERE q.name = c.name
-  RETURNING q.name, q.queued_count, q.warning_queued
+  FROM counts c {join} WHERE q.name = c.name
+  RETURNING q.name, q.queued_count, q.warning_queued{returned_true_up}
 )
 -- pinSeconds: how long this statement held its snapshot (the MVCC horizon), by the server's clock
-SELECT json_build_object('name', name, 'queuedCount', queued_count, 'warningQueueSize', warning_queued,
+SELECT json_build_object('name', name, 'queuedCount', queued_count, 'warningQueueSize', warning_queued{true_up},
   'pinSeconds', extract(epoch FROM clock_timestamp() - transaction_timestamp())::float8)::text FROM written"#,
         key = s.advisory_key_sql("queue-stats")
     )
