@@ -289,3 +289,40 @@ test('bamIntervalSeconds is validated as in 12.38', async () => {
   assert.throws(() => new PgBoss({ connectionString, bamIntervalSeconds: 0.5, __test__bypass_bam_interval_check: true }), /bamIntervalSeconds must be at least 1 seconds/)
   assert.ok(new PgBoss({ connectionString, bamIntervalSeconds: 2, __test__bypass_bam_interval_check: true }))
 })
+
+test('with a constructor db the runner claims and builds through its executeSql; one that drops a script\'s rows is refused as 12.38 refuses it', async () => {
+  const schema = schemaName('db')
+  await freshSchema(schema)
+  const id = await queueRow(schema, 'cic', 'CREATE INDEX CONCURRENTLY IF NOT EXISTS bamr_t_db ON S.bamr_t (a)')
+  const { pg } = await import('./helpers.mjs')
+  const own = new pg.Pool({ connectionString, max: 3 })
+  try {
+    // only the last statement's result: the claim's rows are lost, which must not pass silently
+    const lossy = { executeSql: async (text, values) => { const r = await own.query(text, values); return Array.isArray(r) ? r[r.length - 1] : r } }
+    const bad = await startBoss(schema, { ...FAST, db: lossy })
+    await waitFor(() => bad.lastError, { timeout: 10000 })
+    await bad.stop()
+    assert.match(bad.lastError.message, /bam claim returned no lock row/)
+    // the claim itself committed (as with 12.38): the row waits out the grace window, which is
+    // aged here, and the next claim reclaims it
+    let { rows } = await db.query(`SELECT status FROM ${schema}.bam WHERE id = $1`, [id])
+    assert.equal(rows[0].status, 'in_progress')
+    await db.query(`UPDATE ${schema}.bam SET started_on = now() - interval '1 hour' WHERE id = $1`, [id])
+
+    await db.query(`UPDATE ${schema}.version SET bam_on = NULL`)
+    const events = []
+    const boss = await startBoss(schema, { ...FAST, db: { executeSql: (text, values) => own.query(text, values) } })
+    boss.on('bam', e => events.push(e.status))
+    await waitFor(async () => {
+      const { rows } = await db.query(`SELECT status FROM ${schema}.bam WHERE id = $1`, [id])
+      return rows[0].status === 'completed'
+    }, { timeout: 20000 })
+    await boss.stop()
+    assert.equal(boss.lastError, undefined, String(boss.lastError))
+    ;({ rows } = await db.query(`SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+      WHERE c.relname = 'bamr_t_db' AND c.relnamespace = $1::text::regnamespace`, [schema]))
+    assert.deepEqual(rows, [{ indisvalid: true }])
+  } finally {
+    await own.end()
+  }
+})

@@ -289,6 +289,11 @@ impl Engine {
         match outcome {
             Ok(()) => self.bam_event(&entry, "completed", None),
             Err(err) => {
+                // a cancel stop() sent can fail the statement before its own reply is read
+                let cancelled = *running.abort.borrow() && err.sqlstate() == Some("57014");
+                if cancelled {
+                    running.ended.store(true, Ordering::SeqCst);
+                }
                 let ended = running.ended.load(Ordering::SeqCst);
                 if ended && running.ending() == Ending::Abandon {
                     // left to the server: the row stays in_progress for the liveness check
@@ -334,15 +339,14 @@ impl Engine {
             if let Some((token, bare)) = &shape.built {
                 let rows = self.query(&db, &probe(bare), &[]).await?;
                 match rows.first().map(String::as_str) {
-                    Some("true") => {
-                        if liveness {
-                            self.bam_execute(running, &sql::heal_drop(schema, token))
-                                .await?;
-                        }
+                    // an invalid stub an interrupted build left: dropped first (liveness path only)
+                    Some("true") if liveness => {
+                        self.bam_execute(running, &sql::heal_drop(schema, token))
+                            .await?;
                     }
+                    Some("true") | None => {}
                     // valid: the build finished and only the row was never marked
                     Some(_) => return Ok(()),
-                    None => {}
                 }
             }
         }
