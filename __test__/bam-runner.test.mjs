@@ -336,3 +336,27 @@ test('with a constructor db the runner claims and builds through its executeSql;
     await own.end()
   }
 })
+
+test('a re-attempted concurrent build drops the invalid index an interrupted build left and builds it again', async () => {
+  const schema = schemaName('heal')
+  await freshSchema(schema)
+  // a failed concurrent build leaves its index behind, invalid
+  await assert.rejects(db.query(`CREATE UNIQUE INDEX CONCURRENTLY bamr_u ON ${schema}.bamr_t ((a % 2))`))
+  const invalid = async () => (await db.query(`SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+    WHERE c.relname = 'bamr_u' AND c.relnamespace = $1::text::regnamespace`, [schema])).rows
+  assert.deepEqual(await invalid(), [{ indisvalid: false }])
+  const id = await queueRow(schema, 'unique', 'CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS bamr_u ON S.bamr_t (a)')
+  await db.query(`UPDATE ${schema}.bam SET status = 'failed', error = 'earlier', started_on = now(), completed_on = now() WHERE id = $1`, [id])
+  const boss = await startBoss(schema, FAST)
+  try {
+    await waitFor(async () => (await db.query(`SELECT status FROM ${schema}.bam WHERE id = $1`, [id])).rows[0].status === 'completed', { timeout: 20000 })
+  } finally {
+    await boss.stop()
+  }
+  assert.equal(boss.lastError, undefined, String(boss.lastError))
+  assert.deepEqual(await invalid(), [{ indisvalid: true }])
+  const { rows } = await db.query(`SELECT error FROM ${schema}.bam WHERE id = $1`, [id])
+  assert.equal(rows[0].error, null)
+  const { rows: def } = await db.query(`SELECT indexdef FROM pg_indexes WHERE schemaname = $1::text AND indexname = 'bamr_u'`, [schema])
+  assert.match(def[0].indexdef, /\(a\)$/)
+})
