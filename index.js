@@ -416,8 +416,8 @@ class PgBoss extends EventEmitter {
 
   isTimekeeping () { return this.#syncCall('isTimekeeping', []) }
   isCheckingSkew () { return this.#syncCall('isCheckingSkew', []) }
-  /** pg-boss-native builds no indexes in the background (BAM), so no BAM pass is ever running. */
-  isBamWorking () { return false }
+  /** Whether a BAM pass (the background index builds) runs now. */
+  isBamWorking () { return this.#syncCall('isBamWorking', []) }
 
   async subscribe (event, name) { await this.#call('subscribe', [event ?? null, name ?? null]) }
   async unsubscribe (event, name) { await this.#call('unsubscribe', [event ?? null, name ?? null]) }

@@ -217,8 +217,11 @@ for (const from of [45, 44, 43, 42, 41, 40, 39, 38, 37, 36, 35, 34, 33, 32, 31, 
     // the same catalog once built
     await referenceMigrate(twin, from, 46)
     assert.equal(await version(twin), 46)
-    assert.ok((await bamRows(ours)).some(r => r.version === 46 && r.status === 'pending'))
-    assert.deepEqual(await bamRows(ours), await bamRows(twin))
+    // the same builds queued; ours may have begun running them (its BAM runner starts with it:
+    // from 26 no release stamped the pass before)
+    const queued = rows => rows.map(({ status, ...row }) => row)
+    assert.ok((await bamRows(ours)).some(r => r.version === 46))
+    assert.deepEqual(queued(await bamRows(ours)), queued(await bamRows(twin)))
 
     await runBuilds(ours)
     await runBuilds(twin)

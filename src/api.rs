@@ -317,6 +317,7 @@ pub fn call_sync(engine: &Arc<Engine>, method: &str, args: &[Value]) -> Result<S
         "isMaintaining" => Ok(engine.is_maintaining().to_string()),
         "isTimekeeping" => Ok(engine.timekeeper.is_timekeeping().to_string()),
         "isResolvingFlow" => Ok(engine.is_resolving_flow().to_string()),
+        "isBamWorking" => Ok(engine.is_bam_working().to_string()),
         "eventsEmitted" => Ok(engine.events_emitted().to_string()),
         "isCheckingSkew" => Ok(engine.timekeeper.is_checking_skew().to_string()),
         // previewSchedule() and schedule() read the database clock as the pass does

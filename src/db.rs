@@ -18,6 +18,15 @@ pub trait Executor: Send + Sync {
     fn query<'a>(&'a self, sql: &'a str, params: &'a [Param]) -> BoxFuture<'a, Result<Vec<Row>>>;
     /// A parameterless, possibly multi-statement script (DDL, `BEGIN ... COMMIT` blocks).
     fn batch<'a>(&'a self, sql: &'a str) -> BoxFuture<'a, Result<()>>;
+    /// A parameterless multi-statement script (a `BEGIN ... COMMIT` block) with the rows of every
+    /// statement, in order: how a claim under an advisory lock reads what it claimed.
+    fn script_rows<'a>(&'a self, _sql: &'a str) -> BoxFuture<'a, Result<Vec<Row>>> {
+        Box::pin(async {
+            Err(BossError::operational(
+                "this executor cannot return the rows of a script",
+            ))
+        })
+    }
     /// Arbitrary SQL with JSON values, rows as JSON (`getDb().executeSql()`); see `raw_sql`.
     fn execute_raw<'a>(
         &'a self,
@@ -220,6 +229,64 @@ impl NativePool {
     }
 }
 
+/// How a statement `NativePool::run_command` runs ends when its abort fires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommandEnd {
+    /// The connection is closed at once, leaving the statement to the server (a concurrent index
+    /// statement runs to its end without its client).
+    Abandon,
+    /// The statement is awaited (a cancel is on its way); its connection is closed afterwards,
+    /// never handed out again with the cancel perhaps still landing.
+    Retire,
+}
+
+/// Why `NativePool::run_command` did not complete its statement.
+#[derive(Debug)]
+pub enum CommandError {
+    /// The abort fired before the statement was sent.
+    NotStarted,
+    /// The abort fired and the connection was closed under the statement (`CommandEnd::Abandon`).
+    Abandoned,
+    Failed(BossError),
+}
+
+impl NativePool {
+    /// One statement on a connection of its own, outside any transaction block (autocommit), as
+    /// `CREATE INDEX CONCURRENTLY` needs; no query timeout. `abort` turning true ends it as `end` says.
+    pub async fn run_command(
+        &self,
+        sql: &str,
+        mut abort: tokio::sync::watch::Receiver<bool>,
+        end: CommandEnd,
+    ) -> std::result::Result<(), CommandError> {
+        let client = tokio::select! {
+            client = self.client() => client.map_err(CommandError::Failed)?,
+            _ = abort.wait_for(|a| *a) => return Err(CommandError::NotStarted),
+        };
+        if *abort.borrow() {
+            return Err(CommandError::NotStarted);
+        }
+        let result = match end {
+            CommandEnd::Abandon => {
+                tokio::select! {
+                    r = client.batch_execute(sql) => r,
+                    _ = abort.wait_for(|a| *a) => {
+                        client.close();
+                        drop(Object::take(client));
+                        return Err(CommandError::Abandoned);
+                    }
+                }
+            }
+            CommandEnd::Retire => client.batch_execute(sql).await,
+        };
+        if *abort.borrow() || client.is_closed() {
+            client.close();
+            drop(Object::take(client));
+        }
+        result.map_err(|e| CommandError::Failed(e.into()))
+    }
+}
+
 impl Executor for NativePool {
     fn query<'a>(&'a self, sql: &'a str, params: &'a [Param]) -> BoxFuture<'a, Result<Vec<Row>>> {
         Box::pin(async move {
@@ -259,6 +326,33 @@ impl Executor for NativePool {
             {
                 Some(result) => result,
                 None => Err(timed_out(client)),
+            }
+        })
+    }
+
+    fn script_rows<'a>(&'a self, sql: &'a str) -> BoxFuture<'a, Result<Vec<Row>>> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            let Some(result) = self.within(client.simple_query(sql)).await else {
+                return Err(timed_out(client));
+            };
+            match result {
+                Ok(messages) => Ok(messages
+                    .iter()
+                    .filter_map(|m| match m {
+                        tokio_postgres::SimpleQueryMessage::Row(row) => Some(
+                            (0..row.len())
+                                .map(|i| row.get(i).map(str::to_string))
+                                .collect(),
+                        ),
+                        _ => None,
+                    })
+                    .collect()),
+                Err(err) => {
+                    // a failed script may leave its BEGIN open on this pooled connection
+                    let _ = client.batch_execute("ROLLBACK").await;
+                    Err(err.into())
+                }
             }
         })
     }

@@ -80,6 +80,8 @@ pub struct Engine {
     pub vitals: crate::vitals::Vitals,
     /// The flow resolver's pass lock and state (`flow`).
     pub flow: crate::flow::FlowResolver,
+    /// The BAM runner's state (`bam::runner`).
+    pub bam: crate::bam::BamRunner,
     /// What the reindex pass and the vacuum checks remember between supervise passes.
     pub reindex: crate::reindex::ReindexState,
     pub vacuum: crate::monitor::VacuumState,
@@ -114,6 +116,7 @@ impl Engine {
             timekeeper: Default::default(),
             vitals: Default::default(),
             flow: Default::default(),
+            bam: Default::default(),
             reindex: Default::default(),
             vacuum: Default::default(),
             transactions: Default::default(),
@@ -412,6 +415,7 @@ impl Engine {
             self.spawn_listener();
         }
         self.start_flow_resolver();
+        self.start_bam_runner();
         self.start_registry().await;
         if let Ok(mut l) = self.lifecycle.lock() {
             *l = Lifecycle::Started;
@@ -438,6 +442,9 @@ impl Engine {
             }
             return Ok(false);
         }
+        // a BAM command gets the graceful timeout from here, then is ended (pg-boss's bam deadline)
+        let bam_deadline = std::time::Instant::now()
+            + std::time::Duration::from_millis(if graceful { timeout_ms } else { 0 });
         // first, so a pass in progress files its occurrences while the pool is still open
         self.stop_timekeeper().await;
         self.stop_flow_resolver().await;
@@ -457,6 +464,7 @@ impl Engine {
                 }
             }
         }
+        self.stop_bam_runner(bam_deadline).await;
         self.fail_work_in_progress(&workers).await;
         for w in &workers {
             if let Some(task) = w.take_task() {

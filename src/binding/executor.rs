@@ -81,6 +81,10 @@ impl Executor for JsExecutor {
     fn batch<'a>(&'a self, sql: &'a str) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move { self.run(sql, None).await.map(|_| ()) })
     }
+
+    fn script_rows<'a>(&'a self, sql: &'a str) -> BoxFuture<'a, Result<Vec<Row>>> {
+        Box::pin(async move { self.run(sql, None).await })
+    }
 }
 
 /// A caller's `db.beginTransaction()` as the engine's `TransactionOpener`. index.js wraps it in a

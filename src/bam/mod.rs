@@ -1,6 +1,9 @@
-//! pg-boss's asynchronous index builds ("BAM"), as far as pg-boss-native serves them: the reads
-//! (`getBamStatus()`, `getBamEntries()`) of what pg-boss recorded. Running the builds is not
-//! implemented yet (README "Not yet").
+//! pg-boss's asynchronous index builds ("BAM"): the reads (`getBamStatus()`, `getBamEntries()`)
+//! here, and the runner that claims and runs the queued builds (`runner`).
+
+mod runner;
+
+pub use runner::BamRunner;
 
 use crate::engine::Engine;
 use crate::error::Result;
