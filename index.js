@@ -13,7 +13,7 @@ const { systemClock, TestClock } = require('./lib/clock.js')
 const { addBins, percentile, fillPercentiles } = require('./lib/latency.js')
 const { Spies, notEnabled: spiesNotEnabled } = require('./lib/spy.js')
 const { UnrecoverableError, completionData, encodeResolved, encodeRejected, encodeResults } = require('./lib/outcome.js')
-const { UNDEFINED, DATE, markUndefined, payload, splitDb } = require('./lib/marks.js')
+const { UNDEFINED, DATE, markUndefined, nonFiniteAsText, payload, splitDb } = require('./lib/marks.js')
 const { getConstructionPlans, getMigrationPlans, getRollbackPlans, getUninstallPlans, getIndexBloatPlans } = require('./lib/plans.js')
 
 const states = Object.freeze({

@@ -41,4 +41,12 @@ function splitDb (options) {
   return [rest, db]
 }
 
-module.exports = { UNDEFINED, DATE, markUndefined, payload, splitDb }
+/** JSON writes Infinity and NaN as null (a default); as text they are refused as pg-boss refuses them. */
+function nonFiniteAsText (options) {
+  if (!options || typeof options !== 'object') return options
+  const nonFinite = ([, v]) => typeof v === 'number' && !Number.isFinite(v)
+  if (!Object.entries(options).some(nonFinite)) return options
+  return Object.fromEntries(Object.entries(options).map(e => nonFinite(e) ? [e[0], String(e[1])] : e))
+}
+
+module.exports = { UNDEFINED, DATE, markUndefined, nonFiniteAsText, payload, splitDb }

@@ -5,7 +5,7 @@
 const { ok: assert } = require('node:assert')
 const native = require('./native.js')
 const { toError, unwrap } = require('./convert.js')
-const { markUndefined } = require('./marks.js')
+const { markUndefined, nonFiniteAsText } = require('./marks.js')
 
 function getConstructionPlans (schema) {
   return native.constructionPlans(schema ?? null)
@@ -18,14 +18,6 @@ function moduleCall (method, args) {
 
 function getUninstallPlans (schema, options) { return moduleCall('getUninstallPlans', [schema ?? null, options ?? {}]) }
 function getIndexBloatPlans (schema, options) { return moduleCall('getIndexBloatPlans', [schema ?? null, markUndefined(nonFiniteAsText(options)) ?? {}]) }
-
-/** JSON writes Infinity and NaN as null (a default); as text they are refused as pg-boss refuses them. */
-function nonFiniteAsText (options) {
-  if (!options || typeof options !== 'object') return options
-  const nonFinite = ([, v]) => typeof v === 'number' && !Number.isFinite(v)
-  if (!Object.entries(options).some(nonFinite)) return options
-  return Object.fromEntries(Object.entries(options).map(e => nonFinite(e) ? [e[0], String(e[1])] : e))
-}
 
 // the plan functions' errors arrive as an envelope; thrown as the Error pg-boss would throw
 function plan (fn) {
