@@ -7,7 +7,7 @@ const EventEmitter = require('node:events')
 const { randomUUID } = require('node:crypto')
 const { AssertionError } = require('node:assert')
 const native = require('./lib/native.js')
-const { revive, toError, unwrap, toExecutor, toTransactions, configJson, passwordCallback, identityCallback, FUNCTION } = require('./lib/convert.js')
+const { revive, sqlResult, toError, unwrap, toExecutor, toTransactions, configJson, passwordCallback, identityCallback, FUNCTION } = require('./lib/convert.js')
 const { EngineHost, recurrence } = require('./lib/host.js')
 const { systemClock, TestClock } = require('./lib/clock.js')
 const { addBins, percentile, fillPercentiles } = require('./lib/latency.js')
@@ -259,11 +259,7 @@ class PgBoss extends EventEmitter {
         get waitingCount () { return counts().waitingCount },
         get options () { return { max: counts().max } }
       },
-      executeSql: async (text, values) => {
-        const { rows, dates } = await this.#call('executeSql', [text, Array.isArray(values) ? values : []])
-        for (const row of rows) for (const column of dates) if (typeof row[column] === 'number') row[column] = new Date(row[column])
-        return { rows }
-      }
+      executeSql: async (text, values) => sqlResult(await this.#call('executeSql', [text, Array.isArray(values) ? values : []]))
     }
   }
 
@@ -635,11 +631,8 @@ class PgBoss extends EventEmitter {
  */
 function transactionDb (native, id) {
   const db = {
-    executeSql: async (text, values) => {
-      const { rows, dates } = unwrap(await native.transactionSql(id, String(text), JSON.stringify(Array.isArray(values) ? values : [])))
-      for (const row of rows) for (const column of dates) if (typeof row[column] === 'number') row[column] = new Date(row[column])
-      return { rows }
-    }
+    executeSql: async (text, values) =>
+      sqlResult(unwrap(await native.transactionSql(id, String(text), JSON.stringify(Array.isArray(values) ? values : []))))
   }
   return db
 }
