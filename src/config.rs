@@ -56,6 +56,10 @@ pub struct Config {
     pub clock: Option<ClockConfig>,
     /// `__test__enableSpies`: `getSpy()` works and the engine reports spy events (`src/spy.rs`).
     pub spies: bool,
+    /// pg-boss v10's job defaults given to the constructor, as the queue options `createQueue()`
+    /// takes from them (`src/v10_defaults.rs`), and the v10 keys they came from.
+    pub v10_queue_defaults: Object,
+    pub v10_default_keys: Vec<String>,
 }
 
 /// A caller's `clock` (pg-boss 12.38's `Clock`): the timekeeper reads its time and waits on its
@@ -402,6 +406,8 @@ impl Config {
             )?;
         }
 
+        let (v10_queue_defaults, v10_default_keys) = crate::v10_defaults::queue_defaults(&obj)?;
+
         let instance_id = crate::ids::new_instance_id();
 
         // node-postgres's settings, resolved and checked now so a setting pg-boss-native cannot
@@ -484,6 +490,8 @@ impl Config {
             clock,
             // truthy, as pg-boss reads it (it checks nothing else)
             spies: bool_or(&obj, "__test__enableSpies", false),
+            v10_queue_defaults,
+            v10_default_keys,
         })
     }
 }
