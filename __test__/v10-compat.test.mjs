@@ -160,9 +160,9 @@ test('stop() without wait is unchanged: it resolves once the instance has stoppe
   assert.equal(stopped, true)
 })
 
-test('v10 job defaults on the constructor become defaults of the queues the instance creates, warning once', async () => {
+test('v10 job defaults on the constructor become defaults of the queues the instance creates and of its work() calls, warning once', async () => {
   const options = { connectionString, schema, supervise: false, schedule: false }
-  const first = await deprecations(() => new PgBoss({ ...options, retryLimit: 5, retryDelay: 3, retryBackoff: true, expireInMinutes: 2, retentionDays: 3, deleteAfterHours: 1 }))
+  const first = await deprecations(() => new PgBoss({ ...options, retryLimit: 5, retryDelay: 3, retryBackoff: true, expireInMinutes: 2, retentionDays: 3, deleteAfterHours: 1, pollingIntervalSeconds: 1 }))
   assert.deepEqual(first.codes, ['PGBOSS_NATIVE_V10_JOB_DEFAULTS'])
   const boss = first.value
   await boss.start()
@@ -183,6 +183,12 @@ test('v10 job defaults on the constructor become defaults of the queues the inst
     const job = await boss.getJobById('v10-defaults', id)
     assert.equal(job.retryLimit, 5)
     assert.equal(job.expireInSeconds, 120)
+    // v10's pollingIntervalSeconds is the default of work(); a call's own wins
+    const a = await boss.work('v10-defaults', async () => {})
+    const b = await boss.work('v10-defaults', { pollingIntervalSeconds: 3 }, async () => {})
+    const polling = id => boss.getWipData().find(w => w.id === id).options.pollingInterval
+    assert.equal(polling(a), 1000)
+    assert.equal(polling(b), 3000)
   } finally {
     await boss.stop()
   }
@@ -198,6 +204,8 @@ test('without v10 keys the constructor and createQueue are unchanged', async () 
     await boss.createQueue('v12-defaults')
     const q = await boss.getQueue('v12-defaults')
     assert.deepEqual([q.retryLimit, q.retryDelay, q.retryBackoff, q.expireInSeconds, q.retentionSeconds, q.deleteAfterSeconds], [2, 0, false, 900, 1209600, 604800])
+    const id = await boss.work('v12-defaults', async () => {})
+    assert.equal(boss.getWipData().find(w => w.id === id).options.pollingInterval, 2000)
   } finally {
     await boss.stop()
   }
@@ -210,6 +218,7 @@ test('v10 job defaults are validated as v10 did, and its archive options, which 
   assert.throws(() => new PgBoss({ ...options, retentionMinutes: 0 }), { message: 'configuration assert: retentionMinutes must be at least every minute' })
   assert.throws(() => new PgBoss({ ...options, expireInHours: 25 }), { message: 'configuration assert: expiration cannot exceed 24 hours' })
   assert.throws(() => new PgBoss({ ...options, deleteAfterDays: 0 }), { message: 'configuration assert: deleteAfterDays must be at least every day' })
+  assert.throws(() => new PgBoss({ ...options, pollingIntervalSeconds: 0.1 }), { message: 'configuration assert: pollingIntervalSeconds must be at least every 500ms' })
   assert.throws(() => new PgBoss({ ...options, archiveCompletedAfterSeconds: 3600 }), /archiveCompletedAfterSeconds is a pg-boss v10 option with no equivalent/)
   assert.throws(() => new PgBoss({ ...options, archiveFailedAfterSeconds: 3600 }), /archiveFailedAfterSeconds is a pg-boss v10 option with no equivalent/)
 })

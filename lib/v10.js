@@ -10,7 +10,7 @@ const MESSAGES = {
   INSERT: 'insert(jobs) with a name on each job is the pg-boss v10 form; since v11 it is insert(name, jobs), one queue per call. pg-boss-native groups the jobs by name and inserts each queue\'s in turn.',
   OFF_WORK: 'offWork({ id }) is the pg-boss v10 form; since v11 it is offWork(name, { id }).',
   STOP_WAIT: 'stop({ wait }) is a pg-boss v10 option that pg-boss 12.38 ignores: its stop() always resolves once the instance has stopped. pg-boss-native still honours wait: false (resolve at once, stop in the background, report a failure as an error event).',
-  JOB_DEFAULTS: 'job defaults on the constructor ({keys}) are pg-boss v10 options that pg-boss 12.38 ignores; pg-boss-native applies them, as v10 did for jobs of queues that do not set them, as defaults of the queues this instance creates. Set them on createQueue() instead.'
+  JOB_DEFAULTS: 'job defaults on the constructor ({keys}) are pg-boss v10 options that pg-boss 12.38 ignores. pg-boss-native applies them as v10 did where they still have a place: retry, expiration, retention and deletion as defaults of the queues this instance creates, pollingIntervalSeconds as the default of its work() calls. Set them on createQueue() and work() instead.'
 }
 
 /** One DeprecationWarning per kind per process (code PGBOSS_NATIVE_V10_<KIND>). */

@@ -2,7 +2,8 @@
 //! `retentionDays`, ...). v10 applied them to a job whenever neither the job nor its queue set
 //! the value; since pg-boss 11 every queue row holds every value (create_queue fills in its
 //! defaults), so the place they still mean something is `createQueue()`: a queue this instance
-//! creates takes them for the options it is not given. pg-boss 12.38 ignores these keys on the
+//! creates takes them for the options it is not given. Likewise v10's `pollingIntervalSeconds`
+//! was the default of every `work()` call. pg-boss 12.38 ignores these keys on the
 //! constructor, so no 12.38 configuration changes meaning. v10's archive options have no
 //! equivalent (12.38 keeps completed jobs in the job table) and are refused.
 
@@ -52,9 +53,38 @@ const RETRY_KEYS: [&str; 3] = ["retryLimit", "retryDelay", "retryBackoff"];
 /// v10 options with no 12.38 equivalent.
 const ARCHIVE_KEYS: [&str; 2] = ["archiveCompletedAfterSeconds", "archiveFailedAfterSeconds"];
 
+/// What a v10 constructor's defaults become.
+#[derive(Debug, Clone, Default)]
+pub struct V10Defaults {
+    /// 12.38 queue options, for `createQueue()`.
+    pub queue: Object,
+    /// 12.38 `work()` options.
+    pub work: Object,
+    /// The v10 keys given, for the deprecation warning.
+    pub keys: Vec<String>,
+}
+
+/// The v10 defaults the constructor options carry. Validated with v10's messages.
+pub fn from_constructor(obj: &Object) -> Result<V10Defaults> {
+    let (queue, mut keys) = queue_defaults(obj)?;
+    let mut work = Object::new();
+    if let Some(v) = obj
+        .get("pollingIntervalSeconds")
+        .filter(|v| !js::is_undefined(Some(v)))
+    {
+        ensure(
+            js::ge(Some(v), 0.5),
+            "configuration assert: pollingIntervalSeconds must be at least every 500ms",
+        )?;
+        work.insert("pollingIntervalSeconds".into(), v.clone());
+        keys.push("pollingIntervalSeconds".into());
+    }
+    Ok(V10Defaults { queue, work, keys })
+}
+
 /// The v10 job defaults the constructor options carry, as 12.38 queue options, and the v10 keys
-/// they came from (for the deprecation warning). Validated with v10's messages.
-pub fn queue_defaults(obj: &Object) -> Result<(Object, Vec<String>)> {
+/// they came from.
+fn queue_defaults(obj: &Object) -> Result<(Object, Vec<String>)> {
     let given = |key: &str| obj.get(key).filter(|v| !js::is_undefined(Some(v)));
     for key in ARCHIVE_KEYS {
         if given(key).is_some() {
@@ -117,7 +147,7 @@ pub fn queue_defaults(obj: &Object) -> Result<(Object, Vec<String>)> {
     Ok((defaults, keys))
 }
 
-/// `options` with the constructor's v10 defaults for what it does not set.
+/// `options` (of `createQueue()` or `work()`) with the constructor's v10 defaults for what it does not set.
 pub fn apply(defaults: &Object, options: &Object) -> Object {
     let mut merged = options.clone();
     for (key, value) in defaults {
@@ -169,6 +199,26 @@ mod tests {
             "configuration assert: expiration cannot exceed 24 hours"
         );
         assert!(err(json!({ "archiveCompletedAfterSeconds": 60 })).contains("no equivalent"));
+    }
+
+    #[test]
+    fn polling_interval_becomes_a_work_default() {
+        let d = from_constructor(&obj(
+            json!({ "pollingIntervalSeconds": 1, "retryDelay": 2 }),
+        ))
+        .unwrap();
+        assert_eq!(
+            Value::Object(d.work),
+            json!({ "pollingIntervalSeconds": 1 })
+        );
+        assert_eq!(Value::Object(d.queue), json!({ "retryDelay": 2 }));
+        assert_eq!(d.keys, ["retryDelay", "pollingIntervalSeconds"]);
+        assert_eq!(
+            from_constructor(&obj(json!({ "pollingIntervalSeconds": 0.1 })))
+                .unwrap_err()
+                .message,
+            "configuration assert: pollingIntervalSeconds must be at least every 500ms"
+        );
     }
 
     #[test]

@@ -204,6 +204,8 @@ export interface ConstructorOptions extends DatabaseOptions, SchedulingOptions, 
   deleteAfterHours?: number
   /** @deprecated pg-boss v10: as deleteAfterSeconds, in days. */
   deleteAfterDays?: number
+  /** @deprecated pg-boss v10: the default pollingIntervalSeconds of this instance's work() calls. Set it on work(). */
+  pollingIntervalSeconds?: number
 }
 
 export interface StartOptions {
