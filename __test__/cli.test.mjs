@@ -326,6 +326,31 @@ test('rollback below the oldest version we migrate is refused, exit 1', async ()
   assert.equal(await version(schema), 26)
 })
 
+test('reindex finds nothing bloated on a fresh install; --force rebuilds every job index, as 12.38 does', async () => {
+  const schema = await schemaName('reindex')
+  await run(['create', ...conn(schema)])
+  const none = await run(['reindex', ...conn(schema)])
+  assert.equal(none.code, 0)
+  assert.equal(none.stdout, `No bloated indexes found in schema "${schema}"\n`)
+  const dry = await run(['reindex', ...conn(schema), '--force', '--dry-run'])
+  assert.equal(dry.code, 0)
+  assert.match(dry.stdout, new RegExp(`^-- SQL to rebuild \\d+ index\\(es\\) in schema "${schema}":\n`))
+  assert.match(dry.stdout, new RegExp(`\nREINDEX INDEX CONCURRENTLY ${schema}\\."job_common_pkey";\n`))
+  assert.deepEqual(dry.stdout.split('\n').sort(), (await run(['reindex', ...conn(schema), '--force', '--dry-run'], { theirs: true })).stdout.split('\n').sort())
+  const forced = await run(['reindex', ...conn(schema), '--force'])
+  assert.equal(forced.code, 0, forced.stderr)
+  assert.match(forced.stdout, /\n {2}✓ REINDEX INDEX CONCURRENTLY [^\n]+"job_common_i3"\n/)
+  assert.match(forced.stdout, /\n✓ Done\n$/)
+  // the same lines (indexes of one size come in no particular order)
+  const lines = text => text.split('\n').sort()
+  assert.deepEqual(lines(forced.stdout), lines((await run(['reindex', ...conn(schema), '--force'], { theirs: true })).stdout))
+  assert.equal((await driftOf(schema)).ok, true)
+
+  const missing = await run(['reindex', ...conn('cli_none')])
+  assert.equal(missing.code, 1)
+  assert.equal(missing.stdout, 'pg-boss is not installed in schema "cli_none"\n')
+})
+
 // ---- migrate ----
 
 test('migrate --dry-run prints our migration from the version found and changes nothing', async () => {
