@@ -119,3 +119,40 @@ impl Engine {
         Ok(Upgraded { failed_build: None })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upgrade_plan_refuses_versions_without_a_path_and_splits_inline_builds() {
+        let s = SchemaName::parse("upg").unwrap();
+        let err = upgrade_plan(&s, 25, None).err().unwrap();
+        assert!(err.message.contains("schema upg is at version 25"));
+        assert!(err.message.contains("npx pg-boss@12.38.0 migrate"));
+        assert!(upgrade_plan(&s, SCHEMA_VERSION, None).is_err());
+
+        let queued = upgrade_plan(&s, 45, None).unwrap();
+        assert!(queued.after_commit.is_empty());
+        assert!(queued.transaction.contains("job_table_run_async"));
+
+        let parts = [PartitionTable {
+            table_name: "jabc".into(),
+            policy: "standard".into(),
+        }];
+        let inline = upgrade_plan(&s, 45, Some(&parts)).unwrap();
+        assert!(inline.transaction.trim_end().ends_with("COMMIT;"));
+        assert!(!inline.transaction.contains("job_table_run_async"));
+        // one statement each, so each runs outside a transaction block
+        assert!(!inline.after_commit.is_empty());
+        for statement in &inline.after_commit {
+            assert_eq!(statement.matches(';').count(), 1, "{statement}");
+            assert!(statement.contains("CONCURRENTLY"));
+        }
+        assert!(inline.after_commit.iter().any(|c| c.contains("upg.jabc (")));
+        assert_eq!(
+            inline.text(),
+            plans::migrate::migrate(&s, 45, Some(&parts)).unwrap()
+        );
+    }
+}
