@@ -406,6 +406,34 @@ for (const [release, from] of [['pgb1227', 37], ['pgb125', 26]]) {
   })
 }
 
+test('migrate reports an index build that fails after the COMMIT with the statements left, exit 1', async () => {
+  const schema = await schemaName('migrate_build')
+  await run(['create', ...conn(schema)])
+  const { PgBoss } = await import('../index.mjs')
+  const boss = new PgBoss({ connectionString, schema, supervise: false, schedule: false })
+  await boss.start()
+  await boss.createQueue('p1', { partition: true })
+  await boss.createQueue('p2', { partition: true })
+  await boss.stop({ graceful: false })
+  assert.equal((await run(['rollback', ...conn(schema)])).code, 0)
+  // a partition's table gone behind the queue's back: its first build cannot run
+  const { rows: [{ table_name: gone }] } = await db.query(`SELECT table_name FROM ${schema}.queue WHERE name = 'p1'`)
+  await db.query(`ALTER TABLE ${schema}.job DETACH PARTITION ${schema}.${gone}`)
+  await db.query(`DROP TABLE ${schema}.${gone}`)
+
+  const { code, stdout, stderr } = await run(['migrate', ...conn(schema)])
+  assert.equal(code, 1)
+  assert.equal(stdout, `Migrating pg-boss schema "${schema}" from version ${SERVED - 1} to ${SERVED}...\n`)
+  const [first, second, , ...rest] = stderr.trimEnd().split('\n')
+  assert.equal(first, `pg-boss schema "${schema}" is at version ${SERVED}, but an index build failed: relation "${schema}.${gone}" does not exist`)
+  assert.equal(second, 'Drop any invalid index the failed build left, then run these statements one at a time:')
+  // the failed statement first, then every one not attempted
+  const left = rest.filter(line => line.startsWith('CREATE INDEX CONCURRENTLY'))
+  assert.match(left[0], new RegExp(`^CREATE INDEX CONCURRENTLY IF NOT EXISTS ${gone}_i14 ON ${schema}\\.${gone} `))
+  assert.ok(left.some(line => line.includes(`${schema}.job_common (name, singleton_key, created_on)`)))
+  assert.equal(await version(schema), SERVED)
+})
+
 test('migrate creates a missing schema', async () => {
   const schema = await schemaName('migrate_new')
   const { code, stdout } = await run(['migrate', ...conn(schema)])
