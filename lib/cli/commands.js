@@ -23,12 +23,15 @@ function refuseForeignLayout (backend) {
   }
 }
 
-/** The command line's connection options (validated by the constructor), and the file's config. */
-function resolve (args, { required = true } = {}) {
-  const fileConfig = loadConfigFile(args.config)
-  const options = connectionOptions(args, fileConfig, { required })
-  if (options) new PgBoss(options) // eslint-disable-line no-new -- validation only, as pg-boss checks its config up front
-  return { options, fileConfig }
+/**
+ * The command line's connection options, checked by the constructor before anything connects
+ * (as 12.38 checks its config up front, so a `--dry-run` that connects best effort still refuses
+ * a bad schema name).
+ */
+function checkedOptions (args) {
+  const options = connectionOptions(args, loadConfigFile(args.config))
+  new PgBoss(options) // eslint-disable-line no-new
+  return { options }
 }
 
 /** `fn(boss)` on an instance whose pool is open (never started), closed afterwards. */
@@ -43,7 +46,7 @@ async function withDatabase (options, fn) {
 }
 
 async function version (args) {
-  const { options } = resolve(args)
+  const { options } = checkedOptions(args)
   const schema = options.schema
   await withDatabase(options, async boss => {
     const found = await boss.schemaVersion()
@@ -64,7 +67,7 @@ async function install (boss, schema) {
 }
 
 async function create (args) {
-  const { options } = resolve(args)
+  const { options } = checkedOptions(args)
   const schema = options.schema
   refuseForeignLayout(options.backend)
   if (args.dryRun) {
@@ -98,7 +101,7 @@ async function migrationInputs (options) {
 }
 
 async function migrate (args) {
-  const { options } = resolve(args)
+  const { options } = checkedOptions(args)
   const schema = options.schema
   refuseForeignLayout(options.backend)
   if (args.dryRun) {
@@ -143,7 +146,7 @@ async function migrate (args) {
 }
 
 async function rollback (args) {
-  const { options } = resolve(args)
+  const { options } = checkedOptions(args)
   const schema = options.schema
   refuseForeignLayout(options.backend)
   await withDatabase(options, async boss => {
@@ -212,7 +215,7 @@ async function plansCommand (args) {
 }
 
 async function reindex (args) {
-  const { options } = resolve(args)
+  const { options } = checkedOptions(args)
   const schema = options.schema
   await withDatabase(options, async boss => {
     const found = await boss.schemaVersion()
@@ -280,7 +283,7 @@ async function reindex (args) {
 }
 
 async function doctorCommand (args) {
-  const { options } = resolve(args)
+  const { options } = checkedOptions(args)
   await withDatabase(options, boss => doctor(boss, options.schema, SCHEMA_VERSION, args))
 }
 

@@ -332,8 +332,10 @@ pub fn migration_plans(
             .map_err(|e| Error::from_reason(error_envelope(&e)))?;
         partitions.push(crate::plans::migrate::PartitionTable { table_name, policy });
     }
-    crate::plans::migrate::migrate(&schema, version, Some(&partitions))
-        .ok_or_else(|| no_plan("migration from", version))
+    // the path start() and the CLI take (migrate::upgrade_plan), its builds spelled out
+    crate::migrate::upgrade_plan(&schema, version, Some(&partitions))
+        .map(|script| script.text())
+        .map_err(|_| no_plan("migration from", version))
 }
 
 /// `getRollbackPlans(schema?, version?)`: our rollback of `version` (default: the served one)
