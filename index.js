@@ -16,6 +16,7 @@ const { UnrecoverableError, completionData, encodeResolved, encodeRejected, enco
 const { UNDEFINED, DATE, markUndefined, nonFiniteAsText, payload, splitDb } = require('./lib/marks.js')
 const { getConstructionPlans, getMigrationPlans, getRollbackPlans, getUninstallPlans, getIndexBloatPlans } = require('./lib/plans.js')
 const v10 = require('./lib/v10.js')
+const { ADMIN } = require('./lib/admin.js')
 
 const states = Object.freeze({
   created: 'created',
@@ -257,6 +258,8 @@ class PgBoss extends EventEmitter {
   }
 
   isInstalled () { return this.#call('isInstalled', []) }
+  /** The CLI's schema administration (src/admin.rs), on an instance that is never started. */
+  async [ADMIN] (command, args = []) { return unwrap(await this.#native.admin(command, JSON.stringify(args))) }
   /** One monitor (counts, expiry) and maintenance (retention) pass now, for every queue or one. */
   supervise (name, options) { return this.#call('supervise', [name ?? null, markUndefined(options) ?? {}]) }
   schemaVersion () { return this.#call('schemaVersion', []) }

@@ -29,6 +29,9 @@ function plan (fn) {
   }
 }
 
+/** `{ oldest, latest }`: the schema versions a migration starts from (at the oldest) and reaches. */
+function migratableVersions () { return moduleCall('migratableVersions', []) }
+
 function getMigrationPlans (schema, version, options) {
   const partitions = options?.partitionTables ?? []
   for (const p of partitions) {
@@ -42,4 +45,4 @@ function getRollbackPlans (schema, version) {
   return plan(() => native.rollbackPlans(schema ?? null, version ?? null))
 }
 
-module.exports = { getConstructionPlans, getMigrationPlans, getRollbackPlans, getUninstallPlans, getIndexBloatPlans }
+module.exports = { migratableVersions, getConstructionPlans, getMigrationPlans, getRollbackPlans, getUninstallPlans, getIndexBloatPlans }

@@ -212,7 +212,7 @@ impl Engine {
         }
     }
 
-    fn open_pool(&self) -> Result<()> {
+    pub(crate) fn open_pool(&self) -> Result<()> {
         if self.external.is_some() {
             return Ok(());
         }
@@ -245,7 +245,7 @@ impl Engine {
         Some(pool.counts())
     }
 
-    fn close_pool(&self) {
+    pub(crate) fn close_pool(&self) {
         if let Ok(mut pool) = self.pool.lock() {
             if let Some(p) = pool.take() {
                 p.close();

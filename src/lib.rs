@@ -2,6 +2,7 @@
 //!
 //! The engine modules know nothing of napi; `binding` is the only napi-aware module.
 
+pub mod admin;
 pub mod api;
 pub mod bam;
 pub mod config;

@@ -51,6 +51,12 @@ pub fn call(method: &str, args: &[Value]) -> Result<String> {
             ))
             .to_string())
         }
+        // (internal, for the CLI) the schema versions a migration starts from and reaches
+        "migratableVersions" => Ok(serde_json::json!({
+            "oldest": crate::plans::migrate::OLDEST_MIGRATABLE,
+            "latest": crate::plans::schema::SCHEMA_VERSION,
+        })
+        .to_string()),
         other => Err(BossError::operational(format!("unknown function {other}"))),
     }
 }

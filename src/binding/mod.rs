@@ -228,6 +228,22 @@ impl NativeBoss {
         }
     }
 
+    /// One schema administration command of the CLI (`admin.rs`) on an instance it never starts;
+    /// the same envelope as `call`, a panic an error.
+    #[napi]
+    pub async fn admin(&self, command: String, args: String) -> String {
+        let engine = self.engine.clone();
+        let work = async move {
+            let args: Vec<serde_json::Value> = serde_json::from_str(&args).unwrap_or_default();
+            crate::admin::call(&engine, &command, &args).await
+        };
+        match AssertUnwindSafe(work).catch_unwind().await {
+            Ok(Ok(payload)) => ok_envelope(&payload),
+            Ok(Err(err)) => error_envelope(&err),
+            Err(_) => error_envelope(&BossError::operational("pg-boss-native internal error")),
+        }
+    }
+
     /// Run one public method: `args` is the JSON array of its arguments, `execute_sql` the per-call
     /// `db`. Always resolves with a JSON envelope; a panic becomes an error, never a crash.
     #[napi]
@@ -316,8 +332,10 @@ pub fn migration_plans(
             .map_err(|e| Error::from_reason(error_envelope(&e)))?;
         partitions.push(crate::plans::migrate::PartitionTable { table_name, policy });
     }
-    crate::plans::migrate::migrate(&schema, version, Some(&partitions))
-        .ok_or_else(|| no_plan("migration from", version))
+    // the path start() and the CLI take (migrate::upgrade_plan), its builds spelled out
+    crate::migrate::upgrade_plan(&schema, version, Some(&partitions))
+        .map(|script| script.text())
+        .map_err(|_| no_plan("migration from", version))
 }
 
 /// `getRollbackPlans(schema?, version?)`: our rollback of `version` (default: the served one)
@@ -336,11 +354,8 @@ fn plan_schema(schema: Option<String>) -> Result<crate::names::SchemaName> {
 }
 
 fn no_plan(what: &str, version: i64) -> Error {
-    let e = crate::error::BossError::assertion(format!(
-        "Version {version} not found: pg-boss-native has no {what} schema version {version} \
-         (it migrates schema versions {} in place)",
-        crate::plans::migrate::migratable_range()
-    ));
+    let e =
+        crate::error::BossError::assertion(crate::plans::migrate::no_plan_message(what, version));
     Error::from_reason(error_envelope(&e))
 }
 

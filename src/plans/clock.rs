@@ -54,6 +54,21 @@ pub fn set(s: &SchemaName) -> String {
     )
 }
 
+/// `job_now()`'s source text (`prosrc`), one row, or none when the function is missing: how a
+/// TestClock override a killed run left behind is found on any backend.
+pub fn source(s: &SchemaName) -> String {
+    format!(
+        "SELECT p.prosrc FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+  WHERE n.nspname = {} AND p.proname = 'job_now'",
+        crate::plans::literal(&s.resolved)
+    )
+}
+
+/// Whether a `job_now()` source carries a TestClock override (it reads the setting).
+pub fn is_overridden(source: &str) -> bool {
+    source.contains(TEST_CLOCK_SETTING)
+}
+
 /// Give `job_now()` back its installed body (the one schema 46 creates) and drop the table.
 pub fn restore(s: &SchemaName) -> String {
     format!(

@@ -24,10 +24,40 @@ pub fn migratable_range() -> String {
     format!("{}-{}", OLDEST_MIGRATABLE, SCHEMA_VERSION - 1)
 }
 
+/// Why there is no migration (`what`: "migration from") or rollback ("rollback of") plan for
+/// `version`, as the plan functions and the CLI say it.
+pub fn no_plan_message(what: &str, version: i64) -> String {
+    format!(
+        "Version {version} not found: pg-boss-native has no {what} schema version {version} \
+         (it migrates schema versions {} in place)",
+        migratable_range()
+    )
+}
+
 /// A partition an exported plan aims its index builds at (12.38's `{ tableName, policy }`).
 pub struct PartitionTable {
     pub table_name: String,
     pub policy: String,
+}
+
+/// A migration as two parts: the transaction, and the index builds that follow its COMMIT one
+/// statement at a time (none when the builds are queued in `bam`), so a caller that runs them
+/// can say which one failed and what is left.
+pub struct MigrationScript {
+    pub transaction: String,
+    pub after_commit: Vec<String>,
+}
+
+impl MigrationScript {
+    /// The whole script as one text, the builds after the COMMIT (what psql runs).
+    pub fn text(&self) -> String {
+        let mut sql = self.transaction.clone();
+        for statement in &self.after_commit {
+            sql.push('\n');
+            sql.push_str(statement);
+        }
+        sql
+    }
 }
 
 /// The transaction that takes `from` to the version this engine serves, under pg-boss's global
@@ -36,6 +66,15 @@ pub struct PartitionTable {
 /// migrated first. Index builds are queued in `bam` unless `inline` names the tables to build
 /// them on, in which case they follow the COMMIT as `CREATE INDEX CONCURRENTLY` statements.
 pub fn migrate(s: &SchemaName, from: i64, inline: Option<&[PartitionTable]>) -> Option<String> {
+    migration(s, from, inline).map(|script| script.text())
+}
+
+/// `migrate` in its two parts.
+pub fn migration(
+    s: &SchemaName,
+    from: i64,
+    inline: Option<&[PartitionTable]>,
+) -> Option<MigrationScript> {
     let steps = steps_from(from)?;
     let mut statements = vec![expect_version(s, from)];
     let mut after_commit = Vec::new();
@@ -97,12 +136,10 @@ FROM (
         }
     }
     statements.push(set_version(s, SCHEMA_VERSION));
-    let mut sql = locked(s, "", &statements);
-    for statement in after_commit {
-        sql.push('\n');
-        sql.push_str(&statement);
-    }
-    Some(sql)
+    Some(MigrationScript {
+        transaction: locked(s, "", &statements),
+        after_commit,
+    })
 }
 
 /// The transaction that takes `version` back to `version - 1`: the step's unfinished index
@@ -127,6 +164,15 @@ pub fn is_partitioned(s: &SchemaName) -> String {
     format!(
         "SELECT to_regclass({})::text",
         literal(&format!("{}.job_common", s.ident))
+    )
+}
+
+/// The partitioned queues' job tables, as `{ tableName, policy }` rows (JSON text, one a row),
+/// which an inlined migration aims its index builds at.
+pub fn partition_tables(s: &SchemaName) -> String {
+    format!(
+        "SELECT json_build_object('tableName', table_name, 'policy', policy)::text FROM {}.queue WHERE partition ORDER BY table_name",
+        s.ident
     )
 }
 
