@@ -15,6 +15,7 @@ const { Spies, notEnabled: spiesNotEnabled } = require('./lib/spy.js')
 const { UnrecoverableError, completionData, encodeResolved, encodeRejected, encodeResults } = require('./lib/outcome.js')
 const { UNDEFINED, DATE, markUndefined, nonFiniteAsText, payload, splitDb } = require('./lib/marks.js')
 const { getConstructionPlans, getMigrationPlans, getRollbackPlans, getUninstallPlans, getIndexBloatPlans } = require('./lib/plans.js')
+const { fromKnex, fromKysely, fromDrizzle, fromPrisma, fromPglite, fromBunSql } = require('./lib/adapters/index.js')
 
 const states = Object.freeze({
   created: 'created',
@@ -676,5 +677,11 @@ Object.assign(module.exports, {
   getUninstallPlans,
   getIndexBloatPlans,
   addBins,
-  percentile
+  percentile,
+  fromKnex,
+  fromKysely,
+  fromDrizzle,
+  fromPrisma,
+  fromPglite,
+  fromBunSql
 })

@@ -89,6 +89,31 @@ function rowsOf (result) {
   return rows.map(row => (Array.isArray(row) ? row : Object.values(row)).map(cell))
 }
 
+// A PostgreSQL SQLSTATE: five digits or upper-case letters, though not Prisma's own codes
+// (P1000-P6999: PostgreSQL's class P has only P0000-P0004).
+const SQLSTATE = /^(?!P[1-9])[0-9A-Z]{5}$/
+
+/**
+ * A driver's or ORM's error as the engine reads it (pg-boss reads `code` too): the SQLSTATE and
+ * the database's message. node-postgres, postgres-js and PGlite put them on the error itself;
+ * drizzle-orm wraps the driver's error as its `cause` ("Failed query: ..." says only which
+ * statement); Prisma's `P2010` (raw query failed) carries them in `meta`, through a driver adapter
+ * as `meta.driverAdapterError.cause`. Anything else is reported as it is.
+ */
+function databaseError (err) {
+  for (const source of [err, err?.cause, err?.meta?.driverAdapterError?.cause, err?.meta]) {
+    if (typeof source?.code === 'string' && SQLSTATE.test(source.code)) {
+      return { code: source.code, message: String(source.message ?? err?.message ?? err) }
+    }
+  }
+  return { code: err?.code ?? null, message: String(err?.message ?? err) }
+}
+
+/** A failed statement as the engine's executor reply: `{ error: { message, code } }`. */
+function errorReply (err) {
+  return JSON.stringify({ error: databaseError(err) })
+}
+
 const executors = new WeakMap()
 
 /** A caller's `IDatabase` as the function the engine calls: it never rejects. */
@@ -106,7 +131,7 @@ function toExecutor (db) {
         : await db.executeSql(sql, JSON.parse(paramsJson))
       return JSON.stringify({ rows: rowsOf(result) })
     } catch (err) {
-      return JSON.stringify({ error: { message: String(err?.message ?? err), code: err?.code ?? null } })
+      return errorReply(err)
     }
   }
   executors.set(db, fn)
@@ -141,7 +166,7 @@ function toTransactions (db) {
       await (op === 'commit' ? transaction.commit() : transaction.rollback())
       return '{}'
     } catch (err) {
-      return JSON.stringify({ error: { message: String(err?.message ?? err), code: err?.code ?? null } })
+      return errorReply(err)
     }
   }
   fn.transactions = open
