@@ -5,6 +5,7 @@
 
 const { AssertionError } = require('node:assert')
 const { X509Certificate } = require('node:crypto')
+const { resultRows } = require('./adapters/results.js')
 
 const JOB_DATE_FIELDS = ['startAfter', 'startedOn', 'singletonOn', 'heartbeatOn', 'createdOn', 'completedOn', 'keepUntil', 'sourceCreatedOn']
 const QUEUE_DATE_FIELDS = ['createdOn', 'updatedOn', 'deltaOn', 'capturedOn']
@@ -76,17 +77,9 @@ function cell (value) {
   return String(value)
 }
 
-/** node-postgres style results, possibly one per statement, as rows of text cells. */
+/** A driver's result (one per statement, or rows themselves: see resultRows) as rows of text cells. */
 function rowsOf (result) {
-  let rows
-  if (Array.isArray(result)) {
-    if (result.every(r => Array.isArray(r?.rows))) rows = result.flatMap(r => r.rows)
-    else if (result.every(r => Array.isArray(r))) rows = result.flat()
-    else rows = result
-  } else {
-    rows = result?.rows ?? []
-  }
-  return rows.map(row => (Array.isArray(row) ? row : Object.values(row)).map(cell))
+  return resultRows(result).rows.map(row => (Array.isArray(row) ? row : Object.values(row ?? {})).map(cell))
 }
 
 // A PostgreSQL SQLSTATE: five digits or upper-case letters, though not Prisma's own codes
