@@ -249,6 +249,25 @@ describe('exports and argument checks', () => {
     assert.throws(() => fromBunSql({ unsafe () {} }), /reserve\(\) missing/)
   })
 
+  test('the placeholder scan passes over strings, quoted names, dollar quotes, comments and identifiers', async () => {
+    const seen = []
+    const db = fromKnex({ raw: async (text, values) => { seen.push([text, values]); return { rows: [] } } })
+    const text = [
+      "SELECT $2, E'it\\'s $1', 'a''$1', \"col\"\"$1\", a$1, $body$ $1 $body$,",
+      '/* outer /* nested $1 */ still $1 */ $1 -- $2',
+      '$3'
+    ].join('\n')
+    await db.executeSql(text, ['one', 'two', 'three'])
+    assert.deepEqual(seen, [[
+      [
+        "SELECT ?, E'it\\'s $1', 'a''$1', \"col\"\"$1\", a$1, $body$ $1 $body$,",
+        '/* outer /* nested $1 */ still $1 */ ? -- $2',
+        '?'
+      ].join('\n'),
+      ['two', 'one', 'three']
+    ]])
+  })
+
   test('a placeholder with no value is refused before the ORM sees it', async () => {
     const seen = []
     const db = fromKnex({ raw: async (text, values) => { seen.push(text); return { rows: [] } } })
