@@ -237,8 +237,24 @@ declare function addBins(a: Bins, b: Bins): number[] | null
 /** The seconds below which `p` percent (1 to 100) of a histogram's jobs fall; null for an empty one. */
 declare function percentile(bins: Bins, p: number): number | null
 
+// ---- ORM and driver adapters: a transaction or client as the `db` option's IDatabase ----
+
+/** A knex transaction (or knex instance); `$n` placeholders become knex's `?` bindings. */
+declare function fromKnex(trx: KnexTransactionLike): IDatabase
+/** A Kysely transaction (or Kysely instance) on its PostgreSQL dialect. */
+declare function fromKysely(trx: KyselyTransactionLike): IDatabase
+/** A drizzle-orm transaction (node-postgres or postgres-js), with drizzle-orm's `sql` tag. */
+declare function fromDrizzle(tx: DrizzleTransactionLike, sql: DrizzleSqlTagLike): IDatabase
+/** A Prisma 7 interactive transaction (or client) over a driver adapter such as @prisma/adapter-pg. */
+declare function fromPrisma(tx: PrismaTransactionLike): IDatabase
+/** An in-process PGlite, for `new PgBoss({ backend: 'pglite', db: fromPglite(pglite) })`. */
+declare function fromPglite(pglite: PGliteLike): IDatabase
+/** Bun's built-in PostgreSQL client (`new SQL(url)` from 'bun'). */
+declare function fromBunSql(client: BunSqlLike): IDatabase
+
 declare namespace PgBoss {
   export { PgBoss, PgBoss as default, UnrecoverableError, states, policies, events }
+  export { fromKnex, fromKysely, fromDrizzle, fromPrisma, fromPglite, fromBunSql }
   export { scheduleKinds, scheduleMissedPolicies, previewScheduleMaxCount }
   export { systemClock, TestClock, CLOCK_OVERRIDE_SETTING, enableClockOverride, disableClockOverride }
   export { getConstructionPlans, getMigrationPlans, getRollbackPlans, getIndexBloatPlans, getUninstallPlans }

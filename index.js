@@ -15,6 +15,7 @@ const { Spies, notEnabled: spiesNotEnabled } = require('./lib/spy.js')
 const { UnrecoverableError, completionData, encodeResolved, encodeRejected, encodeResults } = require('./lib/outcome.js')
 const { UNDEFINED, DATE, markUndefined, nonFiniteAsText, payload, splitDb } = require('./lib/marks.js')
 const { getConstructionPlans, getMigrationPlans, getRollbackPlans, getUninstallPlans, getIndexBloatPlans } = require('./lib/plans.js')
+const { fromKnex, fromKysely, fromDrizzle, fromPrisma, fromPglite, fromBunSql } = require('./lib/adapters/index.js')
 const v10 = require('./lib/v10.js')
 const { ADMIN } = require('./lib/admin.js')
 
@@ -715,5 +716,11 @@ Object.assign(module.exports, {
   getUninstallPlans,
   getIndexBloatPlans,
   addBins,
-  percentile
+  percentile,
+  fromKnex,
+  fromKysely,
+  fromDrizzle,
+  fromPrisma,
+  fromPglite,
+  fromBunSql
 })

@@ -21,6 +21,12 @@ export const {
   getIndexBloatPlans,
   addBins,
   percentile,
-  UnrecoverableError
+  UnrecoverableError,
+  fromKnex,
+  fromKysely,
+  fromDrizzle,
+  fromPrisma,
+  fromPglite,
+  fromBunSql
 } = PgBoss
 export { PgBoss }

@@ -5,6 +5,7 @@
 
 const { AssertionError } = require('node:assert')
 const { X509Certificate } = require('node:crypto')
+const { resultRows } = require('./adapters/results.js')
 
 const JOB_DATE_FIELDS = ['startAfter', 'startedOn', 'singletonOn', 'heartbeatOn', 'createdOn', 'completedOn', 'keepUntil', 'sourceCreatedOn']
 const QUEUE_DATE_FIELDS = ['createdOn', 'updatedOn', 'deltaOn', 'capturedOn']
@@ -87,17 +88,34 @@ function cell (value) {
   return String(value)
 }
 
-/** node-postgres style results, possibly one per statement, as rows of text cells. */
+/** A driver's result (one per statement, or rows themselves: see resultRows) as rows of text cells. */
 function rowsOf (result) {
-  let rows
-  if (Array.isArray(result)) {
-    if (result.every(r => Array.isArray(r?.rows))) rows = result.flatMap(r => r.rows)
-    else if (result.every(r => Array.isArray(r))) rows = result.flat()
-    else rows = result
-  } else {
-    rows = result?.rows ?? []
+  return resultRows(result).rows.map(row => (Array.isArray(row) ? row : Object.values(row ?? {})).map(cell))
+}
+
+// A PostgreSQL SQLSTATE: five digits or upper-case letters, though not Prisma's own codes
+// (P1000-P6999: PostgreSQL's class P has only P0000-P0004).
+const SQLSTATE = /^(?!P[1-9])[0-9A-Z]{5}$/
+
+/**
+ * A driver's or ORM's error as the engine reads it (pg-boss reads `code` too): the SQLSTATE and
+ * the database's message. node-postgres, postgres-js and PGlite put them on the error itself;
+ * drizzle-orm wraps the driver's error as its `cause` ("Failed query: ..." says only which
+ * statement); Prisma's `P2010` (raw query failed) carries them in `meta`, through a driver adapter
+ * as `meta.driverAdapterError.cause`. Anything else is reported as it is.
+ */
+function databaseError (err) {
+  for (const source of [err, err?.cause, err?.meta?.driverAdapterError?.cause, err?.meta]) {
+    if (typeof source?.code === 'string' && SQLSTATE.test(source.code)) {
+      return { code: source.code, message: String(source.message ?? err?.message ?? err) }
+    }
   }
-  return rows.map(row => (Array.isArray(row) ? row : Object.values(row)).map(cell))
+  return { code: err?.code ?? null, message: String(err?.message ?? err) }
+}
+
+/** A failed statement as the engine's executor reply: `{ error: { message, code } }`. */
+function errorReply (err) {
+  return JSON.stringify({ error: databaseError(err) })
 }
 
 const executors = new WeakMap()
@@ -117,7 +135,7 @@ function toExecutor (db) {
         : await db.executeSql(sql, JSON.parse(paramsJson))
       return JSON.stringify({ rows: rowsOf(result) })
     } catch (err) {
-      return JSON.stringify({ error: { message: String(err?.message ?? err), code: err?.code ?? null } })
+      return errorReply(err)
     }
   }
   executors.set(db, fn)
@@ -152,7 +170,7 @@ function toTransactions (db) {
       await (op === 'commit' ? transaction.commit() : transaction.rollback())
       return '{}'
     } catch (err) {
-      return JSON.stringify({ error: { message: String(err?.message ?? err), code: err?.code ?? null } })
+      return errorReply(err)
     }
   }
   fn.transactions = open

@@ -418,7 +418,7 @@ impl Engine {
             self.spawn_supervisor();
         }
         if self.config.use_listen_notify {
-            self.spawn_listener();
+            self.start_listening();
         }
         self.start_flow_resolver();
         self.start_bam_runner();

@@ -11,7 +11,22 @@ use std::time::Duration;
 use tokio_postgres::AsyncMessage;
 
 impl Engine {
-    pub fn spawn_listener(self: &Arc<Self>) {
+    /// `useListenNotify` at start: the listener on the native pool's connection settings. With a
+    /// constructor `db` there is no connection of ours to listen on (the engine does not LISTEN
+    /// through an adapter), so, as pg-boss does for a `db` without `listen`, one warning says the
+    /// instance polls instead.
+    pub fn start_listening(self: &Arc<Self>) {
+        if self.config.external_db {
+            self.emit(EngineEvent::Warning {
+                message: "useListenNotify is enabled but pg-boss-native does not LISTEN through a db adapter. Continuing with polling only.".into(),
+                data: serde_json::json!({ "type": "listen_notify_unavailable" }),
+            });
+            return;
+        }
+        self.spawn_listener();
+    }
+
+    fn spawn_listener(self: &Arc<Self>) {
         let weak = Arc::downgrade(self);
         let task = tokio::spawn(async move { listen_forever(weak).await });
         self.add_task(task);

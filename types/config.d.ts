@@ -5,7 +5,10 @@ import type { QueuePolicy } from './queues.js'
 /** What pg-boss runs its SQL through: the built-in pool, or the caller's connection or transaction. */
 export interface IDatabase {
   executeSql(text: string, values?: unknown[]): Promise<{ rows: any[] }>
-  /** Optional: a session-pinned LISTEN, which `useListenNotify` needs. Call `onReconnect` after every (re)subscribe. */
+  /**
+   * Optional: a session-pinned LISTEN, which pg-boss's `useListenNotify` uses (call `onReconnect`
+   * after every (re)subscribe). pg-boss-native does not listen through a `db`: it polls.
+   */
   listen?(channel: string, onNotification: (payload: string) => void, onReconnect: () => void): Promise<ListenHandle>
   /** Optional: a transaction settled from another call frame, which `transactional` workers need. */
   beginTransaction?(): Promise<TransactionHandle>

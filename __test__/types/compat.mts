@@ -165,6 +165,12 @@ export type Values = [
   Check<Mutual<typeof Native.getUninstallPlans, typeof Boss.getUninstallPlans>>,
   Check<Mutual<typeof Native.addBins, typeof Boss.addBins>>,
   Check<Mutual<typeof Native.percentile, typeof Boss.percentile>>,
+  Check<Mutual<typeof Native.fromKnex, typeof Boss.fromKnex>>,
+  Check<Mutual<typeof Native.fromKysely, typeof Boss.fromKysely>>,
+  Check<Mutual<typeof Native.fromDrizzle, typeof Boss.fromDrizzle>>,
+  Check<Mutual<typeof Native.fromPrisma, typeof Boss.fromPrisma>>,
+  Check<Mutual<typeof Native.fromPglite, typeof Boss.fromPglite>>,
+  Check<Mutual<typeof Native.fromBunSql, typeof Boss.fromBunSql>>,
   Check<Mutual<typeof Native.default, typeof Native.PgBoss>>
 ]
 

@@ -39,34 +39,7 @@ impl JsExecutor {
         let text = promise
             .await
             .map_err(|e| BossError::operational(format!("executeSql failed: {}", e.reason)))?;
-        let value: serde_json::Value = serde_json::from_str(&text)?;
-        if let Some(err) = value.get("error") {
-            let message = err
-                .get("message")
-                .and_then(|m| m.as_str())
-                .unwrap_or("executeSql failed")
-                .to_string();
-            let code = err.get("code").and_then(|c| c.as_str()).map(str::to_string);
-            return Err(BossError::database(code, message));
-        }
-        let rows = value
-            .get("rows")
-            .and_then(|r| r.as_array())
-            .cloned()
-            .unwrap_or_default();
-        Ok(rows
-            .into_iter()
-            .map(|row| {
-                row.as_array()
-                    .map(|cells| {
-                        cells
-                            .iter()
-                            .map(|c| c.as_str().map(str::to_string))
-                            .collect()
-                    })
-                    .unwrap_or_default()
-            })
-            .collect())
+        reply_rows(&text)
     }
 }
 
@@ -100,7 +73,8 @@ pub type TransactionFn = ThreadsafeFunction<
     true,
 >;
 
-/// The reply of an `executeSql`-style call as rows of text cells, or its error.
+/// The reply of an `executeSql`-style call (`{ rows }` or `{ error }`, see index.js's wrappers)
+/// as rows of text cells, or its error with the driver's SQLSTATE.
 fn reply_rows(text: &str) -> Result<Vec<Row>> {
     let value: serde_json::Value = serde_json::from_str(text)?;
     if let Some(err) = value.get("error") {
@@ -112,24 +86,27 @@ fn reply_rows(text: &str) -> Result<Vec<Row>> {
         let code = err.get("code").and_then(|c| c.as_str()).map(str::to_string);
         return Err(BossError::database(code, message));
     }
-    Ok(value
-        .get("rows")
-        .and_then(|r| r.as_array())
-        .map(|rows| {
-            rows.iter()
-                .map(|row| {
-                    row.as_array()
-                        .map(|cells| {
-                            cells
-                                .iter()
-                                .map(|c| c.as_str().map(str::to_string))
-                                .collect()
-                        })
-                        .unwrap_or_default()
+    Ok(value.get("rows").map(text_rows).unwrap_or_default())
+}
+
+/// JSON rows (`[[cell, ...], ...]`, each cell a string or null) as the engine's text rows; a row
+/// or cell of another shape reads as empty or NULL.
+fn text_rows(rows: &serde_json::Value) -> Vec<Row> {
+    let Some(rows) = rows.as_array() else {
+        return Vec::new();
+    };
+    rows.iter()
+        .map(|row| {
+            row.as_array()
+                .map(|cells| {
+                    cells
+                        .iter()
+                        .map(|c| c.as_str().map(str::to_string))
+                        .collect()
                 })
-                .collect()
+                .unwrap_or_default()
         })
-        .unwrap_or_default())
+        .collect()
 }
 
 async fn call_transaction(
