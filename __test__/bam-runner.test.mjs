@@ -3,6 +3,7 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { connectionString, dropSchema, pool, startBoss, startPgBoss, waitFor, sleep } from './helpers.mjs'
+import { catalog as catalogOf } from './support/catalog.mjs'
 
 const FAST = { bamIntervalSeconds: 1, __test__bypass_bam_interval_check: true }
 
@@ -42,21 +43,7 @@ async function oldSchema (schema) {
   await db.query(`UPDATE ${schema}.version SET bam_on = NULL`)
 }
 
-/** The catalog of `schema` as comparable text (relations, indexes, constraints). */
-async function catalog (schema) {
-  const { rows } = await db.query(`
-    SELECT 'relation ' || relname || ' ' || relkind::text AS item FROM pg_class WHERE relnamespace = $1::text::regnamespace
-    UNION ALL
-    SELECT 'index ' || indexname || ' ' || indexdef FROM pg_indexes WHERE schemaname = $1::text
-    UNION ALL
-    SELECT 'valid ' || c.relname || ' ' || i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-      WHERE c.relnamespace = $1::text::regnamespace
-    UNION ALL
-    SELECT 'constraint ' || conrelid::regclass::text || ' ' || conname || ' ' || pg_get_constraintdef(oid)
-      FROM pg_constraint WHERE connamespace = $1::text::regnamespace
-    ORDER BY 1`, [schema])
-  return rows.map(r => r.item.replaceAll(schema, 'S'))
-}
+const catalog = schema => catalogOf(db, schema)
 
 async function bamRows (schema) {
   const { rows } = await db.query(`SELECT name, version, status, queue, table_name, error, started_on IS NOT NULL AS started,

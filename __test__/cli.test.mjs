@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url'
 import { createRequire } from 'node:module'
 import { getConstructionPlans, getMigrationPlans, getRollbackPlans, getUninstallPlans } from '../index.mjs'
 import { connectionString, dropSchema, pool, startPgBoss } from './helpers.mjs'
+import { catalog as catalogOf } from './support/catalog.mjs'
 
 const require = createRequire(import.meta.url)
 const OURS = fileURLToPath(new URL('../bin/pg-boss-native.js', import.meta.url))
@@ -69,24 +70,7 @@ async function installed (schema) {
   return rows.length > 0
 }
 
-/** The catalog of `schema` as comparable text: columns, relations, indexes, constraints, functions. */
-async function catalog (schema) {
-  const { rows } = await db.query(`
-    SELECT 'column ' || table_name || '.' || column_name || ' ' || udt_name || ' ' || is_nullable || ' ' || coalesce(column_default, '') AS item
-      FROM information_schema.columns WHERE table_schema = $1
-    UNION ALL
-    SELECT 'relation ' || relname || ' ' || relkind::text FROM pg_class WHERE relnamespace = $1::regnamespace
-    UNION ALL
-    SELECT 'index ' || indexname || ' ' || indexdef FROM pg_indexes WHERE schemaname = $1
-    UNION ALL
-    SELECT 'constraint ' || conrelid::regclass::text || ' ' || conname || ' ' || pg_get_constraintdef(oid)
-      FROM pg_constraint WHERE connamespace = $1::regnamespace
-    UNION ALL
-    SELECT 'function ' || regexp_replace(pg_get_functiondef(p.oid), '\\s+', '', 'g')
-      FROM pg_proc p WHERE pronamespace = $1::regnamespace
-    ORDER BY 1`, [schema])
-  return rows.map(r => r.item.replaceAll(schema, 'S'))
-}
+const catalog = schema => catalogOf(db, schema)
 
 /** A schema made by an older pg-boss release, with queues partitioned and not, and a job each. */
 async function oldSchema (schema, release) {

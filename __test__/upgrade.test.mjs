@@ -4,6 +4,7 @@ import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { PgBoss, getMigrationPlans, getRollbackPlans } from '../index.mjs'
 import { connectionString, dropSchema, pool, startBoss, startPgBoss, waitFor } from './helpers.mjs'
+import { catalog as catalogOf } from './support/catalog.mjs'
 import { makeOldSchema } from './support/old-schema.mjs'
 
 // 12.10 (28), 12.36 (44) and 12.37 (45) were never published: those schemas are the release
@@ -85,24 +86,7 @@ function assertKept (before, after) {
   }
 }
 
-/** The catalog of `schema` as comparable text: columns (not their order), constraints, indexes, functions. */
-async function catalog (schema) {
-  const { rows } = await db.query(`
-    SELECT 'column ' || table_name || '.' || column_name || ' ' || udt_name || ' ' || is_nullable || ' ' || coalesce(column_default, '') AS item
-      FROM information_schema.columns WHERE table_schema = $1
-    UNION ALL
-    SELECT 'relation ' || relname || ' ' || relkind::text FROM pg_class WHERE relnamespace = $1::regnamespace
-    UNION ALL
-    SELECT 'index ' || indexname || ' ' || indexdef FROM pg_indexes WHERE schemaname = $1
-    UNION ALL
-    SELECT 'constraint ' || conrelid::regclass::text || ' ' || conname || ' ' || pg_get_constraintdef(oid)
-      FROM pg_constraint WHERE connamespace = $1::regnamespace
-    UNION ALL
-    SELECT 'function ' || regexp_replace(pg_get_functiondef(p.oid), '\\s+', '', 'g')
-      FROM pg_proc p WHERE pronamespace = $1::regnamespace
-    ORDER BY 1`, [schema])
-  return rows.map(r => r.item.replaceAll(schema, 'S'))
-}
+const catalog = schema => catalogOf(db, schema)
 
 async function bamRows (schema) {
   const { rows } = await db.query(`SELECT name, version, status, queue, table_name, command FROM ${schema}.bam ORDER BY version, name, table_name`)
