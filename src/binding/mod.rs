@@ -306,6 +306,9 @@ pub fn migration_plans(
 ) -> Result<String> {
     let schema = plan_schema(schema)?;
     let version = version.unwrap_or(crate::plans::schema::SCHEMA_VERSION - 1);
+    if let Some(sql) = crate::plans::migrate::v10::plan(&schema, version) {
+        return Ok(sql);
+    }
     let mut partitions = Vec::new();
     // [tableName, policy] pairs
     for pair in partition_tables.unwrap_or_default() {
@@ -338,7 +341,9 @@ fn plan_schema(schema: Option<String>) -> Result<crate::names::SchemaName> {
 fn no_plan(what: &str, version: i64) -> Error {
     let e = crate::error::BossError::assertion(format!(
         "Version {version} not found: pg-boss-native has no {what} schema version {version} \
-         (it migrates schema versions {} in place)",
+         (it migrates schema versions {}-{} (pg-boss 10) and {} in place)",
+        crate::plans::migrate::v10::V10_VERSIONS.start(),
+        crate::plans::migrate::v10::V10_VERSIONS.end(),
         crate::plans::migrate::migratable_range()
     ));
     Error::from_reason(error_envelope(&e))

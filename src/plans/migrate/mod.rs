@@ -11,6 +11,7 @@ use crate::plans::schema::SCHEMA_VERSION;
 
 mod functions;
 mod steps;
+pub mod v10;
 
 use functions::{create_queue, installed_function};
 use steps::STEPS;

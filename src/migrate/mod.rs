@@ -12,6 +12,8 @@ use crate::plans;
 use crate::plans::migrate::migratable_range;
 use crate::plans::schema::SCHEMA_VERSION;
 
+pub mod v10;
+
 /// What pg-boss's migration race check raises (ours raises the same).
 const MIGRATE_RACE_MESSAGE: &str = "division by zero";
 
