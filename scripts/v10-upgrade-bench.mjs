@@ -42,8 +42,11 @@ async function fill () {
   const insert = async (table, state, n, completed) => {
     if (n <= 0) return
     await db.query(`
-      INSERT INTO ${schema}.${table} (name, singleton_key, data, state, started_on, completed_on, output)
-      SELECT ($1::text[])[1 + i % 4], '${table}-${state}-' || i, jsonb_build_object('i', i, 'pad', repeat('x', 40)), '${state}',
+      INSERT INTO ${schema}.${table} (id, priority, retry_limit, retry_count, retry_delay, retry_backoff, start_after,
+        expire_in, created_on, keep_until, name, singleton_key, data, state, started_on, completed_on, output)
+      SELECT gen_random_uuid(), 0, 2, 0, 0, false, now() - interval '2 hours', interval '15 minutes',
+             now() - interval '2 hours', now() + interval '14 days',
+             ($1::text[])[1 + i % 4], '${table}-${state}-' || i, jsonb_build_object('i', i, 'pad', repeat('x', 40)), '${state}',
              ${state === 'created' ? 'NULL' : "now() - interval '1 hour'"},
              ${completed ? "now() - interval '30 minutes'" : 'NULL'},
              ${completed ? "jsonb_build_object('ok', true)" : 'NULL'}

@@ -159,16 +159,6 @@ impl Engine {
         }
         let mut run = Run::default();
         if let Some(from) = from {
-            let taken = self.query(&db, &plan::aside_exists(schema), &[]).await?;
-            ensure(
-                taken.is_empty(),
-                format!(
-                    "cannot upgrade schema {} from pg-boss 10: the upgrade moves it aside as {}, and a schema by that name exists",
-                    schema.ident,
-                    plan::aside(schema).ident
-                ),
-            )
-            .map_err(|e| BossError::operational(e.message))?;
             let t = Instant::now();
             match db.batch(&plan::begin(schema)).await {
                 Ok(()) => {
@@ -185,6 +175,17 @@ impl Engine {
                         ),
                     )
                     .map_err(|e| BossError::operational(e.message))?;
+                }
+                // checked under the lock by the rename itself, so a racing instance sees the version first
+                Err(err)
+                    if err.message.contains("already exists")
+                        && err.message.contains(&plan::aside(schema).resolved) =>
+                {
+                    return Err(BossError::operational(format!(
+                        "cannot upgrade schema {} from pg-boss 10: the upgrade moves it aside as {}, and a schema by that name exists",
+                        schema.ident,
+                        plan::aside(schema).ident
+                    )))
                 }
                 Err(err) => return Err(err),
             }

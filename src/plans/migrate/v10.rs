@@ -57,14 +57,6 @@ pub fn marker(s: &SchemaName) -> String {
     )
 }
 
-/// Whether a schema by the aside name exists (it must not, before an upgrade begins).
-pub fn aside_exists(s: &SchemaName) -> String {
-    format!(
-        "SELECT nspname::text FROM pg_namespace WHERE nspname = {}",
-        literal(&aside(s).resolved)
-    )
-}
-
 /// The version recorded in the aside schema's v10 version table.
 pub fn aside_version(s: &SchemaName) -> String {
     format!("SELECT version::text FROM {}.version", aside(s).ident)
