@@ -139,7 +139,9 @@ impl Engine {
             Some(v) if plan::V10_VERSIONS.contains(&v) => Some(v),
             Some(v) if v == SCHEMA_VERSION && pending => None,
             Some(v) if v == SCHEMA_VERSION => {
-                return Ok(json!({ "schema": schema.resolved, "finished": true, "alreadyUpgraded": true }))
+                return Ok(
+                    json!({ "schema": schema.resolved, "finished": true, "alreadyUpgraded": true }),
+                )
             }
             other => {
                 return Err(BossError::operational(format!(
@@ -239,7 +241,9 @@ impl Engine {
                     .first()
                     .and_then(|a| a.split_once(','))
                     .and_then(|(m, u)| Some((m.parse::<u64>().ok()?, u.parse::<u64>().ok()?)))
-                    .ok_or_else(|| BossError::operational("v10 upgrade: a batch answered no count"))?;
+                    .ok_or_else(|| {
+                        BossError::operational("v10 upgrade: a batch answered no count")
+                    })?;
                 if moved == 0 {
                     break;
                 }
@@ -275,7 +279,12 @@ impl Engine {
                 let partitions = self.query(&db, &plan::partitions(schema), &[]).await?;
                 let mut sql = String::from("-- the upgrade has begun; what is left:\n");
                 for (table, filter) in plan::passes(schema, &partitions) {
-                    sql.push_str(&plan::move_batch(schema, &table, filter, plan::DEFAULT_BATCH_SIZE));
+                    sql.push_str(&plan::move_batch(
+                        schema,
+                        &table,
+                        filter,
+                        plan::DEFAULT_BATCH_SIZE,
+                    ));
                     sql.push_str(";\n");
                 }
                 sql.push_str(&plan::finish(schema));
@@ -286,7 +295,9 @@ impl Engine {
         let mut archive = Map::new();
         let mut totals = Map::new();
         for line in self.query(&db, &plan::counts(&v10), &[]).await? {
-            let Some((label, n)) = line.rsplit_once(',') else { continue };
+            let Some((label, n)) = line.rsplit_once(',') else {
+                continue;
+            };
             let n: u64 = n.parse().unwrap_or(0);
             match label.split_once('.') {
                 Some(("job", state)) => {
@@ -300,7 +311,11 @@ impl Engine {
                 }
             }
         }
-        let rows: u64 = jobs.values().chain(archive.values()).filter_map(Value::as_u64).sum();
+        let rows: u64 = jobs
+            .values()
+            .chain(archive.values())
+            .filter_map(Value::as_u64)
+            .sum();
         Ok(json!({
             "schema": schema.resolved,
             "dryRun": true,
@@ -330,6 +345,8 @@ impl Engine {
         db.batch(&plan::rollback(schema)).await?;
         let ms = t.elapsed().as_secs_f64() * 1000.0;
         let version = self.schema_version().await?;
-        Ok(json!({ "schema": schema.resolved, "version": version, "rolledBack": true, "totalMs": ms }))
+        Ok(
+            json!({ "schema": schema.resolved, "version": version, "rolledBack": true, "totalMs": ms }),
+        )
     }
 }

@@ -362,7 +362,12 @@ mod tests {
 
     #[test]
     fn a_batch_moves_one_leaf_by_ctid_and_keeps_what_it_cannot_insert() {
-        let sql = move_batch(&schema(), "upg10_v10.jabc", Some("state < 'completed'"), 500);
+        let sql = move_batch(
+            &schema(),
+            "upg10_v10.jabc",
+            Some("state < 'completed'"),
+            500,
+        );
         assert!(sql.contains("DELETE FROM upg10_v10.jabc WHERE ctid = ANY(ARRAY(SELECT ctid FROM upg10_v10.jabc WHERE state < 'completed' LIMIT 500 FOR UPDATE SKIP LOCKED))"));
         assert!(sql.contains("INSERT INTO upg10.job ("));
         assert!(sql.contains("state::text::upg10.job_state"));
@@ -371,7 +376,10 @@ mod tests {
         assert!(!sql.contains("BEGIN"));
         let p = passes(&schema(), &["ja".into(), "jb".into()]);
         assert_eq!(p.len(), 5);
-        assert_eq!(p[0], ("upg10_v10.ja".to_string(), Some("state < 'completed'")));
+        assert_eq!(
+            p[0],
+            ("upg10_v10.ja".to_string(), Some("state < 'completed'"))
+        );
         assert_eq!(p[2], ("upg10_v10.ja".to_string(), None));
         assert_eq!(p[4].0, "upg10_v10.archive");
     }
