@@ -221,6 +221,7 @@ test('getMigrationPlans() from 21-24 spells out the v10 upgrade; a dry run answe
     assert.match(sql, /DROP TABLE \S+\.v10_upgrade/)
   }
   assert.throws(() => getMigrationPlans(schema, 20), /Version 20 not found/)
+  assert.throws(() => getMigrationPlans(schema, 24, { partitionTables: [{ tableName: 'jabc', policy: 'standard' }] }), /partitionTables does not apply/)
   const before = await v10Rows(schema)
   const report = await upgradeFromV10({ connectionString, schema }, { dryRun: true })
   assert.equal(report.dryRun, true)
