@@ -260,8 +260,11 @@ interface UpgradeFromV10Report {
 }
 /** Upgrade a pg-boss 10 schema (21-24) to 46 in place, in batches; carries on with one that stopped part way. */
 declare function upgradeFromV10(config: ConstructorOptions | string, options?: UpgradeFromV10Options): Promise<UpgradeFromV10Report>
-/** Put back the pg-boss 10 schema an unfinished upgradeFromV10() (or start()) moved aside, with every job. */
-declare function rollbackV10Upgrade(config: ConstructorOptions | string): Promise<{ schema: string, version: number, rolledBack: true, totalMs: number }>
+/**
+ * Put back the pg-boss 10 schema an unfinished upgradeFromV10() (or start()) moved aside, with every job;
+ * `unrestored` counts the jobs v10 could not take back (a unique slot already held), kept as JSON in `<schema>.v46_unrestored`.
+ */
+declare function rollbackV10Upgrade(config: ConstructorOptions | string): Promise<{ schema: string, version: number, rolledBack: true, unrestored: number, totalMs: number }>
 
 type Bins = number[] | null | undefined
 /** Two wait or run histograms added bin by bin; a null histogram counts as empty, null when both are. */

@@ -385,6 +385,26 @@ test('a v10 job whose unique slot a job sent during the move took is kept aside,
   assert.equal(await schemaExists(`${schema}_v10`), false)
 })
 
+test('a rollback puts v10\'s own job back first and keeps the one sent since that v10 cannot take', async () => {
+  const schema = schemaName('unrestored')
+  await v10Schema(schema, 24)
+  const before = await v10Rows(schema)
+  await upgradeFromV10({ connectionString, schema }, { batchSize: 1, maxBatches: 1 })
+  const { rows: [waiting] } = await db.query(`SELECT id, singleton_key FROM ${schema}_v10.job WHERE name = 'short-q' AND state = 'created' LIMIT 1`)
+  const ref = await startPgBoss(schema, { migrate: false })
+  const taken = await ref.send('short-q', { new: true }, { singletonKey: waiting.singleton_key })
+  await ref.stop({ graceful: false })
+  const rest = await upgradeFromV10({ connectionString, schema })
+  assert.equal(rest.unmoved, 1)
+  const rolled = await rollbackV10Upgrade({ connectionString, schema })
+  assert.equal(rolled.version, 24)
+  assert.equal(rolled.unrestored, 1)
+  const key = rows => rows.map(r => JSON.stringify(r)).sort()
+  assert.deepEqual(key((await v10Rows(schema)).jobs), key(before.jobs))
+  const { rows: kept } = await db.query(`SELECT job->>'id' AS id FROM ${schema}.v46_unrestored`)
+  assert.deepEqual(kept.map(r => r.id), [taken])
+})
+
 test('two upgradeFromV10() calls at once: one begins it, every row lands once', async () => {
   const schema = schemaName('race_fn')
   await v10Schema(schema, 24)

@@ -345,8 +345,20 @@ impl Engine {
         db.batch(&plan::rollback(schema)).await?;
         let ms = t.elapsed().as_secs_f64() * 1000.0;
         let version = self.schema_version().await?;
-        Ok(
-            json!({ "schema": schema.resolved, "version": version, "rolledBack": true, "totalMs": ms }),
-        )
+        let (exists, count) = plan::unrestored(schema);
+        let kept = self.query(&db, &exists, &[]).await?;
+        let unrestored: u64 = if kept.first().is_some_and(|t| !t.is_empty()) {
+            let n = self.query(&db, &count, &[]).await?;
+            n.first().and_then(|n| n.parse().ok()).unwrap_or(0)
+        } else {
+            0
+        };
+        Ok(json!({
+            "schema": schema.resolved,
+            "version": version,
+            "rolledBack": true,
+            "unrestored": unrestored,
+            "totalMs": ms,
+        }))
     }
 }

@@ -224,9 +224,10 @@ UNION ALL SELECT 'subscription,' || count(*)::text FROM {v}.subscription"
 
 /// The rollback, in one transaction: the new schema is parked (`<schema>_v46`), the v10 schema
 /// is renamed back, the queues created since the upgrade began are created in v10 (policies v10
-/// lacks become standard), every job is moved back from 46 (and from v10_unmoved), schedules
-/// (key '' only: v10 has one per queue) and subscriptions added since are copied, and the parked
-/// schema's pg-boss objects are dropped. v10 archives the completed jobs again as it runs.
+/// lacks become standard), every job is moved back (v10_unmoved's, then 46's), a row v10 cannot
+/// take (its unique slot held) kept as JSON in `<schema>.v46_unrestored`, schedules (key '' only:
+/// v10 has one per queue) and subscriptions added since are copied, and the parked schema's
+/// pg-boss objects are dropped. v10 archives the completed jobs again as it runs.
 pub fn rollback(s: &SchemaName) -> String {
     let a = aside(s);
     let p = parked(s);
@@ -253,6 +254,17 @@ pub fn rollback(s: &SchemaName) -> String {
                 "UPDATE {s_}.queue o SET dead_letter = n.dead_letter FROM {p_}.queue n
 WHERE o.name = n.name AND o.dead_letter IS NULL AND n.dead_letter IS NOT NULL"
             ),
+            // v10's own rows kept aside first: they held their slots before anything sent since
+            format!(
+                "INSERT INTO {s_}.job (id, name, priority, data, state, retry_limit, retry_count, retry_delay, retry_backoff,
+  start_after, started_on, singleton_key, singleton_on, expire_in, created_on, completed_on, keep_until, output,
+  dead_letter, policy)
+SELECT r.id, r.name, r.priority, r.data, r.state, r.retry_limit, r.retry_count, r.retry_delay, r.retry_backoff,
+  r.start_after, r.started_on, r.singleton_key, r.singleton_on, r.expire_in, r.created_on, r.completed_on,
+  r.keep_until, r.output, r.dead_letter, r.policy
+FROM {s_}.v10_unmoved u, jsonb_populate_record(NULL::{s_}.archive, u.job) r
+ON CONFLICT DO NOTHING"
+            ),
             format!(
                 "INSERT INTO {s_}.job (id, name, priority, data, state, retry_limit, retry_count, retry_delay, retry_backoff,
   start_after, started_on, singleton_key, singleton_on, expire_in, created_on, completed_on, keep_until, output,
@@ -263,15 +275,20 @@ SELECT id, name, priority, data, state::text::{s_}.job_state, retry_limit, retry
 FROM {p_}.job
 ON CONFLICT DO NOTHING"
             ),
+            // what v10 cannot take back (a unique slot already held) is kept, not lost
             format!(
-                "INSERT INTO {s_}.job (id, name, priority, data, state, retry_limit, retry_count, retry_delay, retry_backoff,
-  start_after, started_on, singleton_key, singleton_on, expire_in, created_on, completed_on, keep_until, output,
-  dead_letter, policy)
-SELECT r.id, r.name, r.priority, r.data, r.state, r.retry_limit, r.retry_count, r.retry_delay, r.retry_backoff,
-  r.start_after, r.started_on, r.singleton_key, r.singleton_on, r.expire_in, r.created_on, r.completed_on,
-  r.keep_until, r.output, r.dead_letter, r.policy
-FROM {s_}.v10_unmoved u, jsonb_populate_record(NULL::{s_}.archive, u.job) r
-ON CONFLICT DO NOTHING"
+                "CREATE TABLE {s_}.v46_unrestored (job jsonb NOT NULL, kept_on timestamptz NOT NULL DEFAULT now())"
+            ),
+            format!(
+                "INSERT INTO {s_}.v46_unrestored (job)
+SELECT u.job FROM {s_}.v10_unmoved u
+WHERE NOT EXISTS (SELECT 1 FROM {s_}.job o WHERE o.name = u.job->>'name' AND o.id = (u.job->>'id')::uuid)
+UNION ALL
+SELECT to_jsonb(n) FROM {p_}.job n
+WHERE NOT EXISTS (SELECT 1 FROM {s_}.job o WHERE o.name = n.name AND o.id = n.id)"
+            ),
+            format!(
+                "DO $v10$ BEGIN IF NOT EXISTS (SELECT 1 FROM {s_}.v46_unrestored) THEN DROP TABLE {s_}.v46_unrestored; END IF; END $v10$"
             ),
             format!(
                 "INSERT INTO {s_}.schedule (name, cron, timezone, data, options, created_on, updated_on)
@@ -289,6 +306,18 @@ SELECT event, name, created_on, updated_on FROM {p_}.subscription ON CONFLICT DO
                 literal(&p.resolved)
             ),
         ],
+    )
+}
+
+/// After a rollback: whether rows v10 could not take back were kept (`<schema>.v46_unrestored`),
+/// and how many.
+pub fn unrestored(s: &SchemaName) -> (String, String) {
+    (
+        format!(
+            "SELECT to_regclass({})::text",
+            literal(&format!("{}.v46_unrestored", s.ident))
+        ),
+        format!("SELECT count(*)::text FROM {}.v46_unrestored", s.ident),
     )
 }
 
@@ -396,6 +425,13 @@ mod tests {
         let drop = r.find("DROP TABLE IF EXISTS upg10_v46.bam").unwrap();
         assert!(park < back && back < jobs && jobs < drop);
         assert!(r.contains("'retentionMinutes', ceil(n.retention_seconds / 60.0)::int"));
+        // v10's own kept rows go back before 46's, and what cannot go back is kept
+        assert!(
+            r.find("FROM upg10.v10_unmoved u, jsonb_populate_record")
+                .unwrap()
+                < jobs
+        );
+        assert!(jobs < r.find("INSERT INTO upg10.v46_unrestored").unwrap());
     }
 
     #[test]
