@@ -21,7 +21,7 @@ import type {
   FetchOptions, FindJobsOptions, FlowJob, GroupConcurrencyConfig, GroupOptions, InsertOptions, Job,
   JobAttempt, JobFetchOptions, JobInsert, JobMatchStrategy, JobOptions, JobStates, JobWithMetadata,
   ListOptions, RedriveFilter, RedriveOptions, RedrivePreview, RedrivePreviewOptions, Request, SendOptions,
-  UpdateOptions, UpdateRequest, UpdateResponse, UpsertResponse
+  UpdateOptions, UpdateRequest, UpdateResponse, UpsertResponse, V10JobInsert
 } from './types/jobs.js'
 import type {
   BamEntry, BamEvent, BamStatusSummary, ConstraintDrift, EnumDrift, Events, IndexBloat, Instance,
@@ -70,6 +70,12 @@ declare class PgBoss extends EventEmitter<PgBossEventMap> {
   update(name: string, data: object | null | undefined, options?: UpdateOptions): Promise<UpdateResponse>
   upsert(request: UpdateRequest): Promise<UpsertResponse>
   upsert(name: string, data: object | null | undefined, options?: UpdateOptions): Promise<UpsertResponse>
+  // the @deprecated v10 overloads come first: the last one is pg-boss 12.38's (types.test compares it)
+  /**
+   * @deprecated pg-boss v10's form, each job naming its queue: use `insert(name, jobs)`. Jobs are
+   * inserted queue by queue (one statement per queue), with a one-time DeprecationWarning.
+   */
+  insert(jobs: V10JobInsert[], options?: InsertOptions): Promise<string[] | null>
   insert(name: string, jobs: JobInsert[], options?: InsertOptions): Promise<string[] | null>
   /** Inserts jobs with dependencies between them; resolves each `ref` to its job id. */
   flow(jobs: FlowJob[], options?: ConnectionOptions): Promise<Record<string, string>>
@@ -112,6 +118,8 @@ declare class PgBoss extends EventEmitter<PgBossEventMap> {
   workEach<ReqData, ResData = any>(name: string, handler: WorkEachHandler<ReqData, ResData>): Promise<string>
   workEach<ReqData, ResData = any>(name: string, options: WorkEachOptions & { includeMetadata: true }, handler: WorkEachWithMetadataHandler<ReqData, ResData>): Promise<string>
   workEach<ReqData, ResData = any>(name: string, options: WorkEachOptions, handler: WorkEachHandler<ReqData, ResData>): Promise<string>
+  /** @deprecated pg-boss v10's form: use `offWork(name, { id })`. Stops that worker without waiting for it. */
+  offWork(options: { id: string }): Promise<void>
   offWork(name: string, options?: OffWorkOptions): Promise<void>
   notifyWorker(workerId: string): void
   getWipData(options?: { includeInternal?: boolean }): WipData[]
@@ -303,7 +311,8 @@ declare namespace PgBoss {
 
   // pg-boss-native's own
   export type {
-    IDatabase, LatencySummary, Metrics, UpgradeFromV10Options, UpgradeFromV10Report, MetricsOptions, QueueMetrics, WorkEachHandler, WorkEachOptions,
+    IDatabase, LatencySummary, Metrics, MetricsOptions, QueueMetrics, UpgradeFromV10Options, UpgradeFromV10Report,
+    V10JobInsert, WorkEachHandler, WorkEachOptions,
     WorkEachWithMetadataHandler, WorkerMetrics
   }
 }

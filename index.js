@@ -7,7 +7,7 @@ const EventEmitter = require('node:events')
 const { randomUUID } = require('node:crypto')
 const { AssertionError } = require('node:assert')
 const native = require('./lib/native.js')
-const { revive, toError, unwrap, toExecutor, toTransactions, configJson, passwordCallback, identityCallback, FUNCTION } = require('./lib/convert.js')
+const { revive, sqlResult, toError, unwrap, toExecutor, toTransactions, configJson, passwordCallback, identityCallback, FUNCTION } = require('./lib/convert.js')
 const { EngineHost, recurrence } = require('./lib/host.js')
 const { systemClock, TestClock } = require('./lib/clock.js')
 const { addBins, percentile, fillPercentiles } = require('./lib/latency.js')
@@ -15,6 +15,7 @@ const { Spies, notEnabled: spiesNotEnabled } = require('./lib/spy.js')
 const { UnrecoverableError, completionData, encodeResolved, encodeRejected, encodeResults } = require('./lib/outcome.js')
 const { UNDEFINED, DATE, markUndefined, nonFiniteAsText, payload, splitDb } = require('./lib/marks.js')
 const { getConstructionPlans, getMigrationPlans, getRollbackPlans, getUninstallPlans, getIndexBloatPlans } = require('./lib/plans.js')
+const v10 = require('./lib/v10.js')
 
 const states = Object.freeze({
   created: 'created',
@@ -96,6 +97,8 @@ class PgBoss extends EventEmitter {
   #spies = null
   /** The constructor `db`'s beginTransaction(), for transactional workers. */
   #adapterTransactions
+  /** work id → queue name, for v10's offWork({ id }) */
+  #workQueues = new Map()
 
   constructor (value) {
     super()
@@ -112,6 +115,8 @@ class PgBoss extends EventEmitter {
     }
     if (this.#adapterTransactions) this.#native.setTransactionOpener(this.#adapterTransactions)
     this.#config = { db, schema: this.#native.schema }
+    const v10Defaults = this.#syncCall('v10DefaultKeys', [])
+    if (v10Defaults.length) v10.deprecated('JOB_DEFAULTS', { keys: v10Defaults.join(', ') })
     if (this.#syncCall('spiesEnabled', [])) {
       // a selector that throws is reported, never thrown into the engine's event delivery
       const onError = (err) => { if (this.listenerCount(events.error)) this.emit(events.error, err) }
@@ -205,6 +210,16 @@ class PgBoss extends EventEmitter {
   }
 
   async stop (options = {}) {
+    if (options && typeof options === 'object' && 'wait' in options) {
+      // v10: wait: false resolved at once and let a graceful stop finish in the background
+      v10.deprecated('STOP_WAIT')
+      const { wait, ...rest } = options
+      if (wait === false && rest.graceful !== false) {
+        this.stop(rest).catch(err => this.emit(events.error, err))
+        return
+      }
+      options = rest
+    }
     if (this.#starting) {
       // a start() waiting to try again fails now rather than after its remaining attempts
       this.#syncCall('cancelStartRetries', [])
@@ -218,6 +233,7 @@ class PgBoss extends EventEmitter {
       await this.#clockSessions(false)
       clearInterval(this.#keepAlive)
       this.#keepAlive = null
+      this.#workQueues.clear()
       this.#started = false
       this.#stopped = true
       this.emit(events.stopped)
@@ -265,11 +281,7 @@ class PgBoss extends EventEmitter {
         get waitingCount () { return counts().waitingCount },
         get options () { return { max: counts().max } }
       },
-      executeSql: async (text, values) => {
-        const { rows, dates } = await this.#call('executeSql', [text, Array.isArray(values) ? values : []])
-        for (const row of rows) for (const column of dates) if (typeof row[column] === 'number') row[column] = new Date(row[column])
-        return { rows }
-      }
+      executeSql: async (text, values) => sqlResult(await this.#call('executeSql', [text, Array.isArray(values) ? values : []]))
     }
   }
 
@@ -435,6 +447,16 @@ class PgBoss extends EventEmitter {
   }
 
   async insert (name, jobs, options) {
+    if (v10.isV10Insert(name) && (jobs === undefined || (jobs !== null && typeof jobs === 'object' && !Array.isArray(jobs)))) {
+      // v10: insert(jobs, options), each job naming its queue
+      v10.deprecated('INSERT')
+      let all = null
+      for (const [queue, queueJobs] of v10.insertsByQueue(name)) {
+        const ids = await this.insert(queue, queueJobs, jobs)
+        if (ids) all = (all ?? []).concat(ids)
+      }
+      return all
+    }
     let [rest, db] = splitDb(options)
     // pg-boss 12.38 with a spy on the queue: every job gets its id here, and the ids come back
     const spied = this.#spies?.has(name) && Array.isArray(jobs)
@@ -609,10 +631,27 @@ class PgBoss extends EventEmitter {
       if (state) abortBatch(state, reason)
     }
     const text = await this.#native.work(JSON.stringify([name, options]), each, run, abort)
-    return unwrap(text)
+    const id = unwrap(text)
+    if (typeof id === 'string') this.#workQueues.set(id, name)
+    return id
   }
 
-  offWork (name, options) { return this.#call('offWork', [name ?? null, options ?? null]) }
+  async offWork (name, options) {
+    if (v10.isV10OffWork(name) && options === undefined) {
+      // v10: offWork({ id }) stopped that worker, whatever its queue, without waiting for it
+      v10.deprecated('OFF_WORK')
+      const { id } = name
+      const queue = this.#workQueues.get(id) ?? this.getWipData({ includeInternal: true }).find(w => w.id === id)?.name
+      if (queue === undefined) return
+      return this.offWork(queue, { id, wait: false })
+    }
+    if (typeof name === 'string' && options?.id === undefined) {
+      for (const [id, queue] of this.#workQueues) if (queue === name) this.#workQueues.delete(id)
+    } else if (typeof options?.id === 'string') {
+      this.#workQueues.delete(options.id)
+    }
+    return this.#call('offWork', [name ?? null, options ?? null])
+  }
 
   notifyWorker (workerId) {
     this.#syncCall('notifyWorker', [workerId ?? null])
@@ -641,11 +680,8 @@ class PgBoss extends EventEmitter {
  */
 function transactionDb (native, id) {
   const db = {
-    executeSql: async (text, values) => {
-      const { rows, dates } = unwrap(await native.transactionSql(id, String(text), JSON.stringify(Array.isArray(values) ? values : [])))
-      for (const row of rows) for (const column of dates) if (typeof row[column] === 'number') row[column] = new Date(row[column])
-      return { rows }
-    }
+    executeSql: async (text, values) =>
+      sqlResult(unwrap(await native.transactionSql(id, String(text), JSON.stringify(Array.isArray(values) ? values : []))))
   }
   return db
 }

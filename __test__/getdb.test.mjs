@@ -42,3 +42,33 @@ test('getDb().executeSql reads and writes pg-boss tables and reports SQL errors 
   assert.ok(rows[0].created_on instanceof Date)
   await assert.rejects(db.executeSql('SELECT nope'), err => err.code === '42703')
 })
+
+test('getDb().executeSql reports rowCount, and one result per statement of a script, as node-postgres does', async () => {
+  const table = `${schema}.counted`
+  const statements = [
+    [`CREATE TABLE ${table} (k int)`],
+    [`INSERT INTO ${table} SELECT generate_series(1, 3)`],
+    [`UPDATE ${table} SET k = k + 10 WHERE k > $1`, [1]],
+    [`SELECT k FROM ${table} ORDER BY k`],
+    [`DELETE FROM ${table} WHERE k = $1`, [11]],
+    [`INSERT INTO ${table} VALUES (1); SELECT count(*)::int AS n FROM ${table}; DELETE FROM ${table}`],
+    [`DROP TABLE ${table}`]
+  ]
+  const reference = await startPgBoss(schema, { migrate: false })
+  // a script's cells come back as text (the simple protocol's; node-postgres parses them by type)
+  const asText = row => Object.fromEntries(Object.entries(row).map(([k, v]) => [k, String(v)]))
+  const shape = r => Array.isArray(r) ? r.map(s => ({ rows: s.rows.map(asText), rowCount: s.rowCount })) : { rows: r.rows, rowCount: r.rowCount }
+  try {
+    for (const [text, values] of statements) {
+      const ours = await boss.getDb().executeSql(text, values)
+      // the reference runs on the table state ours left, so run it in a twin table
+      const theirs = await reference.getDb().executeSql(text.replaceAll(table, `${table}_ref`), values)
+      if (text.startsWith('CREATE') || text.startsWith('DROP')) continue // node-postgres: null; ours: 0 (documented)
+      assert.deepStrictEqual(shape(ours), shape(theirs), text)
+    }
+    const script = await boss.getDb().executeSql('SELECT 1 AS a; SELECT 2 AS b')
+    assert.ok(Array.isArray(script) && script.length === 2)
+  } finally {
+    await reference.stop({ graceful: false })
+  }
+})

@@ -4,14 +4,14 @@ import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { PgBoss, getMigrationPlans, getRollbackPlans } from '../index.mjs'
 import { connectionString, dropSchema, pool, startBoss, startPgBoss, waitFor } from './helpers.mjs'
+import { makeOldSchema } from './support/old-schema.mjs'
 
-const POLICIES = ['standard', 'short', 'singleton', 'stately', 'exclusive', 'key_strict_fifo']
 // 12.10 (28), 12.36 (44) and 12.37 (45) were never published: those schemas are the release
 // below's stepped up by
 // pg-boss 12.38's own migrations (its migrationStore, queueing its async builds as it would).
-const RELEASES = { 26: 'pgb125', 27: 'pgb129', 28: 'pgb129', 29: 'pgb1211', 30: 'pgb1218', 31: 'pgb1220', 32: 'pgb1221', 33: 'pgb1222', 34: 'pgb1223', 35: 'pgb1224', 36: 'pgb1225', 37: 'pgb1227', 38: 'pgb1228', 39: 'pgb1229', 40: 'pgb1230', 41: 'pgb1232', 42: 'pgb1234', 43: 'pgb1235', 44: 'pgb1235', 45: 'pgb1235' }
-const RELEASE_SCHEMA = { pgb125: 26, pgb129: 27, pgb1211: 29, pgb1218: 30, pgb1220: 31, pgb1221: 32, pgb1222: 33, pgb1223: 34, pgb1224: 35, pgb1225: 36, pgb1227: 37, pgb1228: 38, pgb1229: 39, pgb1230: 40, pgb1232: 41, pgb1234: 42, pgb1235: 43 }
-const RELEASE_VERSION = { pgb125: '12.5.4', pgb129: '12.9.0', pgb1211: '12.11.2', pgb1218: '12.18.3', pgb1220: '12.20.0', pgb1221: '12.21.1', pgb1222: '12.22.0', pgb1223: '12.23.1', pgb1224: '12.24.0', pgb1225: '12.25.1', pgb1227: '12.27.0', pgb1228: '12.28.1', pgb1229: '12.29.0', pgb1230: '12.30.0', pgb1232: '12.32.0', pgb1234: '12.34.0', pgb1235: '12.35.0' }
+const RELEASES = { 25: 'pgb110', 26: 'pgb125', 27: 'pgb129', 28: 'pgb129', 29: 'pgb1211', 30: 'pgb1218', 31: 'pgb1220', 32: 'pgb1221', 33: 'pgb1222', 34: 'pgb1223', 35: 'pgb1224', 36: 'pgb1225', 37: 'pgb1227', 38: 'pgb1228', 39: 'pgb1229', 40: 'pgb1230', 41: 'pgb1232', 42: 'pgb1234', 43: 'pgb1235', 44: 'pgb1235', 45: 'pgb1235' }
+const RELEASE_SCHEMA = { pgb110: 25, pgb111: 26, pgb125: 26, pgb129: 27, pgb1211: 29, pgb1218: 30, pgb1220: 31, pgb1221: 32, pgb1222: 33, pgb1223: 34, pgb1224: 35, pgb1225: 36, pgb1227: 37, pgb1228: 38, pgb1229: 39, pgb1230: 40, pgb1232: 41, pgb1234: 42, pgb1235: 43 }
+const RELEASE_VERSION = { pgb110: '11.0.8', pgb111: '11.1.2', pgb125: '12.5.4', pgb129: '12.9.0', pgb1211: '12.11.2', pgb1218: '12.18.3', pgb1220: '12.20.0', pgb1221: '12.21.1', pgb1222: '12.22.0', pgb1223: '12.23.1', pgb1224: '12.24.0', pgb1225: '12.25.1', pgb1227: '12.27.0', pgb1228: '12.28.1', pgb1229: '12.29.0', pgb1230: '12.30.0', pgb1232: '12.32.0', pgb1234: '12.34.0', pgb1235: '12.35.0' }
 
 const used = new Set()
 let db
@@ -49,48 +49,14 @@ async function referenceMigrate (schema, from, to) {
 }
 
 /**
- * A schema at `target` made by the release that carries it (or the newest one below it, then
- * stepped up by pg-boss 12.38's migrations), holding queues of every policy, partitioned and not,
- * a job in every state on each, a dead letter queue, schedules and subscriptions.
+ * A schema at `target` made by `release` (by default the one that carries it, or the newest one
+ * below it, then stepped up by pg-boss 12.38's migrations), holding queues of every policy, partitioned and not,
+ * a job in every state on each, a dead letter queue, schedules and subscriptions
+ * (support/old-schema.mjs; a release that needs a newer Node makes it in a child process).
  */
-async function oldSchema (schema, target) {
+async function oldSchema (schema, target, release = RELEASES[target]) {
   await dropSchema(schema)
-  const release = RELEASES[target]
-  const { PgBoss: Old, policies } = await import(release)
-  const old = new Old({ connectionString, schema, supervise: false, schedule: false })
-  old.on('error', () => {})
-  await old.start()
-  try {
-    await old.createQueue('dead')
-    // every policy the release has (key_strict_fifo came with 12.10)
-    for (const policy of POLICIES.filter(p => Object.values(policies).includes(p))) {
-      for (const partition of [false, true]) {
-        const name = `${policy}-${partition ? 'p' : 'c'}`
-        await old.createQueue(name, { policy, partition, deadLetter: 'dead', retryLimit: 1 })
-        let n = 0
-        const send = (options = {}) => old.send(name, { policy, n: n++ }, { singletonKey: `k${n}`, ...options })
-        const fetchOne = async () => {
-          const [job] = await old.fetch(name)
-          assert.ok(job, `a job to fetch on ${name}`)
-          return job.id
-        }
-        await send(); const active = await fetchOne()
-        await send(); const done = await fetchOne(); await old.complete(name, done, { ok: true })
-        await send({ retryLimit: 0 }); const failed = await fetchOne(); await old.fail(name, failed, { bad: true })
-        await send({ retryLimit: 1, retryDelay: 3600 }); const retry = await fetchOne(); await old.fail(name, retry, { again: true })
-        const cancelled = await send(); await old.cancel(name, cancelled)
-        await send({ startAfter: 3600 })
-        await send({ priority: 0 })
-        assert.ok(active)
-      }
-    }
-    await old.schedule('standard-c', '*/5 * * * *', { every: 5 }, { tz: 'UTC' })
-    await old.schedule('standard-p', '0 1 * * *', null, { tz: 'Europe/Paris', key: 'nightly' })
-    await old.subscribe('upgrade-event', 'standard-c')
-    await old.subscribe('upgrade-event', 'stately-p')
-  } finally {
-    await old.stop({ graceful: false })
-  }
+  await makeOldSchema(release, schema, connectionString)
   if (target > RELEASE_SCHEMA[release]) await referenceMigrate(schema, RELEASE_SCHEMA[release], target)
   assert.equal(await version(schema), target)
 }
@@ -177,7 +143,7 @@ async function assertBothWork (schema) {
   const ref = await startPgBoss(schema, { migrate: false })
   try {
     const { rows: queues } = await db.query(`SELECT name FROM ${schema}.queue WHERE name LIKE '%-_' ORDER BY name`)
-    assert.ok(queues.length >= 10)
+    assert.ok(queues.length >= 8)
     for (const { name } of queues) {
       for (const [sender, worker] of [[ours, ref], [ref, ours]]) {
         const id = await sender.send(name, { after: true }, { singletonKey: `new-${sender === ours}`, priority: 10 })
@@ -195,16 +161,23 @@ async function assertBothWork (schema) {
   }
 }
 
-for (const from of [45, 44, 43, 42, 41, 40, 39, 38, 37, 36, 35, 34, 33, 32, 31, 30, 29, 28, 27, 26]) {
-  const release = RELEASES[from]
+// [schema, release]: each version from the release that carries it, and 26 from 11.1 as well as 12.5
+const UPGRADES = [45, 44, 43, 42, 41, 40, 39, 38, 37, 36, 35, 34, 33, 32, 31, 30, 29, 28, 27, 26]
+  .map(from => [from, RELEASES[from]])
+  .concat([[26, 'pgb111'], [25, 'pgb110']])
+for (const [from, release] of UPGRADES) {
   const line = RELEASE_SCHEMA[release] === from ? RELEASE_VERSION[release] : `${RELEASE_VERSION[release]} stepped to ${from} by 12.38`
   test(`start() upgrades schema ${from} (${line}) to 46 in place: rows kept, 12.38 finds no drift, both work on it`, async () => {
-    const ours = schemaName(`from${from}`)
-    const twin = schemaName(`from${from}_ref`)
-    await oldSchema(ours, from)
-    await oldSchema(twin, from)
+    const label = release === RELEASES[from] ? `from${from}` : `from${from}_${release}`
+    const ours = schemaName(label)
+    const twin = schemaName(`${label}_ref`)
+    await oldSchema(ours, from, release)
+    await oldSchema(twin, from, release)
     const before = await rows(ours)
-    assert.ok(before.job.size >= 70 && before.schedule.size === 2 && before.subscription.size === 2)
+    // 4 policies before 11.1, 6 from 12.10: a partitioned and an unpartitioned queue each, 7 jobs on each
+    const filled = [...before.queue.keys()].filter(name => /-[cp]$/.test(name)).length
+    assert.ok(filled >= 8 && before.job.size >= 7 * filled, `${filled} queues, ${before.job.size} jobs`)
+    assert.ok(before.schedule.size === 2 && before.subscription.size === 2)
 
     const boss = await startBoss(ours)
     await boss.stop()
@@ -322,12 +295,13 @@ test('a migration that fails part way rolls back and leaves the old schema usabl
 test('a schema older than the oldest upgraded in place is refused, naming the versions that are', async () => {
   const schema = schemaName('tooold')
   await oldSchema(schema, 29)
-  await db.query(`UPDATE ${schema}.version SET version = 25`)
+  // 21-24 are pg-boss 10's (__test__/upgrade-v10.test.mjs)
+  await db.query(`UPDATE ${schema}.version SET version = 20`)
   const err = await rejection(startBoss(schema))
-  assert.match(err.message, /schema upg_tooold is at version 25/)
-  assert.match(err.message, /upgrades schema versions 26-45 in place/)
+  assert.match(err.message, /schema upg_tooold is at version 20/)
+  assert.match(err.message, /upgrades schema versions 21-24 \(pg-boss 10\) and 25-45 in place/)
   assert.match(err.message, /pg-boss 12\.38/)
-  assert.equal(await version(schema), 25)
+  assert.equal(await version(schema), 20)
 })
 
 /** An exported plan run the way psql runs it: the transaction, then each statement after COMMIT. */
@@ -357,24 +331,24 @@ test('getMigrationPlans() from 37 builds everything inline: 46 with nothing left
   await assertNoDrift(schema, { built: true })
   // the default is the step from the version before the served one
   assert.equal(getMigrationPlans(schema), getMigrationPlans(schema, 45))
-  assert.throws(() => getMigrationPlans(schema, 25), /Version 25 not found/)
+  assert.throws(() => getMigrationPlans(schema, 20), /Version 20 not found/)
   assert.throws(() => getMigrationPlans(schema, 37, { partitionTables: ['jabc'] }), /string\[\] form was removed/)
 })
 
-test('getRollbackPlans() steps 46 back one version at a time to 26, each step leaving what 12.38\'s rollback leaves', async () => {
+test('getRollbackPlans() steps 46 back one version at a time to 25, each step leaving what 12.38\'s rollback leaves', async () => {
   const schema = schemaName('rollback')
   const ref = schemaName('rollback_ref')
   const store = await import('pg-boss/dist/migrationStore.js')
-  await oldSchema(schema, 26)
-  await oldSchema(ref, 26)
+  await oldSchema(schema, 25)
+  await oldSchema(ref, 25)
   // ours upgraded by start() (its builds run by 12.38), the reference by 12.38's exported plan
   const boss = await startBoss(schema)
   await boss.stop()
   await runBuilds(schema)
   const { rows: partitionTables } = await db.query(`SELECT table_name AS "tableName", policy FROM ${ref}.queue WHERE partition`)
-  await runPlan(store.migrate(ref, 26, store.getAll(ref), false, { inlineAsync: true, partitionTables }))
+  await runPlan(store.migrate(ref, 25, store.getAll(ref), false, { inlineAsync: true, partitionTables }))
   assert.deepEqual(await catalog(schema), await catalog(ref))
-  for (let v = 46; v > 26; v--) {
+  for (let v = 46; v > 25; v--) {
     await db.query(getRollbackPlans(schema, v))
     await db.query(store.rollback(ref, v))
     assert.equal(await version(schema), v - 1)
@@ -385,7 +359,7 @@ test('getRollbackPlans() steps 46 back one version at a time to 26, each step le
     assert.deepEqual(await catalog(schema), await catalog(ref), `rolled back to ${v - 1}`)
   }
   assert.equal(getRollbackPlans(schema), getRollbackPlans(schema, 46))
-  assert.throws(() => getRollbackPlans(schema, 26), /Version 26 not found/)
+  assert.throws(() => getRollbackPlans(schema, 25), /Version 25 not found/)
   // and up again
   const again = await startBoss(schema)
   await again.stop()

@@ -33,6 +33,17 @@ const revive = {
   bamEntries: rows => { for (const row of rows) reviveDates(row, ['createdOn', 'startedOn', 'completedOn']); return rows }
 }
 
+/**
+ * What `executeSql` resolves, from the engine's reply: node-postgres's `{ rows, rowCount }` for
+ * one statement (timestamp columns as `Date`s), an array of them for a script of several.
+ */
+function sqlResult (reply) {
+  if (Array.isArray(reply)) return reply.map(sqlResult)
+  const { rows, dates, rowCount } = reply
+  for (const row of rows) for (const column of dates) if (typeof row[column] === 'number') row[column] = new Date(row[column])
+  return { rows, rowCount: rowCount ?? null }
+}
+
 /** What node-postgres throws for a statement PostgreSQL refused (pg-boss passes those through). */
 class DatabaseError extends Error {
   constructor (message, code) {
@@ -214,4 +225,4 @@ function identityCallback (value) {
   }
 }
 
-module.exports = { revive, toError, unwrap, toExecutor, toTransactions, configJson, passwordCallback, identityCallback, DatabaseError, FUNCTION }
+module.exports = { revive, sqlResult, toError, unwrap, toExecutor, toTransactions, configJson, passwordCallback, identityCallback, DatabaseError, FUNCTION }

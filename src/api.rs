@@ -325,6 +325,8 @@ pub fn call_sync(engine: &Arc<Engine>, method: &str, args: &[Value]) -> Result<S
         // previewSchedule() and schedule() read the database clock as the pass does
         "scheduling" => Ok(engine.config.schedule.to_string()),
         "spiesEnabled" => Ok(engine.spies_enabled().to_string()),
+        // the v10 job defaults the constructor was given, for its deprecation warning
+        "v10DefaultKeys" => Ok(json!(engine.config.v10_defaults.keys).to_string()),
         "clockSkew" => Ok(json!(engine.timekeeper.skew_ms()).to_string()),
         other => Err(BossError::operational(format!(
             "pg-boss-native: {other}() is not implemented yet"

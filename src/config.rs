@@ -56,6 +56,9 @@ pub struct Config {
     pub clock: Option<ClockConfig>,
     /// `__test__enableSpies`: `getSpy()` works and the engine reports spy events (`src/spy.rs`).
     pub spies: bool,
+    /// pg-boss v10's defaults given to the constructor, as the options `createQueue()` and
+    /// `work()` take from them (`src/v10_defaults.rs`).
+    pub v10_defaults: crate::v10_defaults::V10Defaults,
 }
 
 /// A caller's `clock` (pg-boss 12.38's `Clock`): the timekeeper reads its time and waits on its
@@ -402,6 +405,8 @@ impl Config {
             )?;
         }
 
+        let v10_defaults = crate::v10_defaults::from_constructor(&obj)?;
+
         let instance_id = crate::ids::new_instance_id();
 
         // node-postgres's settings, resolved and checked now so a setting pg-boss-native cannot
@@ -484,6 +489,7 @@ impl Config {
             clock,
             // truthy, as pg-boss reads it (it checks nothing else)
             spies: bool_or(&obj, "__test__enableSpies", false),
+            v10_defaults,
         })
     }
 }

@@ -52,6 +52,7 @@ pub fn first_column(rows: Vec<Row>) -> Vec<String> {
 
 pub use crate::connection::pool::ConnectionErrorSink;
 use crate::connection::pool::{ConnectionManager, Object, Pool};
+use crate::connection::statement::{run_prepared, text_cells, within};
 
 pub struct NativePool {
     pool: Pool,
@@ -144,10 +145,7 @@ impl NativePool {
 
     /// `query_timeout`: `None` when the reply took longer (node-postgres's "Query read timeout").
     async fn within<T>(&self, work: impl std::future::Future<Output = T>) -> Option<T> {
-        match self.query_timeout {
-            Some(limit) => tokio::time::timeout(limit, work).await.ok(),
-            None => Some(work.await),
-        }
+        within(self.query_timeout, work).await
     }
 }
 
@@ -208,17 +206,7 @@ impl NativePool {
         params: &[Param],
     ) -> std::result::Result<Vec<tokio_postgres::Row>, (BossError, bool)> {
         let client = self.client().await.map_err(|e| (e, false))?;
-        let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
-            .iter()
-            .map(|p| p as &(dyn tokio_postgres::types::ToSql + Sync))
-            .collect();
-        let reply = self
-            .within(async {
-                // Prepared once per connection and reused: the statement cache lives on the client.
-                let stmt = client.prepare_cached(sql).await?;
-                client.query(&stmt, &refs).await
-            })
-            .await;
+        let reply = run_prepared(&client, sql, params, self.query_timeout).await;
         match reply {
             Some(result) => result.map_err(|e| {
                 let closed = e.is_closed();
@@ -301,15 +289,7 @@ impl Executor for NativePool {
                     Err((err, _)) => return Err(err),
                 }
             };
-            let mut out = Vec::with_capacity(rows.len());
-            for row in rows {
-                let mut values = Vec::with_capacity(row.len());
-                for i in 0..row.len() {
-                    values.push(row.try_get::<_, Option<String>>(i)?);
-                }
-                out.push(values);
-            }
-            Ok(out)
+            text_cells(rows)
         })
     }
 

@@ -143,6 +143,12 @@ impl Engine {
         self.emitted.load(Ordering::SeqCst)
     }
 
+    /// pg-boss's `#notifyEnabled`: a queue's `notify` opt-in, where the backend has LISTEN/NOTIFY
+    /// (CockroachDB has no NOTIFY).
+    pub(crate) fn notify_enabled(&self, queue_notify: bool) -> bool {
+        queue_notify && self.config.backend != "cockroachdb"
+    }
+
     pub fn listening(&self) -> bool {
         self.listening.load(Ordering::Relaxed)
     }

@@ -34,6 +34,7 @@ pub mod send_batch;
 pub mod spy;
 pub mod start_retry;
 pub mod supervise;
+pub mod v10_defaults;
 pub mod validate;
 pub mod vitals;
 pub mod warnings;

@@ -106,6 +106,14 @@ impl Engine {
             options.get("name").cloned()
         };
         let name = assert_queue_name(name_value.as_ref())?;
+        // a v10 constructor's job defaults, for what the call does not set
+        let with_defaults;
+        let options = if self.config.v10_defaults.queue.is_empty() {
+            options
+        } else {
+            with_defaults = crate::v10_defaults::apply(&self.config.v10_defaults.queue, options);
+            &with_defaults
+        };
         let policy = match options.get("policy") {
             Some(v) if js::truthy(Some(v)) => js::display(Some(v)),
             _ => "standard".to_string(),

@@ -258,21 +258,35 @@ pub async fn execute(
     values: Vec<Value>,
 ) -> Result<String> {
     if values.is_empty() && text.contains(';') {
-        // parameterless scripts (several statements) go through the simple protocol
+        // Parameterless scripts (several statements) go through the simple protocol. As in
+        // node-postgres, one result per statement, and an array of them when there are several.
+        let mut results = Vec::new();
         let mut rows = Vec::new();
         for message in client.simple_query(text).await? {
-            if let tokio_postgres::SimpleQueryMessage::Row(row) = message {
-                let mut obj = Map::new();
-                for (i, col) in row.columns().iter().enumerate() {
-                    obj.insert(
-                        col.name().to_string(),
-                        row.get(i).map(|s| json!(s)).unwrap_or(Value::Null),
-                    );
+            match message {
+                tokio_postgres::SimpleQueryMessage::Row(row) => {
+                    let mut obj = Map::new();
+                    for (i, col) in row.columns().iter().enumerate() {
+                        obj.insert(
+                            col.name().to_string(),
+                            row.get(i).map(|s| json!(s)).unwrap_or(Value::Null),
+                        );
+                    }
+                    rows.push(Value::Object(obj));
                 }
-                rows.push(Value::Object(obj));
+                tokio_postgres::SimpleQueryMessage::CommandComplete(count) => {
+                    let rows = std::mem::take(&mut rows);
+                    results.push(json!({ "rows": rows, "dates": [], "rowCount": count }));
+                }
+                _ => {}
             }
         }
-        return Ok(json!({ "rows": rows, "dates": [] }).to_string());
+        return Ok(match results.len() {
+            0 => json!({ "rows": [], "dates": [], "rowCount": null }),
+            1 => results.pop().unwrap_or(Value::Null),
+            _ => Value::Array(results),
+        }
+        .to_string());
     }
     let stmt = client.prepare(text).await?;
     if stmt.params().len() != values.len() {
@@ -287,7 +301,13 @@ pub async fn execute(
     }
     let params: Vec<Param> = values.into_iter().map(Param).collect();
     let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-    let rows = client.query(&stmt, &refs).await?;
+    let stream = client.query_raw(&stmt, refs).await?;
+    futures_util::pin_mut!(stream);
+    let mut rows = Vec::new();
+    while let Some(row) = futures_util::TryStreamExt::try_next(&mut stream).await? {
+        rows.push(row);
+    }
+    let row_count = stream.rows_affected();
     let mut out = Vec::with_capacity(rows.len());
     let mut dates: Vec<String> = Vec::new();
     for row in rows {
@@ -307,7 +327,7 @@ pub async fn execute(
         }
         out.push(Value::Object(obj));
     }
-    Ok(json!({ "rows": out, "dates": dates }).to_string())
+    Ok(json!({ "rows": out, "dates": dates, "rowCount": row_count }).to_string())
 }
 
 #[cfg(test)]

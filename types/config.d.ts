@@ -176,6 +176,36 @@ export interface ConstructorOptions extends DatabaseOptions, SchedulingOptions, 
   openTelemetry?: OpenTelemetryOptions
   /** Enables `getSpy()`. Not for production. @default false */
   __test__enableSpies?: boolean
+  /** @deprecated pg-boss v10: the default retryLimit of the queues this instance creates. Set it on createQueue(). */
+  retryLimit?: number
+  /** @deprecated pg-boss v10: the default retryDelay of the queues this instance creates. Set it on createQueue(). */
+  retryDelay?: number
+  /** @deprecated pg-boss v10: the default retryBackoff of the queues this instance creates. Set it on createQueue(). */
+  retryBackoff?: boolean
+  /** @deprecated pg-boss v10: the default expireInSeconds of the queues this instance creates. Set it on createQueue(). */
+  expireInSeconds?: number
+  /** @deprecated pg-boss v10: as expireInSeconds, in minutes. */
+  expireInMinutes?: number
+  /** @deprecated pg-boss v10: as expireInSeconds, in hours. */
+  expireInHours?: number
+  /** @deprecated pg-boss v10: the default retentionSeconds of the queues this instance creates. Set it on createQueue(). */
+  retentionSeconds?: number
+  /** @deprecated pg-boss v10: as retentionSeconds, in minutes. */
+  retentionMinutes?: number
+  /** @deprecated pg-boss v10: as retentionSeconds, in hours. */
+  retentionHours?: number
+  /** @deprecated pg-boss v10: as retentionSeconds, in days. */
+  retentionDays?: number
+  /** @deprecated pg-boss v10 (how long archived jobs were kept): the default deleteAfterSeconds of the queues this instance creates. */
+  deleteAfterSeconds?: number
+  /** @deprecated pg-boss v10: as deleteAfterSeconds, in minutes. */
+  deleteAfterMinutes?: number
+  /** @deprecated pg-boss v10: as deleteAfterSeconds, in hours. */
+  deleteAfterHours?: number
+  /** @deprecated pg-boss v10: as deleteAfterSeconds, in days. */
+  deleteAfterDays?: number
+  /** @deprecated pg-boss v10: the default pollingIntervalSeconds of this instance's work() calls. Set it on work(). */
+  pollingIntervalSeconds?: number
 }
 
 export interface StartOptions {
@@ -187,6 +217,11 @@ export interface StopOptions {
   close?: boolean
   graceful?: boolean
   timeout?: number
+  /**
+   * @deprecated pg-boss v10: `wait: false` resolved at once while a graceful stop went on in the
+   * background. pg-boss 12.38 ignores it; pg-boss-native still honours it, with a warning.
+   */
+  wait?: boolean
 }
 
 // ---- SQL plan functions ----

@@ -72,6 +72,11 @@ export interface JobInsert<T = object> {
   deadLetter?: string
 }
 
+/** @deprecated pg-boss v10's `insert(jobs)` entry: a job naming its queue. Use `insert(name, jobs)`. */
+export interface V10JobInsert<T = object> extends JobInsert<T> {
+  name: string
+}
+
 /** Which of several jobs sharing a `singletonKey` `update()`/`upsert()` overwrite. */
 export type JobMatchStrategy = 'newest' | 'oldest' | 'all'
 

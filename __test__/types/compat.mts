@@ -179,13 +179,22 @@ type Missing = Exclude<keyof Theirs, keyof Ours>
 type Compared = Exclude<keyof Theirs & keyof Ours, keyof EventEmitter | 'start'>
 /** Members whose signature cannot stand in for pg-boss's. */
 type Incompatible = { [K in Compared]: Assignable<Ours[K], Theirs[K]> extends true ? never : K }[Compared]
+/**
+ * Members with a @deprecated pg-boss v10 overload before pg-boss's: a single pg-boss signature
+ * cannot stand in for both, so their last overload (pg-boss's) is compared on its own below.
+ */
+type V10Overloaded = 'insert' | 'offWork'
 /** Members whose pg-boss signature would not fit ours (we only widen). */
-type Narrowed = { [K in Compared]: Assignable<Theirs[K], Ours[K]> extends true ? never : K }[Compared]
+type Narrowed = { [K in Exclude<Compared, V10Overloaded>]: Assignable<Theirs[K], Ours[K]> extends true ? never : K }[Exclude<Compared, V10Overloaded>]
 
 export type Members = [
   Check<IsNever<Missing>>,
   Check<IsNever<Incompatible>>,
   Check<IsNever<Narrowed>>,
+  Check<Mutual<Parameters<Ours['insert']>, Parameters<Theirs['insert']>>>,
+  Check<Mutual<ReturnType<Ours['insert']>, ReturnType<Theirs['insert']>>>,
+  Check<Mutual<Parameters<Ours['offWork']>, Parameters<Theirs['offWork']>>>,
+  Check<Mutual<ReturnType<Ours['offWork']>, ReturnType<Theirs['offWork']>>>,
   Check<Assignable<Ours, EventEmitter<Boss.PgBossEventMap>>>,
   Check<Mutual<Parameters<Ours['start']>, Parameters<Theirs['start']>>>,
   Check<Mutual<ReturnType<Ours['start']>, Promise<Ours>>>

@@ -215,3 +215,14 @@ async function upgradeV10 (): Promise<number> {
   return (plan?.length ?? 0) + (done.longestTransactionMs ?? 0)
 }
 void upgradeV10
+
+// pg-boss v10 forms, still accepted (declared @deprecated)
+export async function v10Calls (): Promise<string[] | null> {
+  const v10 = new PgBoss({ connectionString: 'postgres://localhost/db', retryLimit: 3, expireInMinutes: 5, retentionDays: 7 })
+  const ids = await v10.insert([{ name: 'email', data: { to: 'a' } }, { name: 'sms', data: { to: 'b' }, priority: 1 }])
+  await v10.offWork({ id: 'work-id' })
+  await v10.stop({ wait: false })
+  // @ts-expect-error a v10 insert() job names its queue
+  await v10.insert([{ data: { to: 'a' } }])
+  return ids
+}

@@ -7,6 +7,7 @@ pub mod options;
 pub mod pgpass;
 pub mod pinned;
 pub mod pool;
+pub mod statement;
 pub mod tls;
 pub mod url;
 

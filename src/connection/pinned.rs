@@ -5,6 +5,7 @@
 //! handed to someone else.
 
 use super::pool::Object;
+use super::statement::{run_prepared, text_cells, within};
 use crate::db::{Executor, Param, Row};
 use crate::error::{BossError, Result};
 use futures_util::future::BoxFuture;
@@ -60,10 +61,7 @@ impl PinnedConnection {
     }
 
     async fn within<T>(&self, work: impl std::future::Future<Output = T>) -> Option<T> {
-        match self.query_timeout {
-            Some(limit) => tokio::time::timeout(limit, work).await.ok(),
-            None => Some(work.await),
-        }
+        within(self.query_timeout, work).await
     }
 
     /// A statement failed because the connection went away: the transaction is gone with it.
@@ -119,16 +117,7 @@ impl Executor for PinnedConnection {
     fn query<'a>(&'a self, sql: &'a str, params: &'a [Param]) -> BoxFuture<'a, Result<Vec<Row>>> {
         Box::pin(async move {
             let client = self.current()?;
-            let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
-                .iter()
-                .map(|p| p as &(dyn tokio_postgres::types::ToSql + Sync))
-                .collect();
-            let reply = self
-                .within(async {
-                    let stmt = client.prepare_cached(sql).await?;
-                    client.query(&stmt, &refs).await
-                })
-                .await;
+            let reply = run_prepared(&client, sql, params, self.query_timeout).await;
             let rows = match reply {
                 Some(Ok(rows)) => rows,
                 Some(Err(err)) => return Err(self.note(&client, err.into())),
@@ -137,15 +126,7 @@ impl Executor for PinnedConnection {
                     return Err(self.note(&client, BossError::operational("Query read timeout")));
                 }
             };
-            let mut out = Vec::with_capacity(rows.len());
-            for row in rows {
-                let mut values = Vec::with_capacity(row.len());
-                for i in 0..row.len() {
-                    values.push(row.try_get::<_, Option<String>>(i)?);
-                }
-                out.push(values);
-            }
-            Ok(out)
+            text_cells(rows)
         })
     }
 

@@ -74,7 +74,7 @@ impl Engine {
             if !names.contains(&job.name) {
                 names.push(job.name.clone());
             }
-            if q.notify && self.config.backend != "cockroachdb" {
+            if self.notify_enabled(q.notify) {
                 notify.insert(job.name.clone());
             }
             let mut options = req.options.clone();

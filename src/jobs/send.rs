@@ -166,7 +166,7 @@ impl Engine {
         let sql = plans::jobs::insert_jobs(
             &self.config.schema,
             &q.table,
-            q.notify && self.config.backend != "cockroachdb",
+            self.notify_enabled(q.notify),
             true,
             true,
         );
@@ -188,7 +188,7 @@ impl Engine {
                 name: req.name.clone(),
                 table: q.table.clone(),
                 policy: q.policy.clone(),
-                notify: q.notify && self.config.backend != "cockroachdb",
+                notify: self.notify_enabled(q.notify),
             };
             match self.send_batcher.send(self, target, row, id.clone()).await {
                 Ok(true) => return Ok(Some(id)),
@@ -317,7 +317,7 @@ impl Engine {
         let sql = plans::jobs::insert_jobs(
             &self.config.schema,
             &q.table,
-            q.notify && self.config.backend != "cockroachdb",
+            self.notify_enabled(q.notify),
             js::truthy(options.get("returnId")),
             may_conflict,
         );

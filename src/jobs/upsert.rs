@@ -312,11 +312,6 @@ impl Engine {
             }
         }
     }
-
-    /// pg-boss's `#notifyEnabled`: a queue's `notify` opt-in, where the backend has LISTEN/NOTIFY.
-    pub(crate) fn notify_enabled(&self, queue_notify: bool) -> bool {
-        queue_notify && self.config.backend != "cockroachdb"
-    }
 }
 
 #[cfg(test)]

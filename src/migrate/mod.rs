@@ -25,10 +25,12 @@ impl Engine {
         let Some(script) = plans::migrate::migrate(schema, from, None) else {
             return Err(BossError::operational(format!(
                 "pg-boss-native serves pg-boss schema version {SCHEMA_VERSION}, but schema {} is at version {from}. \
-                 pg-boss-native upgrades schema versions {} in place; this one is not supported yet: \
+                 pg-boss-native upgrades schema versions {}-{} (pg-boss 10) and {} in place; this one is not supported yet: \
                  upgrade it once with pg-boss 12.38 (start it with migrate: true, or run `npx pg-boss@12.38.0 migrate`), \
                  then start pg-boss-native.",
                 schema.ident,
+                plans::migrate::v10::V10_VERSIONS.start(),
+                plans::migrate::v10::V10_VERSIONS.end(),
                 migratable_range()
             )));
         };

@@ -25,6 +25,14 @@ impl Engine {
         }
         ensure(js::truthy(name), "queue name is required")?;
         let name = js::display(name);
+        // a v10 constructor's pollingIntervalSeconds, unless the call sets one
+        let with_defaults;
+        let options = if self.config.v10_defaults.work.is_empty() {
+            options
+        } else {
+            with_defaults = crate::v10_defaults::apply(&self.config.v10_defaults.work, options);
+            &with_defaults
+        };
         let options = check_work_options(options, each)?;
         if options.transactional {
             super::transaction::check_transactional(self, each, options.local_concurrency)?;

@@ -31,7 +31,10 @@ const PARTITION_INDEX_SINCE: &[(&str, i64)] = &[
     ("job_i17", 46),
 ];
 
-/// `create_queue()` as schema `version` (27 and up) defines it, as `CREATE OR REPLACE`. From 27
+/// `create_queue()` as schema 26 defines it: another shape than 27's (see its file).
+const CREATE_QUEUE_26: &str = include_str!("../../../migrations/0026_create_queue.sql");
+
+/// `create_queue()` as schema `version` (26 and up) defines it, as `CREATE OR REPLACE`. From 27
 /// on the function changed by gaining index lines, in 28 by the key_strict_fifo policy, in 30 by
 /// the heartbeatSeconds option, in 31 by job_i5 skipping blocked jobs, in 32 by the notify
 /// option, in 33 by job_i5 losing its INCLUDE, in 40 by job_i11 replacing job_i5, and in 42 by
@@ -39,6 +42,10 @@ const PARTITION_INDEX_SINCE: &[(&str, i64)] = &[
 /// install's without what came after it. One source of truth, whose tokens pg-boss's drift check
 /// compares.
 pub(super) fn create_queue(s: &SchemaName, version: i64) -> String {
+    if version == 26 {
+        // 26 spelled a partition's DDL with format(), before job_table_format() existed
+        return CREATE_QUEUE_26.replace("{{schema}}", &s.ident);
+    }
     let mut body = installed_function(s, "create_queue");
     if version < 40 {
         // before 40 the fetch index was job_i5, without priority

@@ -18,7 +18,7 @@ use steps::STEPS;
 pub use steps::{AsyncBuild, Step, Targets};
 
 /// The oldest schema version `start()` migrates from.
-pub const OLDEST_MIGRATABLE: i64 = 26;
+pub const OLDEST_MIGRATABLE: i64 = 25;
 
 /// The versions `start()` upgrades in place, as text for messages ("27-45").
 pub fn migratable_range() -> String {
@@ -263,6 +263,27 @@ mod tests {
         assert!(
             after.contains("CREATE INDEX CONCURRENTLY IF NOT EXISTS jabc_i17 ON upg.jabc (name")
         );
+    }
+
+    #[test]
+    fn step_26_installs_its_create_queue_and_rolls_back_as_12_38_does() {
+        let s = schema();
+        let up = migrate(&s, 25, None).unwrap();
+        let v26 = create_queue(&s, 26);
+        assert!(!v26.contains("{{") && !v26.contains("job_table_format"));
+        assert!(v26.contains("EXECUTE format('CREATE UNIQUE INDEX %1$s_i6 ON upg.%1$I"));
+        assert!(up.contains(v26.trim()));
+        assert!(up.contains("CREATE UNIQUE INDEX job_i6 ON upg.job_common (name, COALESCE(singleton_key, '')) WHERE state <= 'active' AND policy = 'exclusive';"));
+        // 26's own step comes before 27's, whose create_queue replaces it
+        assert!(
+            up.find("upg.job_common (name, COALESCE").unwrap()
+                < up.find("CREATE TABLE IF NOT EXISTS upg.bam").unwrap()
+        );
+        let down = rollback(&s, 26).unwrap();
+        assert!(down.contains("DROP INDEX upg.job_i6;") && !down.contains("FUNCTION"));
+        assert!(down.contains("UPDATE upg.version SET version = 25"));
+        // 27's rollback restores the same definition 26's step installs
+        assert!(rollback(&s, 27).unwrap().contains(v26.trim()));
     }
 
     #[test]

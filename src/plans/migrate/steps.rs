@@ -34,6 +34,12 @@ pub struct Step {
 
 pub(super) const STEPS: &[Step] = &[
     Step {
+        to: 26,
+        up: include_str!("../../../migrations/0025_to_0026.sql"),
+        down: include_str!("../../../migrations/0026_to_0025.sql"),
+        builds: &[],
+    },
+    Step {
         to: 27,
         up: include_str!("../../../migrations/0026_to_0027.sql"),
         down: include_str!("../../../migrations/0027_to_0026.sql"),
