@@ -347,9 +347,12 @@ test('two pg-boss-native instances starting at once on a v10 schema upgrade it o
   }
 })
 
-test('the upgrade refuses when the name it moves the v10 schema to is taken, and changes nothing', async () => {
+test('the upgrade refuses createSchema: false, and a taken name to move the v10 schema to, changing nothing', async () => {
   const schema = schemaName('taken')
   await v10Schema(schema, 22)
+  const noCreate = await rejection(startBoss(schema, { createSchema: false }))
+  assert.match(noCreate.message, /createSchema: false cannot be honoured by the upgrade from pg-boss 10/)
+  assert.equal(await version(schema), 22)
   await db.query(`CREATE SCHEMA ${schema}_v10`)
   const err = await rejection(startBoss(schema))
   assert.match(err.message, /moves it aside as upg10_taken_v10, and a schema by that name exists/)

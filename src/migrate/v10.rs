@@ -161,6 +161,14 @@ impl Engine {
         }
         let mut run = Run::default();
         if let Some(from) = from {
+            // the v10 schema moves aside and 46 is created under its name: a CREATE SCHEMA
+            ensure(
+                self.config.create_schema,
+                format!(
+                    "createSchema: false cannot be honoured by the upgrade from pg-boss 10: it moves schema {} aside and creates it anew; run it with createSchema: true",
+                    schema.ident
+                ),
+            )?;
             let t = Instant::now();
             match db.batch(&plan::begin(schema)).await {
                 Ok(()) => {
