@@ -231,6 +231,49 @@ declare function getIndexBloatPlans(schema?: string, options?: IndexBloatOptions
 /** The SQL that removes every object pg-boss installs, for a schema shared with other objects. */
 declare function getUninstallPlans(schema?: string, options?: PlanOptions): string
 
+/** upgradeFromV10()'s options. */
+interface UpgradeFromV10Options {
+  /** Answer the plan (SQL) and the rows it would move; change nothing. */
+  dryRun?: boolean
+  /** Rows per batch (each batch is one transaction); 1 to 1000000, default 10000. */
+  batchSize?: number
+  /** Stop after this many batches; a later call (or start()) carries on. */
+  maxBatches?: number
+}
+/** What upgradeFromV10() did (or, with dryRun, would do). */
+interface UpgradeFromV10Report {
+  schema: string
+  fromVersion?: number | null
+  toVersion?: number
+  /** This call ran the first transaction (false when it carried on with one begun before). */
+  began?: boolean
+  batches?: number
+  batchSize?: number
+  /** Job rows moved into schema 46. */
+  moved?: number
+  /** Rows a batch could not insert (a unique slot a job sent during the move took), kept as JSON in `<schema>_v10.v10_unmoved`. */
+  unmoved?: number
+  /** The v10 schema is gone: nothing is left to move. */
+  finished: boolean
+  alreadyUpgraded?: boolean
+  totalMs?: number
+  beginMs?: number | null
+  finishMs?: number | null
+  /** The longest single transaction of the run, in milliseconds. */
+  longestTransactionMs?: number
+  dryRun?: boolean
+  plan?: string
+  counts?: { jobs: Record<string, number>, archive: Record<string, number>, queues?: number, schedules?: number, subscriptions?: number }
+  rowsToMove?: number
+}
+/** Upgrade a pg-boss 10 schema (21-24) to 46 in place, in batches; carries on with one that stopped part way. */
+declare function upgradeFromV10(config: ConstructorOptions | string, options?: UpgradeFromV10Options): Promise<UpgradeFromV10Report>
+/**
+ * Put back the pg-boss 10 schema an unfinished upgradeFromV10() (or start()) moved aside, with every job;
+ * `unrestored` counts the jobs v10 could not take back (a unique slot already held), kept as JSON in `<schema>.v46_unrestored`.
+ */
+declare function rollbackV10Upgrade(config: ConstructorOptions | string): Promise<{ schema: string, version: number, rolledBack: true, unrestored: number, totalMs: number }>
+
 type Bins = number[] | null | undefined
 /** Two wait or run histograms added bin by bin; a null histogram counts as empty, null when both are. */
 declare function addBins(a: Bins, b: Bins): number[] | null
@@ -258,6 +301,7 @@ declare namespace PgBoss {
   export { scheduleKinds, scheduleMissedPolicies, previewScheduleMaxCount }
   export { systemClock, TestClock, CLOCK_OVERRIDE_SETTING, enableClockOverride, disableClockOverride }
   export { getConstructionPlans, getMigrationPlans, getRollbackPlans, getIndexBloatPlans, getUninstallPlans }
+  export { upgradeFromV10, rollbackV10Upgrade }
   export { addBins, percentile }
 
   // pg-boss 12.38's exported types
@@ -283,7 +327,8 @@ declare namespace PgBoss {
 
   // pg-boss-native's own
   export type {
-    IDatabase, LatencySummary, Metrics, MetricsOptions, QueueMetrics, V10JobInsert, WorkEachHandler, WorkEachOptions,
+    IDatabase, LatencySummary, Metrics, MetricsOptions, QueueMetrics, UpgradeFromV10Options, UpgradeFromV10Report,
+    V10JobInsert, WorkEachHandler, WorkEachOptions,
     WorkEachWithMetadataHandler, WorkerMetrics
   }
 }

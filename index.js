@@ -82,6 +82,9 @@ const handlerTransactions = new WeakMap()
 const HANDLER_SETTLES = new Set(['complete', 'fail', 'cancel', 'deleteJob'])
 
 
+// the key of the instance method upgradeFromV10() and rollbackV10Upgrade() call through
+const V10_UPGRADE = Symbol('v10 upgrade')
+
 class PgBoss extends EventEmitter {
   #native
   #config
@@ -170,6 +173,9 @@ class PgBoss extends EventEmitter {
     }
     return result
   }
+
+  /** upgradeFromV10() / rollbackV10Upgrade(): the engine opens a pool for the call when not started. */
+  [V10_UPGRADE] (method, options) { return this.#call(method, [options]) }
 
   // ---- lifecycle ----
 
@@ -693,6 +699,21 @@ function abortBatch (state, reason) {
 
 
 
+/**
+ * Upgrade a pg-boss 10 schema (versions 21-24) to 46 in place, or carry on with an upgrade that
+ * stopped part way; `{ dryRun: true }` answers the plan and the rows it would move, touching
+ * nothing. `config` is what the constructor takes. Answers a report (see index.d.ts).
+ */
+async function upgradeFromV10 (config, options) {
+  if (options !== undefined && (options === null || typeof options !== 'object')) throw assertion('upgradeFromV10: options must be an object')
+  return new PgBoss(config)[V10_UPGRADE]('upgradeFromV10', markUndefined(options) ?? {})
+}
+
+/** Put back the pg-boss 10 schema an unfinished upgradeFromV10() moved aside, with every job. */
+async function rollbackV10Upgrade (config) {
+  return new PgBoss(config)[V10_UPGRADE]('rollbackV10Upgrade', {})
+}
+
 // v10/v11 style: the module is the class, with the named exports on it.
 module.exports = PgBoss
 Object.assign(module.exports, {
@@ -715,6 +736,8 @@ Object.assign(module.exports, {
   getRollbackPlans,
   getUninstallPlans,
   getIndexBloatPlans,
+  upgradeFromV10,
+  rollbackV10Upgrade,
   addBins,
   percentile,
   fromKnex,

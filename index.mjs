@@ -19,6 +19,8 @@ export const {
   getRollbackPlans,
   getUninstallPlans,
   getIndexBloatPlans,
+  upgradeFromV10,
+  rollbackV10Upgrade,
   addBins,
   percentile,
   UnrecoverableError,

@@ -489,3 +489,30 @@ test('PGBOSS_* environment variables are read', async () => {
   assert.equal(byParts.code, 0, byParts.stderr)
   assert.match(byParts.stdout, /Schema is up to date/)
 })
+
+test('migrate upgrades a pg-boss 10 schema in place, and --dry-run prints that upgrade first', async () => {
+  const schema = await schemaName('migrate_v10')
+  used.add(`${schema}_v10`)
+  await dropSchema(schema)
+  const Old = require('pgb104')
+  const old = new Old({ connectionString, schema, supervise: false, schedule: false })
+  old.on('error', () => {})
+  await old.start()
+  await old.createQueue('v10q')
+  const id = await old.send('v10q', { from: 'v10' })
+  await old.stop({ graceful: false, wait: true })
+  const from = await version(schema)
+
+  const dry = await run(['migrate', '--dry-run', ...conn(schema)])
+  assert.equal(dry.code, 0, dry.stderr)
+  assert.equal(dry.stdout, `-- SQL to migrate pg-boss from version ${from} to ${SERVED}:\n${getMigrationPlans(schema, from)}\n`)
+  assert.equal(await version(schema), from)
+
+  const ours = await run(['migrate', ...conn(schema)])
+  assert.equal(ours.code, 0, ours.stderr)
+  assert.equal(ours.stdout, `Migrating pg-boss schema "${schema}" from version ${from} to ${SERVED}...\n` +
+    `Successfully migrated pg-boss schema "${schema}" to version ${SERVED}\n`)
+  assert.equal(await version(schema), SERVED)
+  const { rows } = await db.query(`SELECT name, state::text, data FROM ${schema}.job WHERE id = $1`, [id])
+  assert.deepEqual(rows, [{ name: 'v10q', state: 'created', data: { from: 'v10' } }])
+})

@@ -87,7 +87,8 @@ test("migrate: false on an empty schema throws 'pg-boss is not installed', like 
   assert.equal(rows.length, 0, 'nothing was created')
 })
 
-for (const version of [47, 25]) {
+// 21-45 are upgraded in place (21-24 by the pg-boss 10 path); 20 and below are refused
+for (const version of [47, 20]) {
   test(`a schema at version ${version} is refused at start() with what was found and what to do`, async () => {
     const setup = await startBoss(SCHEMA)
     await setup.stop()

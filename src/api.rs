@@ -95,6 +95,8 @@ pub async fn call(
         "getQueue" => engine.get_queue(args.first()).await,
         "getQueues" => engine.get_queues(arg(&args, 0), &options(&args, 1)).await,
         "getInstances" => engine.get_instances(&options(&args, 0)).await,
+        "upgradeFromV10" => engine.v10_module_call(false, &options(&args, 0)).await,
+        "rollbackV10Upgrade" => engine.v10_module_call(true, &options(&args, 0)).await,
         "getBamStatus" => engine.get_bam_status().await,
         "getBamEntries" => engine.get_bam_entries(&options(&args, 0)).await,
         "detectSchemaDrift" => engine.detect_schema_drift(&options(&args, 0)).await,

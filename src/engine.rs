@@ -309,7 +309,14 @@ impl Engine {
             return Ok(());
         }
         match self.schema_version().await? {
+            // a v10 upgrade interrupted part way carries on where it stopped
+            Some(v) if v == target && self.v10_upgrade_pending().await? => {
+                self.upgrade_v10_at_start().await
+            }
             Some(v) if v == target => Ok(()),
+            Some(v) if plans::migrate::v10::V10_VERSIONS.contains(&v) => {
+                self.upgrade_v10_at_start().await
+            }
             Some(v) if v > target => Err(BossError::operational(format!(
                 "pg-boss-native serves pg-boss schema version {target}, but schema {} is at version {v}, \
                  which a newer pg-boss installed. Upgrade pg-boss-native to a release for schema {v}, \

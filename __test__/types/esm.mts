@@ -11,7 +11,10 @@ import PgBoss, {
   getUninstallPlans,
   percentile,
   policies,
+  rollbackV10Upgrade,
   states,
+  upgradeFromV10,
+  type UpgradeFromV10Report,
   type Job,
   type JobResult,
   type JobWithMetadata,
@@ -202,6 +205,16 @@ export async function editingAndRedriving (): Promise<number> {
   return edited.updated + upserted.inserted + upserted.updated + moved + preview.total + preview.unroutable +
     preview.destinations[0].count + keys.length
 }
+
+// the v10 upgrade, pg-boss-native's own
+async function upgradeV10 (): Promise<number> {
+  const dry: UpgradeFromV10Report = await upgradeFromV10({ connectionString: 'postgres://x', schema: 'old' }, { dryRun: true })
+  const plan: string | undefined = dry.plan
+  const done = await upgradeFromV10('postgres://x', { batchSize: 5000, maxBatches: 10 })
+  if (!done.finished) await rollbackV10Upgrade('postgres://x').then(r => r.version)
+  return (plan?.length ?? 0) + (done.longestTransactionMs ?? 0)
+}
+void upgradeV10
 
 // pg-boss v10 forms, still accepted (declared @deprecated)
 export async function v10Calls (): Promise<string[] | null> {

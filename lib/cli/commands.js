@@ -125,11 +125,15 @@ async function migrate (args) {
       await install(boss, schema)
       return
     }
-    if (found >= SCHEMA_VERSION) {
+    // an upgrade from pg-boss 10 killed part way reads 46 while jobs wait aside: carry it on
+    const resuming = found === SCHEMA_VERSION && await boss[ADMIN]('v10Pending')
+    if (found >= SCHEMA_VERSION && !resuming) {
       console.log(`pg-boss schema "${schema}" is already at version ${found} (latest: ${SCHEMA_VERSION})`)
       return
     }
-    console.log(`Migrating pg-boss schema "${schema}" from version ${found} to ${SCHEMA_VERSION}...`)
+    console.log(resuming
+      ? `Resuming the upgrade of pg-boss schema "${schema}" from pg-boss 10 to version ${SCHEMA_VERSION}...`
+      : `Migrating pg-boss schema "${schema}" from version ${found} to ${SCHEMA_VERSION}...`)
     // the engine decides the path from the version found (src/migrate.rs upgrade_plan) and
     // builds the indexes itself after the COMMIT, on job_common and every partition
     const { failedBuild } = await boss[ADMIN]('upgrade', [found])

@@ -322,6 +322,18 @@ pub fn migration_plans(
 ) -> Result<String> {
     let schema = plan_schema(schema)?;
     let version = version.unwrap_or(crate::plans::schema::SCHEMA_VERSION - 1);
+    if let Some(sql) = crate::plans::migrate::v10::plan(&schema, version) {
+        // a v10 schema's jobs move into job_common; there are no partitions to aim builds at
+        if partition_tables.as_ref().is_some_and(|p| !p.is_empty()) {
+            let e = crate::error::BossError::assertion(format!(
+                "partitionTables does not apply to the upgrade from pg-boss 10 (schema version {version}): \
+                 it installs schema {} afresh, with nothing left to build",
+                crate::plans::schema::SCHEMA_VERSION
+            ));
+            return Err(Error::from_reason(error_envelope(&e)));
+        }
+        return Ok(sql);
+    }
     let mut partitions = Vec::new();
     // [tableName, policy] pairs
     for pair in partition_tables.unwrap_or_default() {

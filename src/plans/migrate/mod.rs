@@ -11,6 +11,7 @@ use crate::plans::schema::SCHEMA_VERSION;
 
 mod functions;
 mod steps;
+pub mod v10;
 
 use functions::{create_queue, installed_function};
 use steps::STEPS;
@@ -30,6 +31,17 @@ pub fn no_plan_message(what: &str, version: i64) -> String {
     format!(
         "Version {version} not found: pg-boss-native has no {what} schema version {version} \
          (it migrates schema versions {} in place)",
+        upgradable_versions()
+    )
+}
+
+/// Every version an upgrade starts from, in words: pg-boss 10's (moved to 46 by `v10`) and the
+/// stepped ones.
+pub fn upgradable_versions() -> String {
+    format!(
+        "{}-{} (pg-boss 10) and {}",
+        v10::V10_VERSIONS.start(),
+        v10::V10_VERSIONS.end(),
         migratable_range()
     )
 }

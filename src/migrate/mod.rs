@@ -11,16 +11,18 @@ use crate::engine::Engine;
 use crate::error::{BossError, Result};
 use crate::names::SchemaName;
 use crate::plans;
-use crate::plans::migrate::{migratable_range, MigrationScript, PartitionTable};
+use crate::plans::migrate::{MigrationScript, PartitionTable};
 use crate::plans::schema::SCHEMA_VERSION;
+
+pub mod v10;
 
 /// What pg-boss's migration race check raises (ours raises the same).
 const MIGRATE_RACE_MESSAGE: &str = "division by zero";
 
 /// The one place that decides how a schema at `from` reaches the version served: the plan of
 /// each supported starting version, or the error that says what to do instead. `start()` and
-/// the CLI's `migrate` both ask here. (A path from pg-boss v10, schema 21-24, plugs in here
-/// as another arm: it would return its own script for those versions.)
+/// the CLI's `migrate` both ask here, after sending pg-boss 10's versions (21-24) to `v10`,
+/// whose upgrade is not one script but a move in batches.
 pub fn upgrade_plan(
     schema: &SchemaName,
     from: i64,
@@ -29,11 +31,11 @@ pub fn upgrade_plan(
     plans::migrate::migration(schema, from, inline).ok_or_else(|| {
         BossError::operational(format!(
             "pg-boss-native serves pg-boss schema version {SCHEMA_VERSION}, but schema {} is at version {from}. \
-             pg-boss-native upgrades schema versions {} in place; this one is not supported yet: \
-             upgrade it once with pg-boss 12.38 (start it with migrate: true, or run `npx pg-boss@12.38.0 migrate`), \
-             then start pg-boss-native.",
+             pg-boss-native upgrades schema versions {} in place, and no pg-boss release \
+             migrates this one (pg-boss 10 was the first to upgrade in place): install a new schema \
+             and move its jobs over.",
             schema.ident,
-            migratable_range()
+            plans::migrate::upgradable_versions()
         ))
     })
 }
