@@ -136,7 +136,7 @@ async function scaleQueues (ctx) {
 
 export const MORE_WORKLOADS = [
   { id: 'W7-io-b50', title: 'W7 batch 50, 10 ms I/O per batch, localConcurrency 4', unit: 'jobs/s', quick: 5_000, full: 50_000, run: ioBound },
-  { id: 'W8-queues', title: 'W8 1,000 queues (half partitioned), work on 50', unit: 'jobs/s', quick: 5_000, full: 50_000, run: queuesWorkload }
+  { id: 'W8-queues', title: 'W8 1,000 queues (100 with --quick), half partitioned, work on 50', unit: 'jobs/s', quick: 5_000, full: 50_000, run: queuesWorkload }
 ]
 
 export const MORE_SCALE = { queues: scaleQueues }

@@ -24,20 +24,23 @@ export const NOT_RUN = {
   'W4-b1000': 'no batch handler in open-source BullMQ (batches are BullMQ Pro)',
   'W5-perjob': 'no batch handler (one job per call): its one-job-per-call run is the W5 workEach row',
   'W7-io-b50': 'no batch handler in open-source BullMQ: a 10 ms wait per job is another workload',
-  'W8-queues': 'no partitioned queues or PostgreSQL store',
   'K1-fifo': 'no key_strict_fifo policy'
 }
 
 export function settings (id) {
   const d = DRAIN[id]
   if (d) return `Worker concurrency ${d.concurrency}`
+  if (id === 'W8-queues') return `50 queues with jobs, a Worker of concurrency ${W8_CONCURRENCY} on each (its other queues hold no state in Redis until used); no fetch/settle latencies (no fetch API)`
   if (id === 'W6-notify') return 'Worker concurrency 1 (blocking wait on Redis)'
   if (id.startsWith('W2')) return 'addBulk, 4 calls'
   return 'add'
 }
 
+const W8_BUSY = 50
+const W8_CONCURRENCY = 10 // the pg-boss sides' batchSize per queue: ten jobs in hand per queue
+
 /** A fresh key prefix for this process, with its keys removed before and after. */
-async function store () {
+async function store (name = NAME) {
   const prefix = `bench-bullmq-${process.pid}`
   const redis = new IORedis(REDIS, { maxRetriesPerRequest: null })
   const clean = async () => {
@@ -50,11 +53,13 @@ async function store () {
   }
   await clean()
   const connection = { url: REDIS, maxRetriesPerRequest: null }
-  const queue = new Queue(NAME, { connection, prefix })
+  const queue = new Queue(name, { connection, prefix })
   await queue.waitUntilReady()
   return {
     queue,
-    worker: (processor, concurrency) => new Worker(NAME, processor, { connection, prefix, concurrency }),
+    connection,
+    prefix,
+    worker: (processor, concurrency) => new Worker(name, processor, { connection, prefix, concurrency }),
     counts: async () => {
       const c = await queue.getJobCounts('completed', 'failed', 'waiting', 'active', 'delayed', 'prioritized')
       return { ...c, total: Object.values(c).reduce((a, b) => a + b, 0) }
@@ -151,7 +156,40 @@ async function latency (ctx) {
   return { ...m, n, p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), check: expect(m.counts, { completed: n + warmup, failed: 0 }) }
 }
 
+/** W8: jobs on 50 queues, a Worker on each; the time runs from the Workers' start until Redis counts all done. */
+async function manyQueues (ctx) {
+  const s = await store()
+  const perQueue = Math.ceil(ctx.n / W8_BUSY)
+  const n = perQueue * W8_BUSY
+  const names = Array.from({ length: W8_BUSY }, (_, k) => `q${String(k).padStart(5, '0')}`)
+  const queues = names.map(name => new Queue(name, { connection: s.connection, prefix: s.prefix }))
+  for (const q of queues) {
+    for (let start = 0; start < perQueue; start += CHUNK) {
+      const jobs = []
+      for (let i = start; i < Math.min(perQueue, start + CHUNK); i++) jobs.push({ name: NAME, data: { i } })
+      await q.addBulk(jobs)
+    }
+  }
+  const counts = async () => {
+    const all = await Promise.all(queues.map(q => q.getJobCounts('completed', 'failed', 'waiting', 'active', 'delayed', 'prioritized')))
+    const sum = Object.fromEntries(Object.keys(all[0]).map(k => [k, all.reduce((a, c) => a + c[k], 0)]))
+    return { ...sum, total: Object.values(sum).reduce((a, b) => a + b, 0) }
+  }
+  let seen = 0
+  let workers
+  const m = await timed(async () => {
+    workers = names.map(name => new Worker(name, async () => { seen++ }, { connection: s.connection, prefix: s.prefix, concurrency: W8_CONCURRENCY }))
+    return { counts: await untilCounted(counts, n, () => seen, ctx.limits) }
+  })
+  await Promise.all(workers.map(w => w.close()))
+  const c = await counts()
+  await Promise.all(queues.map(q => q.close()))
+  await s.close()
+  return { ...m, n, rate: n / m.seconds, check: expect(c, { completed: n, failed: 0, total: n }) }
+}
+
 export const RUNS = {
+  'W8-queues': manyQueues,
   'W1-send-1': ctx => send(ctx, 1),
   'W1-send-16': ctx => send(ctx, 16),
   'W2-insert': ctx => insert(ctx, 4),
