@@ -13,10 +13,15 @@ const TASK = 'bench'
 const quiet = new Logger(() => () => {})
 const CHUNK = 10_000
 
-/** The settings each drain runs with, printed with the results. */
+/**
+ * The settings each drain runs with, printed with the results. W3's local queue (100: its
+ * batching at its fastest here) is BENCH_GRAPHILE_W3_LOCAL_QUEUE when set, e.g. 2 or 17 (its docs'
+ * "concurrentJobs + 1" starting point) or 1 (off: one job claimed per fetch, pg-boss's loop).
+ */
+const W3_LOCAL_QUEUE = Number(process.env.BENCH_GRAPHILE_W3_LOCAL_QUEUE || 100)
 const DRAIN = {
-  'W3-b1-c1': { concurrency: 1, localQueue: 100 },
-  'W3-b1-c16': { concurrency: 16, localQueue: 100 },
+  'W3-b1-c1': { concurrency: 1, localQueue: W3_LOCAL_QUEUE },
+  'W3-b1-c16': { concurrency: 16, localQueue: W3_LOCAL_QUEUE },
   'W4-b100': { concurrency: 16, localQueue: 100 },
   'W4-b1000': { concurrency: 16, localQueue: 1000 },
   'W5-each': { concurrency: 16, localQueue: 100, failures: true }
@@ -32,7 +37,7 @@ export const NOT_RUN = {
 
 export function settings (id) {
   const d = DRAIN[id]
-  if (d) return `concurrency ${d.concurrency}, localQueue ${d.localQueue}, complete/failJobBatchDelay ${BATCH_DELAY_MS} ms`
+  if (d) return `concurrency ${d.concurrency}, localQueue ${d.localQueue > 1 ? d.localQueue : 'off'}, complete/failJobBatchDelay ${BATCH_DELAY_MS} ms`
   if (id === 'W6-notify') return 'concurrency 1, LISTEN/NOTIFY (its default)'
   if (id.startsWith('W2')) return 'addJobs, 4 calls'
   return 'addJob'
