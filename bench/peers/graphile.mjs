@@ -31,7 +31,6 @@ const BATCH_DELAY_MS = 0 // completeJobBatchDelay / failJobBatchDelay: batch wha
 export const NOT_RUN = {
   'W5-perjob': 'no batch handler (one job per call): its one-job-per-call run is the W5 workEach row',
   'W7-io-b50': 'no batch handler: a 10 ms wait per job is another workload',
-  'W8-queues': 'no queue objects with their own tables or policies (task identifiers share one table)',
   'K1-fifo': 'no key_strict_fifo policy'
 }
 
@@ -39,6 +38,7 @@ export function settings (id) {
   const d = DRAIN[id]
   if (d) return `concurrency ${d.concurrency}, localQueue ${d.localQueue > 1 ? d.localQueue : 'off'}, complete/failJobBatchDelay ${BATCH_DELAY_MS} ms`
   if (id === 'W6-notify') return 'concurrency 1, LISTEN/NOTIFY (its default)'
+  if (id === 'W8-queues') return `50 task identifiers with jobs, one runner for them: concurrency ${W8.concurrency}, localQueue ${W8.localQueue} (its tasks share one table: the idle queues have no counterpart); no fetch/settle latencies`
   if (id.startsWith('W2')) return 'addJobs, 4 calls'
   return 'addJob'
 }
@@ -153,7 +153,42 @@ async function latency (ctx) {
   return { ...m, n, p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), check: verify(m.counts, { completed: n + warmup, failed: 0 }) }
 }
 
+const W8 = { concurrency: 16, localQueue: 100, busy: 50 }
+
+/** W8: jobs under 50 task identifiers, one runner with a task for each; timed from run() until its table is empty. */
+async function manyTasks (ctx) {
+  const perTask = Math.ceil(ctx.n / W8.busy)
+  const n = perTask * W8.busy
+  const names = Array.from({ length: W8.busy }, (_, k) => `q${String(k).padStart(5, '0')}`)
+  const u = await utils(ctx)
+  for (const name of names) {
+    await u.addJobs(Array.from({ length: perTask }, (_, i) => ({ identifier: name, payload: { i }, maxAttempts: 1 })))
+  }
+  await u.release()
+  await ctx.db.query(`ANALYZE ${SCHEMA}._private_jobs`)
+  let seen = 0
+  let r
+  const m = await measured(ctx, async () => {
+    r = await run({
+      connectionString: ctx.connection,
+      schema: SCHEMA,
+      concurrency: W8.concurrency,
+      maxPoolSize: W8.concurrency + 2,
+      noHandleSignals: true,
+      logger: quiet,
+      crontab: '',
+      taskList: Object.fromEntries(names.map(name => [name, async () => { seen++ }])),
+      preset: { worker: { localQueue: { size: W8.localQueue }, completeJobBatchDelay: BATCH_DELAY_MS, failJobBatchDelay: BATCH_DELAY_MS } }
+    })
+    const settled = async () => { const c = await counts(ctx.db); return { completed: n - c.total, failed: c.failed } }
+    return { counts: await untilCounted(settled, n, () => seen, ctx.limits) }
+  })
+  await r.stop()
+  return { ...m, n, rate: n / m.seconds, check: verify(m.counts, { completed: n, failed: 0 }) }
+}
+
 export const RUNS = {
+  'W8-queues': manyTasks,
   'W1-send-1': ctx => send(ctx, 1),
   'W1-send-16': ctx => send(ctx, 16),
   'W2-insert': ctx => insert(ctx, 4),
