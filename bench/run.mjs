@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [-- --repeat=N] [-- --only=W3,W4] [-- --scale [--scale-jobs=N]]
+// npm run bench [-- --quick] [-- --repeat=N] [-- --only=W3,W4] [-- --peers] [-- --scale [--scale-jobs=N] [--scale-queues=100,1000,5000]]
 //
 // pg-boss 12.38 against pg-boss-native on the same PostgreSQL (DATABASE_URL, default
 // postgres://root@localhost:5432/root), one after the other, each in its own schema and its own
@@ -10,10 +10,15 @@ import { fileURLToPath } from 'node:url'
 import pg from 'pg'
 import { commitLatency, findPostmaster, machineInfo } from './measure.mjs'
 import { SCALE, WORKLOADS } from './workloads.mjs'
+import { MORE_SCALE, MORE_WORKLOADS, SCALE_QUEUE_COUNTS } from './workloads-more.mjs'
+import { FLOORS, SCHEMA as FLOOR_SCHEMA } from './floors.mjs'
+import { PEERS, PEER_SCHEMA, loadPeer } from './peers/index.mjs'
+import { targetLines } from './targets.mjs'
 
 const CONNECTION = process.env.DATABASE_URL || 'postgres://root@localhost:5432/root'
 const SIDES = ['pg-boss', 'native']
-const SCHEMA = { 'pg-boss': 'bench_pgboss', native: 'bench_native' }
+const SCHEMA = { 'pg-boss': 'bench_pgboss', native: 'bench_native', floor: FLOOR_SCHEMA, ...PEER_SCHEMA }
+const ALL_WORKLOADS = [...WORKLOADS, ...MORE_WORKLOADS]
 const here = fileURLToPath(import.meta.url)
 
 const args = Object.fromEntries(process.argv.slice(2).map(a => {
@@ -30,8 +35,8 @@ const LIMITS = {
   scale: { stallMs: 120_000, maxMs: 30 * 60_000 }
 }
 
-async function child ({ side, workload, phase, n, mode, startAt }) {
-  const { PgBoss } = side === 'pg-boss' ? await import('pg-boss') : await import('pg-boss-native')
+async function child ({ side, workload, phase, n, mode, startAt, queues }) {
+  const { PgBoss } = side === 'pg-boss' ? await import('pg-boss') : await import('pg-boss-native') // the floor installs its table with native
   const addonBuilt = side === 'native' ? nativeBuild().addonBuilt : undefined // the addon just loaded: others may rebuild it mid-run
   const db = new pg.Client(CONNECTION)
   await db.connect()
@@ -43,11 +48,17 @@ async function child ({ side, workload, phase, n, mode, startAt }) {
     schema,
     n,
     limits: LIMITS[mode],
+    mode,
+    queues,
+    connection: CONNECTION,
     startAt,
     postmaster: await findPostmaster(db),
     options: { connectionString: CONNECTION, schema, max: 10, supervise: false, schedule: false }
   }
-  const run = phase ? SCALE[phase] : WORKLOADS.find(w => w.id === workload).run
+  const run = phase ? { ...SCALE, ...MORE_SCALE }[phase]
+    : side === 'floor' ? FLOORS[workload].run
+      : PEERS.includes(side) ? (await loadPeer(side)).RUNS[workload]
+        : ALL_WORKLOADS.find(w => w.id === workload).run
   let result
   try {
     await endLeftovers(db, schema)
@@ -89,9 +100,22 @@ async function main (mode, only, repeat) {
   const machine = await describeMachine()
   const rows = []
   const started = Date.now()
-  for (const w of WORKLOADS.filter(w => !only || only.some(o => w.id.startsWith(o)))) {
+  const peers = args.peers ? await Promise.all(PEERS.map(async name => ({ name, ...await loadPeer(name) }))) : []
+  for (const w of ALL_WORKLOADS.filter(w => !only || only.some(o => w.id.startsWith(o)))) {
     const n = w[mode]
     const row = { id: w.id, title: w.title, unit: w.unit, n, sides: {}, runs: [] }
+    if (peers.length) row.peers = Object.fromEntries(peers.filter(p => !p.RUNS[w.id]).map(p => [p.name, { notRun: p.NOT_RUN[w.id] ?? 'not written for this workload' }]))
+    const ranPeers = peers.filter(p => p.RUNS[w.id])
+    const recordPeer = (p, r) => {
+      row.runs.push({ side: p.name, ...r })
+      if (better(w, r, row.peers[p.name])) row.peers[p.name] = { ...r, settings: p.settings(w.id) }
+      process.stderr.write(`${w.id.padEnd(11)} ${p.name.padEnd(8)} ${r.error ? 'ERROR ' + r.error : headline(w, r) + ' ' + r.check}\n`)
+    }
+    const recordFloor = r => {
+      row.runs.push({ side: 'floor', ...r })
+      if (better(w, r, row.floor)) row.floor = { ...r, title: FLOORS[w.id].title }
+      process.stderr.write(`${w.id.padEnd(11)} ${'floor'.padEnd(8)} ${r.error ? 'ERROR ' + r.error : headline(w, r) + ' ' + r.check}\n`)
+    }
     const record = (side, r) => {
       row.runs.push({ side, ...r })
       if (better(w, r, row.sides[side])) row.sides[side] = r
@@ -103,16 +127,21 @@ async function main (mode, only, repeat) {
         // the disk's commit stalls, which then hit both sides alike. The server CPU each side
         // reads covers both, so it is not reported.
         // both start measuring at one moment, after both have set up (schema install included)
+        // (with --peers, the peers run in the same moment too, each in its own process and store)
         const startAt = Date.now() + 8000
-        const results = await Promise.all(SIDES.map(side => runChild({ side, workload: w.id, n, mode, startAt })))
+        const together = [...SIDES, ...ranPeers.map(p => p.name)]
+        const results = await Promise.all(together.map(side => runChild({ side, workload: w.id, n, mode, startAt })))
         SIDES.forEach((side, k) => record(side, { ...results[k], serverCpu: null, walBytes: null, load: loadavg()[0] }))
+        ranPeers.forEach((p, k) => recordPeer(p, { ...results[SIDES.length + k], serverCpu: null, walBytes: null, load: loadavg()[0] }))
         continue
       }
-      // Alternate which side goes first; keep each side's best run.
+      // Alternate which side goes first; keep each side's best run. The floor and the peers follow.
       for (const side of rep % 2 ? [...SIDES].reverse() : SIDES) {
         if (w.nativeOnly && side === 'pg-boss') continue
         record(side, { ...await runChild({ side, workload: w.id, n, mode }), load: loadavg()[0] })
       }
+      if (FLOORS[w.id]) recordFloor({ ...await runChild({ side: 'floor', workload: w.id, n, mode }), load: loadavg()[0] })
+      for (const p of ranPeers) recordPeer(p, { ...await runChild({ side: p.name, workload: w.id, n, mode }), load: loadavg()[0] })
     }
     rows.push(row)
   }
@@ -123,6 +152,9 @@ async function main (mode, only, repeat) {
   console.log(machineLine(machine) + `\nmode: ${mode}, best of ${repeat}, ${seconds} s, highest 1-min load average after a run: ${fmt(load, 2)}` +
     (warning ? '\n' + warning : '') + '\n')
   console.log(table(rows))
+  const extra = [floorTable(rows), detailLines(rows), peers.length ? peerTable(rows, peers.map(p => p.name)) : ''].filter(Boolean)
+  for (const text of extra) console.log('\n' + text)
+  console.log('\nTargets (issue 15):\n' + targetLines(rows).map(l => '- ' + l).join('\n'))
   writeFileSync(new URL('results.json', import.meta.url), JSON.stringify({ date: new Date().toISOString(), mode, repeat, seconds, machine, rows }, null, 2))
 }
 
@@ -155,6 +187,56 @@ function nativeBuild () {
 function rebuiltWarning (runs) {
   const builds = [...new Set(runs.map(r => r.addonBuilt).filter(Boolean))]
   return builds.length > 1 ? `WARNING: the addon was rebuilt during the run; native rows span builds ${builds.join(', ')} (per run in results.json)` : ''
+}
+
+/** The floor rows: what PostgreSQL takes for the same rows from plain node-postgres, and each side's share of it. */
+function floorTable (rows) {
+  const lines = rows.filter(r => r.floor).map(row => {
+    const f = row.floor
+    const share = side => { const r = row.sides[side]; return f.error || !r || r.error ? 'n/a' : `${fmt(r.rate / f.rate * 100)}%` }
+    return [`${row.id} ${f.title ?? 'floor'}`, fmt(row.n), f.error ? 'ERROR ' + f.error : fmt(f.rate), share('pg-boss'), share('native'), f.error ? 'error' : f.check]
+  })
+  if (!lines.length) return ''
+  return markdown(['floor', 'rows', 'rows/s', 'pg-boss ÷ floor', 'native ÷ floor', 'check'], lines) +
+    '\nfloor: plain node-postgres into the job table of a fresh pg-boss-native schema (its partition, indexes and foreign keys), same columns set as the sides.'
+}
+
+/** What the W7 and W8 rows measure beside jobs/s. */
+function detailLines (rows) {
+  const out = []
+  for (const row of rows) {
+    for (const side of SIDES) {
+      const r = row.sides[side]
+      if (!r || r.error) continue
+      if (r.ceiling) out.push(`${row.id} ${side}: ${fmt(r.rate)} jobs/s of a handler-bound ceiling of ${fmt(r.ceiling)} (${fmt(r.rate / r.ceiling * 100)}%)`)
+      if (r.fetchP50 != null) {
+        out.push(`${row.id} ${side}: ${fmt(r.queues)} queues; fetch of 10 p50 ${fmt(r.fetchP50, 2)} / p99 ${fmt(r.fetchP99, 2)} ms, complete of 10 p50 ${fmt(r.settleP50, 2)} / p99 ${fmt(r.settleP99, 2)} ms (200 timed pairs), then ${fmt(r.rate)} jobs/s with work() on the 50`)
+      }
+    }
+  }
+  return out.join('\n')
+}
+
+/** The peers beside both sides, with their ratios to each (> 1: the peer is faster; for ms, < 1). */
+function peerTable (rows, names) {
+  const value = r => !r ? '—' : r.notRun ? 'n/a' : r.error ? 'ERROR' : r.p50 != null && r.rate == null ? `${fmt(r.p50, 2)} / ${fmt(r.p99, 2)} ms` : fmt(r.rate)
+  const ratio = (row, x, y) => {
+    if (!x || !y || x.notRun || x.error || y.error) return '—'
+    return row.unit === 'ms' ? `${fmt(x.p50 / y.p50, 2)}×` : `${fmt(x.rate / y.rate, 2)}×`
+  }
+  const header = ['workload', 'pg-boss', 'native', ...names.flatMap(n => [n, `${n}÷pg-boss`, `${n}÷native`])]
+  const lines = rows.filter(r => r.peers).map(row => {
+    const a = row.sides['pg-boss']
+    const b = row.sides.native
+    return [row.title + (row.unit === 'ms' ? ' (p50 / p99)' : ''), value(a), value(b),
+      ...names.flatMap(n => { const p = row.peers[n]; return [value(p), ratio(row, p, a), ratio(row, p, b)] })]
+  })
+  const notes = rows.filter(r => r.peers).flatMap(row => names.map(n => {
+    const p = row.peers[n]
+    if (p.notRun) return `${row.id} ${n}: n/a, ${p.notRun}`
+    return `${row.id} ${n}: ${p.settings ?? ''}; check ${p.error ? 'ERROR ' + p.error : p.check}`
+  }))
+  return markdown(header, lines) + '\npeer÷x > 1: the peer is faster (jobs/s); for ms rows (p50) < 1 is faster.\n' + notes.join('\n')
 }
 
 const latencyLine = c => `p50 ${fmt(c.p50, 2)} / p99 ${fmt(c.p99, 2)} / max ${fmt(c.max, 1)} ms`
@@ -251,7 +333,23 @@ async function scale (n) {
     line('client CPU s/1k jobs', s => s.drain.clientCpu / s.drain.n * 1000, 3),
     line('server CPU s/1k jobs', s => s.drain.serverCpu / s.drain.n * 1000, 3)
   ]
-  const checks = SIDES.map(s => `${s}: ${rows[s].drain.check ?? rows[s].drain.error ?? rows[s].fetch.error}`).join(', ')
+  const counts = args['scale-queues'] ? String(args['scale-queues']).split(',').map(Number) : SCALE_QUEUE_COUNTS
+  for (const queues of counts) {
+    const q = {}
+    for (const side of SIDES) {
+      q[side] = await runChild({ side, phase: 'queues', n, queues, mode: 'scale' }, 60 * 60_000)
+      process.stderr.write(`scale queues ${queues} ${side}: ${JSON.stringify(q[side])}\n`)
+    }
+    rows[`queues${queues}`] = q
+    const at = s => q[s].error ? null : q[s]
+    lines.push(
+      [`W8 fetch of 10, ${fmt(queues)} queues (ms, median of 200)`, fmt(at('pg-boss')?.fetchMedianMs, 2), fmt(at('native')?.fetchMedianMs, 2),
+        at('pg-boss') && at('native') ? fmt(at('native').fetchMedianMs / at('pg-boss').fetchMedianMs, 2) + '×' : '—'],
+      [`W8 fetch of 10, ${fmt(queues)} queues (ms, p99 of 200)`, fmt(at('pg-boss')?.fetchP99Ms, 2), fmt(at('native')?.fetchP99Ms, 2),
+        at('pg-boss') && at('native') ? fmt(at('native').fetchP99Ms / at('pg-boss').fetchP99Ms, 2) + '×' : '—'])
+  }
+  const checks = SIDES.map(s => `${s}: ${rows[s].drain.check ?? rows[s].drain.error ?? rows[s].fetch.error}`).join(', ') +
+    counts.flatMap(c => SIDES.map(s => rows[`queues${c}`][s].error ? `, ${s} at ${c} queues: ${rows[`queues${c}`][s].error}` : '')).join('')
   const warning = rebuiltWarning([b.fetch, b.drain])
   console.log(machineLine(machine) + (warning ? '\n' + warning : '') + '\n')
   console.log(markdown(header, lines) + `\ncheck: ${checks}`)

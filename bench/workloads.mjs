@@ -286,3 +286,6 @@ export const WORKLOADS = [
 ]
 
 export const SCALE = { fetch: scaleFetch, drain: scaleDrain }
+
+// for the modules beside this one (floors, peers, W7/W8)
+export { BURST, QUEUE, QUEUE_OPTIONS, drain, freshInstance, measured, prefill, started, verify }
