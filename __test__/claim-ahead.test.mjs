@@ -151,11 +151,18 @@ async function heldOnStop (name, stopIt) {
   }
   g.open()
   await stopping
-  return { running, back }
+  return { running, back, other }
 }
 
 test('prefetch: offWork() hands held jobs back unstarted and another worker runs them', async () => {
-  const { back } = await heldOnStop('ahead-offwork', b => b.offWork('ahead-offwork'))
+  const { back, other } = await heldOnStop('ahead-offwork', b => b.offWork('ahead-offwork', { wait: true }))
+  // held jobs were fetched and in flight; handed back, they are in flight no more
+  const metrics = await waitFor(() => {
+    const m = other.getMetrics().queues['ahead-offwork']
+    return m && m.inFlight === 0 && m.completed === 2 ? m : null
+  }, { timeout: 5000 })
+  assert.equal(metrics.fetched, 4)
+  await other.stop({ graceful: false })
   const ran = []
   await boss.work('ahead-offwork', { ...poll, batchSize: 2 }, async jobs => { ran.push(...jobs.map(j => j.data.i)) })
   await waitFor(async () => (await countIn('ahead-offwork', 'completed')) === 4)

@@ -11,6 +11,8 @@
 //!   `COUNT_MARGIN_BATCHES` batches; a queue near N, whose loops poll at their interval, one
 //!   count per poll.
 //!
+//! The cached count still counts too: wherever pg-boss would burst (its cache says more than N),
+//! this bursts, so the fresh count only adds the bursts a stale cache misses (the stale start).
 //! Either way a burst still needs the last claim to have come back full (pg-boss's guard against
 //! spinning on empty fetches).
 
@@ -51,7 +53,13 @@ impl ReadyLeft {
 
 /// Whether more than `n` jobs were ready when the last claim took `fetched` (a full batch).
 pub(super) async fn ready_exceeds(engine: &Engine, worker: &Worker, n: i64, fetched: i64) -> bool {
-    if fetched > n {
+    let cached = engine
+        .queues
+        .get(&worker.name)
+        .is_some_and(|q| q.ready_count > n);
+    // where pg-boss bursts (its cached count), so does this: the fresh count only adds the bursts
+    // a stale cache misses
+    if cached || fetched > n {
         return true;
     }
     if let Some(before) = worker.ready_left.claimed(fetched) {
@@ -69,12 +77,9 @@ pub(super) async fn ready_exceeds(engine: &Engine, worker: &Worker, n: i64, fetc
             worker.ready_left.set(left);
             left + fetched > n
         }
-        // the count failed (the claim's own errors are reported by the loop): the cache decides,
+        // the count failed (the claim's own errors are reported by the loop): the cache decided,
         // as in pg-boss
-        Err(_) => engine
-            .queues
-            .get(&worker.name)
-            .is_some_and(|q| q.ready_count > n),
+        Err(_) => false,
     }
 }
 
