@@ -209,20 +209,26 @@ test('prefetch: stop({ graceful: false }) fails the running batch but hands held
   }
 })
 
-test('prefetch: held jobs never outlive a quarter of their expiry window unstarted, and run later', async () => {
-  const name = 'ahead-expiry'
+/**
+ * Three jobs with `window` seconds to live (`sendOptions`); the first handler takes `slowMs`,
+ * longer than a quarter of the window, so the job claimed ahead must go back before it ends.
+ */
+async function heldPastTheirShare (name, sendOptions, windowSeconds, slowMs) {
   await boss.createQueue(name)
-  await sendMany(name, 3, { expireInSeconds: 2 })
+  await sendMany(name, 3, sendOptions)
   const started = []
   await boss.work(name, { ...poll, batchSize: 1, prefetch: true, burstWhenReadyExceeds: 1 }, async ([job]) => {
     started.push(job.data.i)
-    if (job.data.i === 0) await sleep(1500)
+    if (job.data.i === 0) await sleep(slowMs)
   })
-  // the first job runs 1.5 s; the one claimed ahead is held at most 0.5 s, then handed back
   await waitFor(async () => (await countIn(name, 'active')) === 2, { timeout: 5000 })
   const claimedAhead = Date.now()
-  await waitFor(async () => (await countIn(name, 'active')) === 1 && (await countIn(name, 'created')) === 2, { timeout: 1500 })
-  assert.ok(Date.now() - claimedAhead < 1000, 'handed back within its share of the window')
+  const share = windowSeconds * 1000 / 4
+  await waitFor(async () => (await countIn(name, 'active')) === 1 && (await countIn(name, 'created')) === 2,
+    { timeout: slowMs, every: 20 })
+  const heldFor = Date.now() - claimedAhead
+  assert.ok(heldFor < share + 400, `handed back after ${heldFor} ms (share ${share} ms)`)
+  assert.ok(heldFor > share - 400, `held until its share, ${heldFor} ms`)
   assert.deepEqual(started, [0], 'before any handler saw it')
   const rows = await waitFor(async () => {
     const rows = await rowsOf(name)
@@ -230,6 +236,37 @@ test('prefetch: held jobs never outlive a quarter of their expiry window unstart
   })
   assert.deepEqual(started, [0, 1, 2], 'each ran once, in order')
   assert.ok(rows.every(r => r.retry_count === 0), 'handing back charged no retry')
+  await boss.offWork(name, { wait: true })
+}
+
+test('prefetch: held jobs never outlive a quarter of their expiry window unstarted, and run later', async () => {
+  await heldPastTheirShare('ahead-expiry', { expireInSeconds: 2 }, 2, 1500)
+})
+
+test('prefetch: held jobs never outlive a quarter of their heartbeat window unstarted', async () => {
+  await heldPastTheirShare('ahead-heartbeat', { expireInSeconds: 60, heartbeatSeconds: 10 }, 10, 3500)
+})
+
+test('prefetch: a held batch\'s handler times out when its jobs\' expiry (counted from the claim) runs out', async () => {
+  const name = 'ahead-timeout'
+  await boss.createQueue(name, { retryLimit: 0 })
+  await sendMany(name, 2, { expireInSeconds: 4 })
+  const timing = {}
+  await boss.work(name, { ...poll, batchSize: 1, prefetch: true, burstWhenReadyExceeds: 1 }, async ([job]) => {
+    if (job.data.i === 0) return sleep(600) // job 1 is held meanwhile (its share: 1 s)
+    timing.started = Date.now()
+    await new Promise(resolve => job.signal.addEventListener('abort', resolve))
+    timing.aborted = Date.now()
+  })
+  const [, row] = await waitFor(async () => {
+    const rows = await rowsOf(name)
+    return rows[1]?.state === 'failed' ? rows : null
+  }, { timeout: 10000 })
+  const ran = timing.aborted - timing.started
+  // 4 s less the ~0.6 s it was held, not the whole 4 s from its handler's start
+  assert.ok(ran > 2900 && ran < 3800, `aborted after ${ran} ms`)
+  const { rows: [failed] } = await db.query(`SELECT output FROM ${schema}.job WHERE id = $1`, [row.id])
+  assert.equal(failed.output.message, 'handler execution exceeded 4s')
   await boss.offWork(name, { wait: true })
 })
 

@@ -1,5 +1,6 @@
 //! The `work()` loop: claim a batch, call the handler once with all of it, settle, wait.
 
+use super::cadence::{next_delay, wait};
 use super::outcome::{self, SettleRow};
 use super::transaction::TxHandle;
 use super::{next_batch_id, now_ms, ClaimedJob, Worker, WorkerStatus};
@@ -267,48 +268,6 @@ pub(super) fn trim_number(v: f64) -> String {
         format!("{}", v as i64)
     } else {
         format!("{v}")
-    }
-}
-
-/// How long to wait before the next fetch (pg-boss's cadence, burst options included;
-/// `burstWhenReadyExceeds` on a fresh count, see `burst`). `asked`: the size of the claim that
-/// fetched them (`batchSize`, or a smaller `prefetch` claim ahead), which decides a full batch.
-pub(super) async fn next_delay(
-    engine: &Engine,
-    worker: &Worker,
-    fetched: usize,
-    asked: i64,
-) -> Duration {
-    let o = &worker.options;
-    let full = fetched as i64 >= asked.min(o.batch_size) && fetched > 0;
-    let burst = full
-        && ((o.burst_when_batch_full && o.batch_size > 1)
-            || match o.burst_when_ready_exceeds {
-                Some(n) => super::burst::ready_exceeds(engine, worker, n, fetched as i64).await,
-                None => false,
-            });
-    if burst {
-        return Duration::ZERO;
-    }
-    let info = engine.queues.get(&worker.name);
-    let notify = info.map(|q| q.notify).unwrap_or(false) && engine.listening();
-    let ms = if notify {
-        o.notify_polling_interval_ms
-    } else {
-        o.polling_interval_ms
-    };
-    Duration::from_secs_f64(ms / 1000.0)
-}
-
-/// Sleep until `delay` has passed since `since`, or the worker is woken.
-pub(super) async fn wait(worker: &Worker, since: Instant, delay: Duration) {
-    let elapsed = since.elapsed();
-    if delay <= elapsed || delay - elapsed <= Duration::from_millis(100) || worker.is_stopping() {
-        return;
-    }
-    tokio::select! {
-        _ = tokio::time::sleep(delay - elapsed) => {}
-        _ = worker.wake.notified() => {}
     }
 }
 

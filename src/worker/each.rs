@@ -13,7 +13,8 @@
 //! since its first version): `prefetch: false` claims the next batch only once every buffered job
 //! has started, and `prefetch: n` buffers at most `n` jobs.
 
-use super::batch::{claim, handle, next_delay, report};
+use super::batch::{claim, handle, report};
+use super::cadence::next_delay;
 use super::outcome;
 use super::settler;
 use super::{ClaimedJob, Worker, WorkerStatus};

@@ -6,7 +6,7 @@
 //! `settle::settle_rows`: one statement per flush whatever the mix of outcomes.
 
 pub mod batch;
-pub mod burst;
+pub mod cadence;
 pub mod claimer;
 pub mod each;
 pub mod lifecycle;
@@ -216,8 +216,8 @@ pub struct WorkShared {
     /// Shared by the loops of a `work()` with `localConcurrency > 1` (without group limits).
     pub claimer: Option<Arc<claimer::SharedClaimer<batch::Carry>>>,
     /// `burstWhenReadyExceeds`: the jobs left ready after the loops' last claims, as last counted
-    /// and less what they claimed since (see `burst`).
-    pub ready_left: burst::ReadyLeft,
+    /// and less what they claimed since (see `cadence`).
+    pub ready_left: cadence::ReadyLeft,
 }
 
 impl std::ops::Deref for Worker {

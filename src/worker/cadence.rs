@@ -1,4 +1,7 @@
-//! `burstWhenReadyExceeds` on a fresh count. pg-boss decides from the queue cache's `readyCount`,
+//! A loop's cadence: how long it waits before its next claim (pg-boss's polling intervals and
+//! burst options), and the wait itself.
+//!
+//! `burstWhenReadyExceeds` on a fresh count: pg-boss decides from the queue cache's `readyCount`,
 //! which only the monitor refreshes: a worker started on a full queue polls at its interval for
 //! up to a monitor pass (60 s at the defaults) before it bursts. Here the decision is made from
 //! what the claim itself saw, the documented meaning kept (keep fetching while more than N jobs
@@ -19,6 +22,7 @@
 use super::Worker;
 use crate::engine::Engine;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, Instant};
 
 /// Batches' worth counted past N, so a deep queue is recounted once per that many batches.
 const COUNT_MARGIN_BATCHES: i64 = 16;
@@ -80,6 +84,48 @@ pub(super) async fn ready_exceeds(engine: &Engine, worker: &Worker, n: i64, fetc
         // the count failed (the claim's own errors are reported by the loop): the cache decided,
         // as in pg-boss
         Err(_) => false,
+    }
+}
+
+/// How long to wait before the next fetch (pg-boss's cadence, burst options included;
+/// `burstWhenReadyExceeds` on a fresh count, see above). `asked`: the size of the claim that
+/// fetched them (`batchSize`, or a smaller `prefetch` claim ahead), which decides a full batch.
+pub(super) async fn next_delay(
+    engine: &Engine,
+    worker: &Worker,
+    fetched: usize,
+    asked: i64,
+) -> Duration {
+    let o = &worker.options;
+    let full = fetched as i64 >= asked.min(o.batch_size) && fetched > 0;
+    let burst = full
+        && ((o.burst_when_batch_full && o.batch_size > 1)
+            || match o.burst_when_ready_exceeds {
+                Some(n) => ready_exceeds(engine, worker, n, fetched as i64).await,
+                None => false,
+            });
+    if burst {
+        return Duration::ZERO;
+    }
+    let info = engine.queues.get(&worker.name);
+    let notify = info.map(|q| q.notify).unwrap_or(false) && engine.listening();
+    let ms = if notify {
+        o.notify_polling_interval_ms
+    } else {
+        o.polling_interval_ms
+    };
+    Duration::from_secs_f64(ms / 1000.0)
+}
+
+/// Sleep until `delay` has passed since `since`, or the worker is woken.
+pub(super) async fn wait(worker: &Worker, since: Instant, delay: Duration) {
+    let elapsed = since.elapsed();
+    if delay <= elapsed || delay - elapsed <= Duration::from_millis(100) || worker.is_stopping() {
+        return;
+    }
+    tokio::select! {
+        _ = tokio::time::sleep(delay - elapsed) => {}
+        _ = worker.wake.notified() => {}
     }
 }
 
