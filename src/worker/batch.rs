@@ -150,11 +150,14 @@ pub(super) fn report(engine: &Engine, worker: &Worker, err: BossError) {
 }
 
 /// Keeps the claims of `jobs` alive while their handler runs, when any job uses heartbeats.
+/// Jobs `held` claimed before (`prefetch`) get their first beat that much sooner: their
+/// heartbeat clock ran from the claim.
 pub(super) fn spawn_heartbeat(
     engine: &Arc<Engine>,
     worker: &Arc<Worker>,
     table: &str,
     jobs: &[ClaimedJob],
+    held: Duration,
 ) -> Option<tokio::task::JoinHandle<()>> {
     let min = jobs
         .iter()
@@ -174,8 +177,9 @@ pub(super) fn spawn_heartbeat(
     let engine = engine.clone();
     let worker = worker.clone();
     Some(tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(Duration::from_secs_f64(every));
-        ticker.tick().await;
+        let every = Duration::from_secs_f64(every);
+        let first = tokio::time::Instant::now() + every.saturating_sub(held);
+        let mut ticker = tokio::time::interval_at(first, every);
         loop {
             ticker.tick().await;
             let db = match engine.instance_db() {
@@ -545,7 +549,7 @@ pub(super) async fn handle(
         i.last_job_started_on = Some(started_ms);
     });
     engine.emit_wip_soon();
-    let heartbeat = spawn_heartbeat(engine, worker, table, jobs);
+    let heartbeat = spawn_heartbeat(engine, worker, table, jobs, held);
     let started = Instant::now();
     let result = call_handler(worker, batch, jobs, tx, held).await;
     engine
