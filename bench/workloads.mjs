@@ -256,29 +256,27 @@ async function scaleDrain (ctx) {
   return { ...m, n, rate: n / m.seconds, rssStart, rssEnd, rssPeak: Math.max(rssPeak, rssEnd), check: verify(m.counts, { completed: n + before }) }
 }
 
+const W3_C1 = { batchSize: 1, localConcurrency: 1, burstWhenReadyExceeds: 10, ...BURST }
+const W3_C16 = { batchSize: 1, localConcurrency: 16, burstWhenReadyExceeds: 10, ...BURST }
+const W4_B100 = { batchSize: 100, ...BURST }
+const W4_B1000 = { batchSize: 1000, ...BURST }
+
+/** A drain row and, beside it, the same drain with `prefetch: true` (pg-boss-native only). */
+function withPrefetch (row, options) {
+  const base = { ...row, run: drainWork(options) }
+  return [base, { ...base, id: `${row.id}-prefetch`, title: `${row.title}, prefetch`, run: drainWork({ ...options, prefetch: true }), nativeOnly: true }]
+}
+
 // quick and full sizes are job counts
 export const WORKLOADS = [
   { id: 'W1-send-1', title: 'W1 send(), 1 sender', unit: 'jobs/s', quick: 1_000, full: 5_000, run: ctx => sendMany(ctx, 1) },
   { id: 'W1-send-16', title: 'W1 send(), 16 senders', unit: 'jobs/s', quick: 5_000, full: 50_000, run: ctx => sendMany(ctx, 16) },
   { id: 'W2-insert', title: 'W2 insert() 20,000 in 4 calls', unit: 'jobs/s', quick: 20_000, full: 20_000, run: ctx => insertMany(ctx, 4) },
-  {
-    id: 'W3-b1-c1',
-    title: 'W3 drain batch 1, localConcurrency 1',
-    unit: 'jobs/s',
-    quick: 1_000,
-    full: 10_000,
-    run: drainWork({ batchSize: 1, localConcurrency: 1, burstWhenReadyExceeds: 10, ...BURST })
-  },
-  {
-    id: 'W3-b1-c16',
-    title: 'W3 drain batch 1, localConcurrency 16',
-    unit: 'jobs/s',
-    quick: 5_000,
-    full: 50_000,
-    run: drainWork({ batchSize: 1, localConcurrency: 16, burstWhenReadyExceeds: 10, ...BURST })
-  },
-  { id: 'W4-b100', title: 'W4 drain batch 100', unit: 'jobs/s', quick: 20_000, full: 200_000, run: drainWork({ batchSize: 100, ...BURST }) },
-  { id: 'W4-b1000', title: 'W4 drain batch 1000', unit: 'jobs/s', quick: 20_000, full: 200_000, run: drainWork({ batchSize: 1000, ...BURST }) },
+  // each drain beside the same drain with pg-boss-native's opt-in claim ahead (`prefetch`)
+  ...withPrefetch({ id: 'W3-b1-c1', title: 'W3 drain batch 1, localConcurrency 1', unit: 'jobs/s', quick: 1_000, full: 10_000 }, W3_C1),
+  ...withPrefetch({ id: 'W3-b1-c16', title: 'W3 drain batch 1, localConcurrency 16', unit: 'jobs/s', quick: 5_000, full: 50_000 }, W3_C16),
+  ...withPrefetch({ id: 'W4-b100', title: 'W4 drain batch 100', unit: 'jobs/s', quick: 20_000, full: 200_000 }, W4_B100),
+  ...withPrefetch({ id: 'W4-b1000', title: 'W4 drain batch 1000', unit: 'jobs/s', quick: 20_000, full: 200_000 }, W4_B1000),
   { id: 'W5-perjob', title: 'W5 batch 100 perJobResults, 10% fail', unit: 'jobs/s', quick: 10_000, full: 100_000, run: drainPerJob },
   { id: 'W5-each', title: 'W5 workEach batch 100 conc 16, 10% fail', unit: 'jobs/s', quick: 10_000, full: 100_000, run: drainEach, nativeOnly: true },
   { id: 'W6-notify', title: 'W6 send→handler latency, NOTIFY', unit: 'ms', quick: 200, full: 1_000, run: latency, together: true },

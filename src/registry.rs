@@ -74,6 +74,7 @@ const RECORDED_WORK_OPTIONS: &[&str] = &[
     "notifyPollingIntervalSeconds",
     "burstWhenReadyExceeds",
     "burstWhenBatchFull",
+    "prefetch",
 ];
 
 /// The `config` column's options for the constructor's options `obj`.

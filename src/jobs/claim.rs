@@ -25,6 +25,20 @@ impl Engine {
         Ok(())
     }
 
+    /// The jobs of queue `name` (table `table`) ready now, counted up to `limit`.
+    pub async fn count_ready(&self, name: &str, table: &str, limit: i64) -> Result<i64> {
+        let db = self.instance_db()?;
+        let sql = plans::jobs::count_ready(&self.config.schema, table);
+        let rows = self
+            .query(
+                &db,
+                &sql,
+                &[Some(name.to_string()), Some(limit.to_string())],
+            )
+            .await?;
+        Ok(rows.first().and_then(|v| v.parse().ok()).unwrap_or(0))
+    }
+
     /// `fetch(name, options)`: claimed jobs as a JSON array text.
     pub async fn fetch(
         &self,

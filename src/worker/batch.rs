@@ -1,5 +1,6 @@
 //! The `work()` loop: claim a batch, call the handler once with all of it, settle, wait.
 
+use super::cadence::{next_delay, wait};
 use super::outcome::{self, SettleRow};
 use super::transaction::TxHandle;
 use super::{next_batch_id, now_ms, ClaimedJob, Worker, WorkerStatus};
@@ -149,11 +150,14 @@ pub(super) fn report(engine: &Engine, worker: &Worker, err: BossError) {
 }
 
 /// Keeps the claims of `jobs` alive while their handler runs, when any job uses heartbeats.
+/// Jobs `held` claimed before (`prefetch`) get their first beat that much sooner: their
+/// heartbeat clock ran from the claim.
 pub(super) fn spawn_heartbeat(
     engine: &Arc<Engine>,
     worker: &Arc<Worker>,
     table: &str,
     jobs: &[ClaimedJob],
+    held: Duration,
 ) -> Option<tokio::task::JoinHandle<()>> {
     let min = jobs
         .iter()
@@ -173,8 +177,9 @@ pub(super) fn spawn_heartbeat(
     let engine = engine.clone();
     let worker = worker.clone();
     Some(tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(Duration::from_secs_f64(every));
-        ticker.tick().await;
+        let every = Duration::from_secs_f64(every);
+        let first = tokio::time::Instant::now() + every.saturating_sub(held);
+        let mut ticker = tokio::time::interval_at(first, every);
         loop {
             ticker.tick().await;
             let db = match engine.instance_db() {
@@ -224,16 +229,18 @@ pub(super) enum HandlerResult {
     Abandoned,
 }
 
-/// Run the handler for `jobs` racing pg-boss's timeout (the batch's longest `expireInSeconds`)
-/// and a shutdown. The jobs' signals are aborted once the race is decided, as in pg-boss.
+/// Run the handler for `jobs` racing pg-boss's timeout (the batch's longest `expireInSeconds`,
+/// less the time the jobs were `held` claimed before it: their expiry runs from the claim) and a
+/// shutdown. The jobs' signals are aborted once the race is decided, as in pg-boss.
 pub(super) async fn call_handler(
     worker: &Worker,
     batch: u64,
     jobs: &[ClaimedJob],
     tx: Option<TxHandle>,
+    held: Duration,
 ) -> HandlerResult {
     let max_expire = jobs.iter().map(|j| j.expire_seconds).fold(0.0, f64::max);
-    let timeout = Duration::from_secs_f64(max_expire.max(1.0));
+    let timeout = Duration::from_secs_f64(max_expire.max(1.0)).saturating_sub(held);
     let mut call = worker.handler.run(batch, run_message(batch, jobs, tx));
     let result = tokio::select! {
         r = &mut call => match r {
@@ -268,39 +275,6 @@ pub(super) fn trim_number(v: f64) -> String {
     }
 }
 
-/// How long to wait before the next fetch (pg-boss's cadence, burst options included).
-pub(super) async fn next_delay(engine: &Engine, worker: &Worker, fetched: usize) -> Duration {
-    let o = &worker.options;
-    let full = fetched as i64 >= o.batch_size && fetched > 0;
-    let info = engine.queues.get(&worker.name);
-    let ready = info.as_ref().map(|q| q.ready_count).unwrap_or(0);
-    let burst = full
-        && (o.burst_when_ready_exceeds.is_some_and(|n| n < ready)
-            || (o.burst_when_batch_full && o.batch_size > 1));
-    if burst {
-        return Duration::ZERO;
-    }
-    let notify = info.map(|q| q.notify).unwrap_or(false) && engine.listening();
-    let ms = if notify {
-        o.notify_polling_interval_ms
-    } else {
-        o.polling_interval_ms
-    };
-    Duration::from_secs_f64(ms / 1000.0)
-}
-
-/// Sleep until `delay` has passed since `since`, or the worker is woken.
-pub(super) async fn wait(worker: &Worker, since: Instant, delay: Duration) {
-    let elapsed = since.elapsed();
-    if delay <= elapsed || delay - elapsed <= Duration::from_millis(100) || worker.is_stopping() {
-        return;
-    }
-    tokio::select! {
-        _ = tokio::time::sleep(delay - elapsed) => {}
-        _ = worker.wake.notified() => {}
-    }
-}
-
 /// Handled batches of one loop that may wait to be written back while it handles the next. Two,
 /// not one: a settle with failures in it (fail chain) can take longer than a claim, and with one
 /// the loop waited on it (batchSize 100, 10% failing: ~27,000 -> ~29,000 jobs/s). Bounded so
@@ -322,10 +296,23 @@ pub async fn run(engine: Arc<Engine>, worker: Arc<Worker>) {
     // ride on their one claim. Big batches settle apart, so their write-back runs on another
     // connection while the next batch is handled (measured: at batchSize 100 and 1000 that
     // overlap is worth more than the commit). Group gates settle apart too.
-    let may_carry = worker.groups.is_none() && worker.options.batch_size <= CARRY_MAX_BATCH;
+    // a claim ahead is in flight when the next claim would carry: so with `prefetch` none carries
+    let prefetch = worker
+        .options
+        .prefetch
+        .map(|n| (n as i64).clamp(1, worker.options.batch_size.max(1)));
+    let may_carry = prefetch.is_none()
+        && worker.groups.is_none()
+        && worker.options.batch_size <= CARRY_MAX_BATCH;
     let mut carried: Option<Handled> = None;
+    let mut ahead: Option<super::prefetch::Ahead> = None;
+    // how long the last handler took: a loop whose handler outlasts the jobs' holding share
+    // would only claim ahead to hand back, so it does not
+    let mut last_handled = Duration::ZERO;
     while !worker.is_stopping() {
-        let started = Instant::now();
+        let mut started = Instant::now();
+        let mut held = Duration::ZERO;
+        let mut asked = worker.options.batch_size;
         let table = match engine.queue_info(&worker.name).await {
             Ok(q) => q.table,
             Err(err) => {
@@ -348,7 +335,32 @@ pub async fn run(engine: Arc<Engine>, worker: Arc<Worker>) {
             unsettled: unsettled.clone(),
             done,
         });
-        let claimed = claim(&engine, &worker, worker.options.batch_size, carry).await;
+        let claimed = match ahead.take() {
+            None => claim(&engine, &worker, worker.options.batch_size, carry).await,
+            Some(a) => {
+                use super::prefetch::Held;
+                match a.take().await {
+                    Held::Jobs { jobs, claimed_at } => {
+                        if worker.is_stopping() {
+                            super::prefetch::hand_back(&engine, &worker, jobs).await;
+                            break;
+                        }
+                        started = claimed_at.into_std();
+                        held = claimed_at.elapsed();
+                        asked = prefetch.unwrap_or(asked);
+                        Ok(jobs)
+                    }
+                    Held::Nothing { claimed_at } => {
+                        started = claimed_at.into_std();
+                        Ok(Vec::new())
+                    }
+                    Held::HandedBack => {
+                        claim(&engine, &worker, worker.options.batch_size, carry).await
+                    }
+                    Held::Stopped => break,
+                }
+            }
+        };
         let jobs = match claimed {
             Ok(jobs) => jobs,
             Err(err) => {
@@ -358,14 +370,32 @@ pub async fn run(engine: Arc<Engine>, worker: Arc<Worker>) {
         };
         let fetched = jobs.len();
         let delay = if fetched > 0 {
-            let Some(mut done) = process(&engine, &worker, &table, &jobs).await else {
+            if let Some(limit) = prefetch {
+                if !worker.is_stopping() && last_handled <= super::prefetch::hold_limit(&jobs) {
+                    let delay = next_delay(&engine, &worker, fetched, asked).await;
+                    ahead = Some(super::prefetch::claim_ahead(
+                        engine.clone(),
+                        worker.clone(),
+                        started.into(),
+                        delay,
+                        limit,
+                    ));
+                }
+            }
+            let handling = Instant::now();
+            let Some(mut done) = process(&engine, &worker, &table, &jobs, held).await else {
                 break;
             };
+            last_handled = handling.elapsed();
             let overrun = done.overrun.take();
             if let Some(overrun) = &overrun {
                 overrun.reserve(&worker);
             }
-            let delay = next_delay(&engine, &worker, fetched).await;
+            let delay = if ahead.is_some() {
+                Duration::ZERO // the claim ahead keeps the cadence
+            } else {
+                next_delay(&engine, &worker, fetched, asked).await
+            };
             let all_completed = done.rows.iter().all(|r| r.status == "completed");
             if done.rows.is_empty() {
                 // settled already (a transactional batch commits its own completion)
@@ -379,9 +409,15 @@ pub async fn run(engine: Arc<Engine>, worker: Arc<Worker>) {
             }
             delay
         } else {
-            next_delay(&engine, &worker, fetched).await
+            next_delay(&engine, &worker, fetched, asked).await
         };
-        wait(&worker, started, delay).await;
+        if ahead.is_none() {
+            wait(&worker, started, delay).await;
+        }
+    }
+    // held jobs go back to the queue before this loop reports stopped
+    if let Some(a) = ahead.take() {
+        a.release().await;
     }
     if let Some(done) = carried.take() {
         write_back(&worker, &tx, &unsettled, done).await;
@@ -493,14 +529,17 @@ async fn claim_completing(
 
 /// One handler call for `jobs`: recorded as in hand, heartbeats kept while it runs, timed, and
 /// turned into rows to write back (`to_rows` maps a returned outcome; a timeout fails them all).
-/// `tx` is the transaction a transactional handler is handed. `None` when a shutdown abandoned
-/// the call: the shutdown failed those jobs itself.
+/// `tx` is the transaction a transactional handler is handed; `held`, how long the jobs were
+/// held claimed before (`prefetch`). `None` when a shutdown abandoned the call: the shutdown
+/// failed those jobs itself.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn handle(
     engine: &Arc<Engine>,
     worker: &Arc<Worker>,
     table: &str,
     jobs: &[ClaimedJob],
     tx: Option<TxHandle>,
+    held: Duration,
     to_rows: impl FnOnce(Value) -> Vec<SettleRow>,
 ) -> Option<Handled> {
     let batch = next_batch_id();
@@ -510,9 +549,9 @@ pub(super) async fn handle(
         i.last_job_started_on = Some(started_ms);
     });
     engine.emit_wip_soon();
-    let heartbeat = spawn_heartbeat(engine, worker, table, jobs);
+    let heartbeat = spawn_heartbeat(engine, worker, table, jobs, held);
     let started = Instant::now();
-    let result = call_handler(worker, batch, jobs, tx).await;
+    let result = call_handler(worker, batch, jobs, tx, held).await;
     engine
         .metrics
         .handled(&worker.name, &worker.id, started.elapsed());
@@ -567,12 +606,13 @@ async fn process(
     worker: &Arc<Worker>,
     table: &str,
     jobs: &[ClaimedJob],
+    held: Duration,
 ) -> Option<Handled> {
     if worker.options.transactional {
         return super::transaction::process(engine, worker, table, jobs).await;
     }
     let per_job_results = worker.options.per_job_results;
-    handle(engine, worker, table, jobs, None, |v| {
+    handle(engine, worker, table, jobs, None, held, |v| {
         outcome::batch_rows(jobs, &v, per_job_results)
     })
     .await

@@ -8,8 +8,13 @@
 //! Two bounds: `concurrency` handlers run at once, and at most `4 × batchSize + concurrency` jobs
 //! are claimed but not yet written back, so a slow database slows the claims instead of the
 //! worker taking the whole queue.
+//!
+//! This claiming ahead is `workEach()`'s default (it is not a pg-boss API, and has claimed so
+//! since its first version): `prefetch: false` claims the next batch only once every buffered job
+//! has started, and `prefetch: n` buffers at most `n` jobs.
 
-use super::batch::{claim, handle, next_delay, report};
+use super::batch::{claim, handle, report};
+use super::cadence::next_delay;
 use super::outcome;
 use super::settler;
 use super::{ClaimedJob, Worker, WorkerStatus};
@@ -52,14 +57,24 @@ pub async fn run(engine: Arc<Engine>, worker: Arc<Worker>) {
     // they run out (measured: starting at half a batch let the handlers run dry between claims)
     let low_water = batch_size.max(concurrency);
     let pace = Arc::new(Pace::default());
+    // `prefetch: false`: the next claim waits until every buffered job has started; a number caps
+    // the jobs buffered (see options.rs)
+    let prefetch = worker.options.prefetch;
     // no claim before this instant (after a short claim the queue is drained: poll as pg-boss does)
     let mut hold_until: Option<Instant> = None;
 
     while !worker.is_stopping() {
         while running.try_join_next().is_some() {}
         let held = hold_until.is_some_and(|t| Instant::now() < t);
-        let room = pace.room(concurrency).saturating_sub(buffer.len());
-        if claiming.is_none() && !held && buffer.len() <= low_water && room > 0 {
+        let room = pace
+            .room(concurrency)
+            .min(prefetch.unwrap_or(usize::MAX))
+            .saturating_sub(buffer.len());
+        let wanted = match prefetch {
+            Some(_) => buffer.len() <= low_water,
+            None => buffer.is_empty() && slots.available_permits() > 0,
+        };
+        if claiming.is_none() && !held && wanted && room > 0 {
             claiming = Some(tokio::spawn(claim_batch(
                 engine.clone(),
                 worker.clone(),
@@ -88,7 +103,7 @@ pub async fn run(engine: Arc<Engine>, worker: Arc<Worker>) {
                     }
                 };
                 hold_until = if fetched < limit {
-                    Some(started + next_delay(&engine, &worker, 0).await)
+                    Some(started + next_delay(&engine, &worker, 0, limit as i64).await)
                 } else {
                     None
                 };
@@ -108,6 +123,8 @@ pub async fn run(engine: Arc<Engine>, worker: Arc<Worker>) {
                 });
             }
             _ = tokio::time::sleep_until(hold_until.unwrap_or_else(Instant::now)), if held => {}
+            // `prefetch: false` waits for a free slot before it claims
+            _ = running.join_next(), if prefetch.is_none() && claiming.is_none() && buffer.is_empty() && !running.is_empty() => {}
             _ = worker.wake.notified() => {
                 // a NOTIFY or notifyWorker(): new jobs may be there, claim now
                 hold_until = None;
@@ -266,7 +283,7 @@ async fn run_job(
     budget: OwnedSemaphorePermit,
 ) {
     let jobs = vec![job];
-    let handled = handle(engine, worker, table, &jobs, None, |v| {
+    let handled = handle(engine, worker, table, &jobs, None, Duration::ZERO, |v| {
         vec![outcome::each_row(&jobs[0], &v)]
     })
     .await;

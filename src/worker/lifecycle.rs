@@ -38,7 +38,8 @@ impl Engine {
             super::transaction::check_transactional(self, each, options.local_concurrency)?;
         }
         // the queue must exist, as pg-boss's first fetch would find out
-        self.queue_info(&name).await?;
+        let queue = self.queue_info(&name).await?;
+        super::prefetch::check_policy(&options, &queue.policy)?;
         let loops = if each { 1 } else { options.local_concurrency };
         let work_id = uuid::Uuid::new_v4().to_string();
         let groups = (options.group_concurrency.is_some()
@@ -54,6 +55,7 @@ impl Engine {
             handler: handler.clone(),
             groups,
             claimer,
+            ready_left: Default::default(),
         });
         let settler = super::settler::spawn(self.clone());
         for i in 0..loops {

@@ -6,12 +6,14 @@
 //! `settle::settle_rows`: one statement per flush whatever the mix of outcomes.
 
 pub mod batch;
+pub mod cadence;
 pub mod claimer;
 pub mod each;
 pub mod lifecycle;
 pub mod options;
 pub mod outcome;
 pub mod overrun;
+pub mod prefetch;
 pub mod settle;
 pub mod settler;
 pub mod transaction;
@@ -195,6 +197,8 @@ pub struct Worker {
     abandoned: AtomicBool,
     /// Wakes the polling sleep (`notifyWorker`, NOTIFY, stop).
     pub wake: Notify,
+    /// Turns true on stop: what a loop's claim ahead watches to hand its jobs back at once.
+    pub stop_signal: tokio::sync::watch::Sender<bool>,
     /// Released when the worker is abandoned, so an in-flight handler wait ends.
     pub abandon: Notify,
     pub info: Mutex<WipInfo>,
@@ -211,6 +215,9 @@ pub struct WorkShared {
     pub groups: Option<Arc<GroupGate>>,
     /// Shared by the loops of a `work()` with `localConcurrency > 1` (without group limits).
     pub claimer: Option<Arc<claimer::SharedClaimer<batch::Carry>>>,
+    /// `burstWhenReadyExceeds`: the jobs left ready after the loops' last claims, as last counted
+    /// and less what they claimed since (see `cadence`).
+    pub ready_left: cadence::ReadyLeft,
 }
 
 impl std::ops::Deref for Worker {
@@ -231,6 +238,7 @@ impl Worker {
             stopping: AtomicBool::new(false),
             abandoned: AtomicBool::new(false),
             wake: Notify::new(),
+            stop_signal: tokio::sync::watch::channel(false).0,
             abandon: Notify::new(),
             info: Mutex::new(WipInfo {
                 status: WorkerStatus::Created,
@@ -266,6 +274,7 @@ impl Worker {
 
     pub fn request_stop(&self) {
         self.stopping.store(true, Ordering::SeqCst);
+        self.stop_signal.send_replace(true);
         self.set_status(WorkerStatus::Stopping);
         self.wake.notify_waiters();
         self.wake.notify_one();

@@ -27,6 +27,10 @@ pub struct WorkOptions {
     pub local_group_concurrency: Option<Value>,
     /// `workEach` only: handlers in flight at once.
     pub concurrency: usize,
+    /// `prefetch`: the most claimed-but-unstarted jobs a loop may hold while its handler runs
+    /// (`None`: off). `true` is one batch's worth. `work()` is off unless asked; `workEach()`
+    /// claims ahead unless given `false` (it always has: see each.rs), bounded by its pace.
+    pub prefetch: Option<usize>,
     /// The options as `getWipData()` reports them (with `pollingInterval` and
     /// `notifyPollingInterval` in ms, as pg-boss adds them).
     pub resolved: Object,
@@ -218,6 +222,16 @@ pub fn check_work_options(options: &Object, each: bool) -> Result<WorkOptions> {
             "transactional cannot be combined with perJobResults",
         )?;
     }
+    ensure(
+        !has("prefetch")
+            || get("prefetch").is_some_and(Value::is_boolean)
+            || (js::is_integer(get("prefetch")) && js::ge(get("prefetch"), 1.0)),
+        "configuration assert: prefetch must be a boolean or an integer >= 1",
+    )?;
+    ensure(
+        !(js::truthy(get("prefetch")) && js::truthy(get("transactional"))),
+        "prefetch cannot be combined with transactional",
+    )?;
     if each {
         ensure(
             !has("concurrency")
@@ -233,6 +247,17 @@ pub fn check_work_options(options: &Object, each: bool) -> Result<WorkOptions> {
         Value::from(notify_polling_interval_ms),
     );
     let batch_size = js::as_i64(get("batchSize")).unwrap_or(if each { 16 } else { 1 });
+    let prefetch = match get("prefetch") {
+        Some(Value::Bool(false)) => None,
+        Some(Value::Bool(true)) => Some(if each {
+            usize::MAX
+        } else {
+            batch_size as usize
+        }),
+        Some(n) if n.is_number() => Some(js::to_number(n) as usize),
+        _ if each => Some(usize::MAX),
+        _ => None,
+    };
     Ok(WorkOptions {
         batch_size,
         include_metadata: get("includeMetadata") == Some(&Value::Bool(true)),
@@ -252,6 +277,7 @@ pub fn check_work_options(options: &Object, each: bool) -> Result<WorkOptions> {
         concurrency: js::as_i64(get("concurrency"))
             .unwrap_or(batch_size.max(1))
             .max(1) as usize,
+        prefetch,
         resolved,
     })
 }
@@ -273,6 +299,23 @@ mod tests {
         assert_eq!(o.notify_polling_interval_ms, 30000.0);
         let o = check(json!({"pollingIntervalSeconds": 40})).unwrap();
         assert_eq!(o.notify_polling_interval_ms, 40000.0);
+    }
+
+    #[test]
+    fn prefetch_is_off_for_work_unless_asked_and_holds_a_batch_when_true() {
+        assert_eq!(check(json!({})).unwrap().prefetch, None);
+        assert_eq!(check(json!({"prefetch": false})).unwrap().prefetch, None);
+        assert_eq!(
+            check(json!({"prefetch": true, "batchSize": 7}))
+                .unwrap()
+                .prefetch,
+            Some(7)
+        );
+        assert_eq!(check(json!({"prefetch": 3})).unwrap().prefetch, Some(3));
+        let each = |v: Value| check_work_options(v.as_object().unwrap(), true).unwrap();
+        assert_eq!(each(json!({})).prefetch, Some(usize::MAX));
+        assert_eq!(each(json!({"prefetch": false})).prefetch, None);
+        assert_eq!(each(json!({"prefetch": 5})).prefetch, Some(5));
     }
 
     #[test]
@@ -301,6 +344,22 @@ mod tests {
         assert_eq!(
             m(json!({"groupConcurrency": {"default": 1, "tiers": {"a": 0}}})),
             "groupConcurrency.tiers[\"a\"] must be an integer >= 1"
+        );
+        assert_eq!(
+            m(json!({"prefetch": 0})),
+            "configuration assert: prefetch must be a boolean or an integer >= 1"
+        );
+        assert_eq!(
+            m(json!({"prefetch": "yes"})),
+            "configuration assert: prefetch must be a boolean or an integer >= 1"
+        );
+        assert_eq!(
+            m(json!({"prefetch": 1.5})),
+            "configuration assert: prefetch must be a boolean or an integer >= 1"
+        );
+        assert_eq!(
+            m(json!({"prefetch": true, "transactional": true})),
+            "prefetch cannot be combined with transactional"
         );
         assert_eq!(
             m(json!({"heartbeatRefreshSeconds": 0})),

@@ -331,15 +331,23 @@ pub(super) async fn process(
         (None, None) => TxHandle::Native(0),
     };
     let mut settled_by_handler: Vec<String> = Vec::new();
-    let handled = handle(engine, worker, table, jobs, Some(handle_for_js), |v| {
-        if let Some(ids) = v.get("handlerSettled").and_then(Value::as_array) {
-            settled_by_handler = ids
-                .iter()
-                .filter_map(|i| i.as_str().map(str::to_string))
-                .collect();
-        }
-        outcome::batch_rows(jobs, &v, false)
-    })
+    let handled = handle(
+        engine,
+        worker,
+        table,
+        jobs,
+        Some(handle_for_js),
+        std::time::Duration::ZERO,
+        |v| {
+            if let Some(ids) = v.get("handlerSettled").and_then(Value::as_array) {
+                settled_by_handler = ids
+                    .iter()
+                    .filter_map(|i| i.as_str().map(str::to_string))
+                    .collect();
+            }
+            outcome::batch_rows(jobs, &v, false)
+        },
+    )
     .await;
     if let Some(id) = id {
         engine.transactions.forget(id);

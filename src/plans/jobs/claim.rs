@@ -275,6 +275,17 @@ window_heads AS MATERIALIZED (
     )
 }
 
+/// `burstWhenReadyExceeds`: how many jobs of queue $1 are ready now (as the monitor counts
+/// `readyCount`: queued, not blocked, due), counting no further than $2, so the cost stays bounded
+/// however deep the queue is.
+pub fn count_ready(s: &SchemaName, t: &str) -> String {
+    let s_ = &s.ident;
+    format!(
+        "SELECT count(*)::text FROM (SELECT 1 FROM {s_}.{t} WHERE name = $1::text AND state < 'active' \
+         AND NOT blocked AND start_after <= {s_}.job_now() LIMIT $2::text::int) ready"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
