@@ -7,8 +7,9 @@ const native = require('./native.js')
 const { toError, unwrap } = require('./convert.js')
 const { markUndefined, nonFiniteAsText } = require('./marks.js')
 
-function getConstructionPlans (schema) {
-  return native.constructionPlans(schema ?? null)
+function getConstructionPlans (schema, options) {
+  const { createSchema = true, backend } = options ?? {}
+  return plan(() => native.constructionPlans(schema ?? null, !!createSchema, backend ? String(backend) : null))
 }
 
 /** pg-boss's plan functions beside the class, answered by the engine. */

@@ -3,6 +3,7 @@
 //! The engine modules know nothing of napi; `binding` is the only napi-aware module.
 
 pub mod api;
+pub mod backend;
 pub mod bam;
 pub mod config;
 pub mod connection;

@@ -267,15 +267,18 @@ impl NativeBoss {
     }
 }
 
-/// `getConstructionPlans(schema?)`: the install script pg-boss-native runs, as one string.
-/// (Called from JS only, which a test build of the crate cannot see.)
+/// `getConstructionPlans(schema?, { createSchema, backend }?)`: the install script pg-boss-native
+/// runs for that backend, as one string. (Called from JS only, which a test build of the crate
+/// cannot see.)
 #[napi]
 #[cfg_attr(test, allow(dead_code))]
-pub fn construction_plans(schema: Option<String>) -> Result<String> {
-    let name = schema.unwrap_or_else(|| crate::names::DEFAULT_SCHEMA.to_string());
-    let schema = crate::names::SchemaName::parse(&name)
-        .map_err(|e| Error::from_reason(error_envelope(&e)))?;
-    Ok(crate::plans::schema::install(&schema, true))
+pub fn construction_plans(
+    schema: Option<String>,
+    create_schema: Option<bool>,
+    backend: Option<String>,
+) -> Result<String> {
+    crate::module_fns::construction_plans(schema, create_schema.unwrap_or(true), backend)
+        .map_err(|e| Error::from_reason(error_envelope(&e)))
 }
 
 /// The functions exported beside the class (`getUninstallPlans`, `getIndexBloatPlans`, `addBins`,
