@@ -5,8 +5,8 @@
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { getConstructionPlans, getUninstallPlans } from '../index.mjs'
-import { dropSchema, pool, startBoss, startPgBoss } from './helpers.mjs'
+import { PgBoss, getConstructionPlans, getUninstallPlans } from '../index.mjs'
+import { connectionString, dropSchema, pool, startBoss, startPgBoss } from './helpers.mjs'
 
 const db = pool()
 const started = []
@@ -329,4 +329,21 @@ test('a schema in the other layout is used as it is, as pg-boss 12.38 uses it', 
   const id2 = await plainPg.send('q', {})
   assert.equal((await plainPg.fetch('q'))[0].id, id2)
   assert.equal((await plainPg.detectSchemaDrift()).ok, true, 'drift reads the layout from the database')
+})
+
+test('an older schema in the non-partitioned layout is refused, saying how to upgrade it', async () => {
+  const schema = 'flat_old'
+  await dropSchema(schema)
+  const { PgBoss: Old } = await import('pgb1235')
+  const old = new Old({ connectionString, schema, backend: 'cockroachdb', supervise: false, schedule: false })
+  old.on('error', () => {})
+  await old.start()
+  await old.stop({ graceful: false })
+  const { rows } = await db.query(`SELECT version FROM ${schema}.version`)
+  assert.equal(rows[0].version, 43)
+  const boss = new PgBoss({ connectionString, schema, backend: 'cockroachdb', supervise: false, schedule: false })
+  boss.on('error', () => {})
+  await assert.rejects(boss.start(), /version 43 in pg-boss's unpartitioned layout \(noTablePartitioning\).*upgrade it once with pg-boss 12\.38/)
+  const { rows: after } = await db.query(`SELECT version FROM ${schema}.version`)
+  assert.equal(after[0].version, 43, 'left as it was')
 })
