@@ -5,7 +5,7 @@
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { PgBoss, getConstructionPlans, getUninstallPlans } from '../index.mjs'
+import { PgBoss, getConstructionPlans, getMigrationPlans, getRollbackPlans, getUninstallPlans } from '../index.mjs'
 import { connectionString, dropSchema, pool, startBoss, startPgBoss } from './helpers.mjs'
 
 const db = pool()
@@ -285,7 +285,7 @@ test('without advisory locks, the install, createQueue, deleteQueue and a stats 
   }
 })
 
-test('getConstructionPlans and getUninstallPlans take the backend, and take no advisory locks there', async () => {
+test('the plan functions take the backend: no advisory locks, its layout, no upgrade steps for it', async () => {
   for (const backend of BACKENDS) {
     const schema = `flat_plans_${backend.slice(0, 4)}`
     await dropSchema(schema)
@@ -305,6 +305,13 @@ test('getConstructionPlans and getUninstallPlans take the backend, and take no a
   assert.ok(!getConstructionPlans(schema, { backend: 'yugabytedb', createSchema: false }).includes('CREATE SCHEMA'))
   assert.ok(getConstructionPlans(schema).includes('pg_advisory_xact_lock'), 'postgres keeps its lock')
   assert.throws(() => getConstructionPlans(schema, { backend: 'mysql' }), /backend must be one of/)
+  // our upgrade steps are the partitioned layout's: refused for these backends, not given anyway
+  for (const backend of BACKENDS) {
+    assert.throws(() => getMigrationPlans(schema, 45, { backend }), /no upgrade steps for the non-partitioned layout/)
+    assert.throws(() => getRollbackPlans(schema, 46, { backend }), /no upgrade steps for the non-partitioned layout/)
+  }
+  assert.ok(getMigrationPlans(schema, 45, { backend: 'citus' }).includes(`${schema}.version`))
+  assert.throws(() => getRollbackPlans(schema, 46, { backend: 'mysql' }), /backend must be one of/)
 })
 
 test('a schema in the other layout is used as it is, as pg-boss 12.38 uses it', async () => {

@@ -59,6 +59,21 @@ pub fn construction_plans(
     ))
 }
 
+/// `getMigrationPlans`/`getRollbackPlans` with a `backend`: our steps are the partitioned
+/// layout's, so a backend whose install is the non-partitioned one is refused rather than given
+/// steps for the other layout.
+pub fn assert_plan_backend(function: &str, backend: Option<String>) -> Result<()> {
+    let backend = backend_arg(backend)?;
+    if Profile::of(&backend).no_table_partitioning {
+        return Err(BossError::operational(format!(
+            "{function}: pg-boss-native has no upgrade steps for the non-partitioned layout \
+             (noTablePartitioning) that backend '{backend}' installs; use pg-boss 12.38's \
+             {function}(schema, version, {{ backend: '{backend}' }})"
+        )));
+    }
+    Ok(())
+}
+
 pub fn call(method: &str, args: &[Value]) -> Result<String> {
     match method {
         "getUninstallPlans" => {

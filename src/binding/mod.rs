@@ -297,7 +297,7 @@ pub fn module_call(method: String, args: String) -> String {
     }
 }
 
-/// `getMigrationPlans(schema?, version?, { partitionTables }?)`: our migration from `version`
+/// `getMigrationPlans(schema?, version?, { partitionTables, backend }?)`: our migration from `version`
 /// (default: the one before the served version) to the served one, its index builds spelled out
 /// after the COMMIT on job_common and the partitions named, as pg-boss 12.38 exports them.
 #[napi]
@@ -306,7 +306,10 @@ pub fn migration_plans(
     schema: Option<String>,
     version: Option<i64>,
     partition_tables: Option<Vec<Vec<String>>>,
+    backend: Option<String>,
 ) -> Result<String> {
+    crate::module_fns::assert_plan_backend("getMigrationPlans", backend)
+        .map_err(|e| Error::from_reason(error_envelope(&e)))?;
     let schema = plan_schema(schema)?;
     let version = version.unwrap_or(crate::plans::schema::SCHEMA_VERSION - 1);
     let mut partitions = Vec::new();
@@ -323,11 +326,17 @@ pub fn migration_plans(
         .ok_or_else(|| no_plan("migration from", version))
 }
 
-/// `getRollbackPlans(schema?, version?)`: our rollback of `version` (default: the served one)
+/// `getRollbackPlans(schema?, version?, { backend }?)`: our rollback of `version` (default: the served one)
 /// to the version before it.
 #[napi]
 #[cfg_attr(test, allow(dead_code))]
-pub fn rollback_plans(schema: Option<String>, version: Option<i64>) -> Result<String> {
+pub fn rollback_plans(
+    schema: Option<String>,
+    version: Option<i64>,
+    backend: Option<String>,
+) -> Result<String> {
+    crate::module_fns::assert_plan_backend("getRollbackPlans", backend)
+        .map_err(|e| Error::from_reason(error_envelope(&e)))?;
     let schema = plan_schema(schema)?;
     let version = version.unwrap_or(crate::plans::schema::SCHEMA_VERSION);
     crate::plans::migrate::rollback(&schema, version).ok_or_else(|| no_plan("rollback of", version))
