@@ -181,7 +181,7 @@ impl Engine {
     /// Drop the days past `queueStatRetentionDays` (with `persistQueueStats`); where the backend
     /// has no table partitioning, delete those rows a batch at a time, as pg-boss 12.38 does.
     pub(crate) async fn maintain_queue_stats(&self) -> Result<()> {
-        if !self.config.persist_queue_stats || self.config.queue_stat_retention_days == 0 {
+        if !self.config.persist_queue_stats {
             return Ok(());
         }
         let db = self.instance_db()?;
