@@ -285,6 +285,23 @@ test('without advisory locks, the install, createQueue, deleteQueue and a stats 
   }
 })
 
+test('instances starting together on an empty schema without advisory locks all start, on one install', async () => {
+  const schema = 'flat_race'
+  await dropSchema(schema)
+  const bosses = [0, 1, 2].map(() => {
+    const boss = new PgBoss({ connectionString, schema, backend: 'yugabytedb', supervise: false, schedule: false })
+    boss.on('error', () => {})
+    started.push(boss)
+    return boss
+  })
+  const results = await Promise.allSettled(bosses.map(b => b.start()))
+  assert.deepEqual(results.map(r => r.status === 'fulfilled' ? 'ok' : r.reason.message), ['ok', 'ok', 'ok'])
+  const { rows } = await db.query(`SELECT version FROM ${schema}.version`)
+  assert.deepEqual(rows, [{ version: 46 }])
+  await bosses[0].createQueue('q')
+  assert.ok(await bosses[1].send('q', {}))
+})
+
 test('the plan functions take the backend: no advisory locks, its layout, no upgrade steps for it', async () => {
   for (const backend of BACKENDS) {
     const schema = `flat_plans_${backend.slice(0, 4)}`
