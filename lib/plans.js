@@ -7,8 +7,9 @@ const native = require('./native.js')
 const { toError, unwrap } = require('./convert.js')
 const { markUndefined, nonFiniteAsText } = require('./marks.js')
 
-function getConstructionPlans (schema) {
-  return native.constructionPlans(schema ?? null)
+function getConstructionPlans (schema, options) {
+  const { createSchema = true, backend } = options ?? {}
+  return plan(() => native.constructionPlans(schema ?? null, !!createSchema, planBackend({ backend })))
 }
 
 /** pg-boss's plan functions beside the class, answered by the engine. */
@@ -38,11 +39,16 @@ function getMigrationPlans (schema, version, options) {
     assert(typeof p === 'object' && p !== null && typeof p.tableName === 'string' && typeof p.policy === 'string',
       `partitionTables entries must be { tableName, policy } records, received: ${JSON.stringify(p)}. The string[] form was removed in 12.28.0.`)
   }
-  return plan(() => native.migrationPlans(schema ?? null, version ?? null, partitions.map(p => [p.tableName, p.policy])))
+  return plan(() => native.migrationPlans(schema ?? null, version ?? null, partitions.map(p => [p.tableName, p.policy]), planBackend(options)))
 }
 
-function getRollbackPlans (schema, version) {
-  return plan(() => native.rollbackPlans(schema ?? null, version ?? null))
+function getRollbackPlans (schema, version, options) {
+  return plan(() => native.rollbackPlans(schema ?? null, version ?? null, planBackend(options)))
+}
+
+// pg-boss reads a falsy backend as none given
+function planBackend (options) {
+  return options?.backend ? String(options.backend) : null
 }
 
 module.exports = { migratableVersions, getConstructionPlans, getMigrationPlans, getRollbackPlans, getUninstallPlans, getIndexBloatPlans }

@@ -8,6 +8,8 @@
 --   * The engine runs this whole file as one multi-statement script inside its own transaction
 --     (BEGIN / SET LOCAL lock_timeout / advisory lock / COMMIT), so there is no BEGIN/COMMIT here.
 --   * The statement under the `-- create-schema` marker is dropped when createSchema is false.
+--   * The blocks between `-- partitioned: <name>` and `-- partitioned: end` are this layout's own;
+--     the non-partitioned layout (0046_install_flat.sql) puts its `-- flat: <name>` blocks there.
 --
 -- Things that look arbitrary but are not:
 --   * Column order follows pg-boss, so `SELECT *`, `LIKE ... INCLUDING DEFAULTS` copies and
@@ -147,6 +149,7 @@ CREATE TABLE {{schema}}.bam (
 );
 
 
+-- partitioned: jobs
 -- ---------------------------------------------------------------------------------------------
 -- Jobs: `job` is partitioned by queue name. job_common is the DEFAULT partition holding every
 -- queue that has no table of its own; create_queue() adds one partition per partition: true queue.
@@ -262,6 +265,7 @@ CREATE INDEX job_common_i17 ON {{schema}}.job_common (name, singleton_key, creat
 
 -- Attached last: job_common_pkey then becomes the partition of job_pkey instead of a duplicate.
 ALTER TABLE {{schema}}.job ATTACH PARTITION {{schema}}.job_common DEFAULT;
+-- partitioned: end
 
 
 -- ---------------------------------------------------------------------------------------------
@@ -279,6 +283,7 @@ CREATE TABLE {{schema}}.warning (
 
 CREATE INDEX warning_i1 ON {{schema}}.warning (created_on DESC);
 
+-- partitioned: queue_stats
 -- Monitor snapshots, one daily range partition per UTC day (retention drops whole days).
 -- captured_on is in the key because a partitioned table's PK must contain the partition key.
 CREATE TABLE {{schema}}.queue_stats (
@@ -326,6 +331,7 @@ BEGIN
   END LOOP;
 END
 $install$;
+-- partitioned: end
 
 -- Flow edges: a child waits for its parents.
 CREATE TABLE {{schema}}.job_dependency (
@@ -370,6 +376,7 @@ CREATE TABLE {{schema}}.instance (
 );
 
 
+-- partitioned: functions
 -- ---------------------------------------------------------------------------------------------
 -- Partition helpers and queue lifecycle functions.
 -- NOTE: keep the body tokens exactly as they are; pg-boss diffs them (see header).
@@ -563,6 +570,7 @@ BEGIN
   DELETE FROM {{schema}}.queue WHERE name = queue_name;
 END;
 $body$;
+-- partitioned: end
 
 
 -- Recorded last: a version row means the install completed.

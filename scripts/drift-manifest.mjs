@@ -1,14 +1,18 @@
-// Regenerates src/drift/schema46.json, the shape detectSchemaDrift() expects: our own install
-// (migrations/0046_install.sql) run into a scratch schema and read back from the catalog the way
-// the engine reads a live schema (src/plans/drift.rs), with the schema name replaced by a token.
+// Regenerates src/drift/schema46.json and src/drift/schema46_flat.json, the shapes
+// detectSchemaDrift() expects of each layout: our own install run into a scratch schema and read
+// back from the catalog the way the engine reads a live schema (src/plans/drift.rs), with the
+// schema name replaced by a token. The partitioned layout is migrations/0046_install.sql; the
+// non-partitioned one (noTablePartitioning) is what the built addon installs for it,
+// getConstructionPlans(schema, { backend: 'yugabytedb' }): that profile keeps PostgreSQL's
+// deferrable keys and covering indexes, as pg-boss's own manifest of the layout does.
 // Rows are sorted by table and name (constraints by definition), so the report lists what is
 // missing in that order.
 //
 //   node scripts/drift-manifest.mjs            rewrite the file
 //   node scripts/drift-manifest.mjs --check    exit 1 when the file differs from a fresh install
 //
-// Run it after any change to the install SQL. Needs DATABASE_URL (or PG* variables) and CREATE on
-// the database; the scratch schema is dropped again.
+// Run it after any change to the install SQL (and `npm run build`, for the flat layout). Needs
+// DATABASE_URL (or PG* variables) and CREATE on the database; the scratch schemas are dropped again.
 import { readFileSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { userInfo } from 'node:os'
@@ -17,7 +21,10 @@ import { fileURLToPath } from 'node:url'
 const require = createRequire(import.meta.url)
 const pg = require('pg')
 const root = new URL('..', import.meta.url)
-const target = fileURLToPath(new URL('src/drift/schema46.json', root))
+const targets = {
+  partitioned: fileURLToPath(new URL('src/drift/schema46.json', root)),
+  flat: fileURLToPath(new URL('src/drift/schema46_flat.json', root))
+}
 const TOKEN = '{{schema}}'
 
 process.env.PGUSER ||= process.env.USER || userInfo().username
@@ -30,7 +37,7 @@ const TABLES = `
     AND NOT EXISTS (SELECT 1 FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhparent
                     WHERE i.inhrelid = c.oid AND p.relname = 'queue_stats')`
 
-export async function capture (client, schema) {
+export async function capture (client, schema, source = 'migrations/0046_install.sql') {
   const q = async (text) => (await client.query(text, [schema])).rows
   const tables = (await q(`${TABLES} ORDER BY c.relname`)).map(r => r.relname)
   const columns = await q(`
@@ -60,7 +67,7 @@ export async function capture (client, schema) {
   const tokenize = value => typeof value === 'string' ? value.split(schema).join(TOKEN) : value
   const tokenized = rows => rows.map(row => Object.fromEntries(Object.entries(row).map(([k, v]) => [k, tokenize(v)])))
   return {
-    _generated: 'by scripts/drift-manifest.mjs from migrations/0046_install.sql; do not edit',
+    _generated: `by scripts/drift-manifest.mjs from ${source}; do not edit`,
     version: 46,
     schemaToken: TOKEN,
     tables,
@@ -72,31 +79,52 @@ export async function capture (client, schema) {
   }
 }
 
+/** The install script of `layout` for `schema`. */
+export function installSql (layout, schema) {
+  if (layout === 'flat') {
+    const { getConstructionPlans } = require('../index.js')
+    return getConstructionPlans(schema, { backend: 'yugabytedb' })
+  }
+  return readFileSync(new URL('migrations/0046_install.sql', root), 'utf8').split(TOKEN).join(schema)
+}
+
+const SOURCES = {
+  partitioned: 'migrations/0046_install.sql',
+  flat: 'migrations/0046_install.sql + 0046_install_flat.sql'
+}
+
 async function main () {
-  const schema = `drift_manifest_${process.pid}`
   const client = new pg.Client({ connectionString: process.env.DATABASE_URL || 'postgres://localhost:5432' })
   await client.connect()
-  let manifest
+  let stale = false
   try {
-    const install = readFileSync(new URL('migrations/0046_install.sql', root), 'utf8')
-    await client.query(install.split(TOKEN).join(schema))
-    manifest = await capture(client, schema)
+    for (const [layout, target] of Object.entries(targets)) {
+      const schema = `drift_manifest_${layout}_${process.pid}`
+      let manifest
+      try {
+        await client.query(installSql(layout, schema))
+        manifest = await capture(client, schema, SOURCES[layout])
+      } finally {
+        await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
+      }
+      const text = JSON.stringify(manifest, null, 2) + '\n'
+      if (process.argv.includes('--check')) {
+        const current = readFileSync(target, 'utf8')
+        if (current !== text) {
+          console.error(`${target} is stale: run node scripts/drift-manifest.mjs`)
+          stale = true
+        } else {
+          console.log(`${target} matches a fresh install`)
+        }
+      } else {
+        writeFileSync(target, text)
+        console.log(`wrote ${target}`)
+      }
+    }
   } finally {
-    await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
     await client.end()
   }
-  const text = JSON.stringify(manifest, null, 2) + '\n'
-  if (process.argv.includes('--check')) {
-    const current = readFileSync(target, 'utf8')
-    if (current !== text) {
-      console.error(`${target} is stale: run node scripts/drift-manifest.mjs`)
-      process.exit(1)
-    }
-    console.log(`${target} matches a fresh install`)
-  } else {
-    writeFileSync(target, text)
-    console.log(`wrote ${target}`)
-  }
+  if (stale) process.exit(1)
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) await main()

@@ -28,7 +28,13 @@ pub async fn call(engine: &Engine, command: &str, args: &[Value]) -> Result<Stri
         // the full install, schema included, as pg-boss's CLI creates it
         "install" => {
             let db = engine.instance_db()?;
-            db.batch(&plans::schema::install(s, true)).await?;
+            // the backend's layout, as start() installs it
+            db.batch(&plans::schema_flat::install_for(
+                s,
+                true,
+                engine.config.profile(),
+            ))
+            .await?;
             Ok(SCHEMA_VERSION.to_string())
         }
         // from the version found to the one served, the index builds run here after the COMMIT

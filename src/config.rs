@@ -315,6 +315,12 @@ impl Config {
             },
             _ => SchemaName::parse(DEFAULT_SCHEMA)?,
         };
+        // pg-boss's locked statements run unlocked where the backend has no advisory locks
+        let schema = if crate::backend::Profile::of(&backend).no_advisory_locks {
+            schema.without_advisory_locks()
+        } else {
+            schema
+        };
 
         let supervise_interval_seconds = interval_option(&obj, "superviseIntervalSeconds", 60.0)?;
         let maintenance_interval_seconds =

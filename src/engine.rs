@@ -299,10 +299,18 @@ impl Engine {
         if !installed {
             self.assert_no_case_variant().await?;
             let db = self.instance_db()?;
-            let script = plans::schema::install(schema, self.config.create_schema);
+            let script = plans::schema_flat::install_for(
+                schema,
+                self.config.create_schema,
+                self.config.profile(),
+            );
             if let Err(err) = db.batch(&script).await {
-                // Another process (ours or pg-boss's) won the install race under the same lock.
-                if !err.message.contains("already exists") {
+                // Another process (ours or pg-boss's) won the install race: under the same lock,
+                // or, without advisory locks, by committing first, which fails ours on the
+                // catalog's unique keys. Either way the winner's schema is there.
+                if !err.message.contains("already exists")
+                    && self.schema_version().await.ok().flatten() != Some(target)
+                {
                     return Err(err);
                 }
             }

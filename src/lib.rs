@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod api;
+pub mod backend;
 pub mod bam;
 pub mod config;
 pub mod connection;

@@ -2,6 +2,7 @@
 //! `getIndexBloatPlans` (SQL text, from our plans). Arguments arrive as a JSON array, answers
 //! leave as JSON text, like `api::call`. (`addBins` and `percentile` are lib/latency.js.)
 
+use crate::backend::Profile;
 use crate::config::BACKENDS;
 use crate::error::{ensure, BossError, Result};
 use crate::js::{self, Object};
@@ -23,23 +24,63 @@ fn options_arg(args: &[Value]) -> Object {
     }
 }
 
+/// A plan function's `backend` option: postgres when absent, else one of the profiles.
+fn backend_arg(backend: Option<String>) -> Result<String> {
+    let backend = backend.unwrap_or_else(|| "postgres".to_string());
+    ensure(
+        BACKENDS.contains(&backend.as_str()),
+        format!(
+            "configuration assert: backend must be one of {}",
+            BACKENDS.join(", ")
+        ),
+    )?;
+    Ok(backend)
+}
+
+/// `getConstructionPlans(schema, { createSchema, backend })`: the install for that backend's
+/// layout, locked as that backend locks it. (pg-boss prints CockroachDB's inline index syntax for
+/// `backend: 'cockroachdb'`; ours is the same objects as separate statements, valid on both.)
+pub fn construction_plans(
+    schema: Option<String>,
+    create_schema: bool,
+    backend: Option<String>,
+) -> Result<String> {
+    let schema = SchemaName::parse(schema.as_deref().unwrap_or(DEFAULT_SCHEMA))?;
+    let profile = Profile::of(&backend_arg(backend)?);
+    let schema = if profile.no_advisory_locks {
+        schema.without_advisory_locks()
+    } else {
+        schema
+    };
+    Ok(crate::plans::schema_flat::install_for(
+        &schema,
+        create_schema,
+        profile,
+    ))
+}
+
+/// `getMigrationPlans`/`getRollbackPlans` with a `backend`: our steps are the partitioned
+/// layout's, so a backend whose install is the non-partitioned one is refused rather than given
+/// steps for the other layout.
+pub fn assert_plan_backend(function: &str, backend: Option<String>) -> Result<()> {
+    let backend = backend_arg(backend)?;
+    if Profile::of(&backend).no_table_partitioning {
+        return Err(BossError::operational(format!(
+            "{function}: pg-boss-native has no upgrade steps for the non-partitioned layout \
+             (noTablePartitioning) that backend '{backend}' installs; use pg-boss 12.38's \
+             {function}(schema, version, {{ backend: '{backend}' }})"
+        )));
+    }
+    Ok(())
+}
+
 pub fn call(method: &str, args: &[Value]) -> Result<String> {
     match method {
         "getUninstallPlans" => {
             let schema = schema_arg(args)?;
             let options = options_arg(args);
-            let backend = match options.get("backend") {
-                None => "postgres".to_string(),
-                Some(v) => js::display(Some(v)),
-            };
-            ensure(
-                BACKENDS.contains(&backend.as_str()),
-                format!(
-                    "configuration assert: backend must be one of {}",
-                    BACKENDS.join(", ")
-                ),
-            )?;
-            let partitioned = !matches!(backend.as_str(), "cockroachdb" | "yugabytedb");
+            let backend = backend_arg(options.get("backend").map(|v| js::display(Some(v))))?;
+            let partitioned = !Profile::of(&backend).no_table_partitioning;
             Ok(Value::String(crate::plans::schema::uninstall(&schema, partitioned)).to_string())
         }
         "getIndexBloatPlans" => {

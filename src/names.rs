@@ -15,6 +15,10 @@ pub struct SchemaName {
     /// The spelling hashed into advisory-lock keys and the NOTIFY channel. Only quoting that carries
     /// no meaning is removed, so every pg-boss release derives the same values.
     pub normalized: String,
+    /// Whether pg-boss's advisory locks serialize the statements that take one. False where the
+    /// backend has none (`noAdvisoryLocks`: cockroachdb, yugabytedb): those statements then run
+    /// unlocked, as pg-boss 12.38 runs them there.
+    pub advisory_locks: bool,
 }
 
 fn is_quoted(name: &str) -> bool {
@@ -108,7 +112,34 @@ impl SchemaName {
             } else {
                 name.to_string()
             },
+            advisory_locks: true,
         })
+    }
+
+    /// The same schema, addressed without advisory locks (`noAdvisoryLocks`).
+    pub fn without_advisory_locks(mut self) -> SchemaName {
+        self.advisory_locks = false;
+        self
+    }
+
+    /// An expression that takes the transaction advisory lock for `key` (waiting for it), or
+    /// `NULL` without advisory locks.
+    pub fn lock_sql(&self, key: &str) -> String {
+        if self.advisory_locks {
+            format!("pg_advisory_xact_lock({})", self.advisory_key_sql(key))
+        } else {
+            "NULL".into()
+        }
+    }
+
+    /// An expression that tries the transaction advisory lock for `key`: whether it was got;
+    /// always `true` without advisory locks.
+    pub fn try_lock_sql(&self, key: &str) -> String {
+        if self.advisory_locks {
+            format!("pg_try_advisory_xact_lock({})", self.advisory_key_sql(key))
+        } else {
+            "true".into()
+        }
     }
 
     /// SQL expression for the transaction advisory-lock key pg-boss uses for `key`.

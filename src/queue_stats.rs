@@ -125,8 +125,16 @@ fn bound(options: &Object, key: &str) -> Option<String> {
     js::pg_text(options.get(key))
 }
 
+/// Rows one retention batch deletes where `queue_stats` is not partitioned (pg-boss's
+/// DELETION_BATCH_SIZE).
+const STATS_DELETION_BATCH: i64 = 10_000;
+
 impl Engine {
+    /// Today's and tomorrow's daily partitions; nothing where the backend has no partitioning.
     pub(crate) async fn ensure_queue_stats_partitions(&self) -> Result<()> {
+        if self.config.profile().no_table_partitioning {
+            return Ok(());
+        }
         let db = self.instance_db()?;
         db.batch(&sql::ensure_partitions(&self.config.schema)).await
     }
@@ -170,12 +178,30 @@ impl Engine {
         Ok(())
     }
 
-    /// Drop the days past `queueStatRetentionDays` (with `persistQueueStats`).
+    /// Drop the days past `queueStatRetentionDays` (with `persistQueueStats`); where the backend
+    /// has no table partitioning, delete those rows a batch at a time, as pg-boss 12.38 does.
     pub(crate) async fn maintain_queue_stats(&self) -> Result<()> {
         if !self.config.persist_queue_stats {
             return Ok(());
         }
         let db = self.instance_db()?;
+        if self.config.profile().no_table_partitioning {
+            let days = self.config.queue_stat_retention_days;
+            let sql = sql::delete_old_rows(&self.config.schema, days, STATS_DELETION_BATCH);
+            let mut cursor: Option<String> = None;
+            loop {
+                let rows = self.query(&db, &sql, &[cursor.take()]).await?;
+                let v: Value = match rows.first() {
+                    Some(text) => serde_json::from_str(text)?,
+                    None => break,
+                };
+                match v.get("cursor") {
+                    Some(c) if !c.is_null() => cursor = Some(c.to_string()),
+                    _ => break,
+                }
+            }
+            return Ok(());
+        }
         db.batch(&sql::drop_old_partitions(
             &self.config.schema,
             self.config.queue_stat_retention_days,

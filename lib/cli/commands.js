@@ -11,14 +11,15 @@ const { doctor } = require('./doctor.js')
 
 const { oldest: OLDEST_VERSION, latest: SCHEMA_VERSION } = plans.migratableVersions()
 
-// the schema pg-boss-native installs is PostgreSQL's partitioned layout (README "Not yet")
+// these backends get pg-boss's non-partitioned layout, which pg-boss-native installs and serves
+// at version 46 but has no upgrade or rollback steps for (README "Not yet")
 const FOREIGN_LAYOUTS = ['cockroachdb', 'yugabytedb']
 
 function refuseForeignLayout (backend) {
   if (FOREIGN_LAYOUTS.includes(backend)) {
     throw new UsageError([
-      `Error: pg-boss-native installs and migrates PostgreSQL's partitioned schema only, which the ${backend} backend does not accept.`,
-      `Use pg-boss 12.38's CLI (npx pg-boss@12.38.0) for ${backend}.`
+      `Error: pg-boss-native migrates and rolls back PostgreSQL's partitioned schema only; the ${backend} backend's non-partitioned schema is installed at version ${SCHEMA_VERSION} and never stepped.`,
+      `Use pg-boss 12.38's CLI (npx pg-boss@12.38.0) to migrate a ${backend} schema.`
     ])
   }
 }
@@ -69,10 +70,9 @@ async function install (boss, schema) {
 async function create (args) {
   const { options } = checkedOptions(args)
   const schema = options.schema
-  refuseForeignLayout(options.backend)
   if (args.dryRun) {
     console.log('-- SQL to create pg-boss schema:')
-    console.log(plans.getConstructionPlans(schema))
+    console.log(plans.getConstructionPlans(schema, options.backend ? { backend: options.backend } : undefined))
     return
   }
   await withDatabase(options, async boss => {
@@ -185,9 +185,8 @@ async function plansCommand (args) {
   switch (subCommand) {
     case 'create':
     case 'construct':
-      refuseForeignLayout(backend)
       console.log('-- SQL to create pg-boss schema:')
-      console.log(plans.getConstructionPlans(schema))
+      console.log(plans.getConstructionPlans(schema, backend ? { backend } : undefined))
       break
     case 'migrate': {
       refuseForeignLayout(backend)

@@ -283,15 +283,18 @@ impl NativeBoss {
     }
 }
 
-/// `getConstructionPlans(schema?)`: the install script pg-boss-native runs, as one string.
-/// (Called from JS only, which a test build of the crate cannot see.)
+/// `getConstructionPlans(schema?, { createSchema, backend }?)`: the install script pg-boss-native
+/// runs for that backend, as one string. (Called from JS only, which a test build of the crate
+/// cannot see.)
 #[napi]
 #[cfg_attr(test, allow(dead_code))]
-pub fn construction_plans(schema: Option<String>) -> Result<String> {
-    let name = schema.unwrap_or_else(|| crate::names::DEFAULT_SCHEMA.to_string());
-    let schema = crate::names::SchemaName::parse(&name)
-        .map_err(|e| Error::from_reason(error_envelope(&e)))?;
-    Ok(crate::plans::schema::install(&schema, true))
+pub fn construction_plans(
+    schema: Option<String>,
+    create_schema: Option<bool>,
+    backend: Option<String>,
+) -> Result<String> {
+    crate::module_fns::construction_plans(schema, create_schema.unwrap_or(true), backend)
+        .map_err(|e| Error::from_reason(error_envelope(&e)))
 }
 
 /// The functions exported beside the class (`getUninstallPlans`, `getIndexBloatPlans`, `addBins`,
@@ -310,7 +313,7 @@ pub fn module_call(method: String, args: String) -> String {
     }
 }
 
-/// `getMigrationPlans(schema?, version?, { partitionTables }?)`: our migration from `version`
+/// `getMigrationPlans(schema?, version?, { partitionTables, backend }?)`: our migration from `version`
 /// (default: the one before the served version) to the served one, its index builds spelled out
 /// after the COMMIT on job_common and the partitions named, as pg-boss 12.38 exports them.
 #[napi]
@@ -319,7 +322,10 @@ pub fn migration_plans(
     schema: Option<String>,
     version: Option<i64>,
     partition_tables: Option<Vec<Vec<String>>>,
+    backend: Option<String>,
 ) -> Result<String> {
+    crate::module_fns::assert_plan_backend("getMigrationPlans", backend)
+        .map_err(|e| Error::from_reason(error_envelope(&e)))?;
     let schema = plan_schema(schema)?;
     let version = version.unwrap_or(crate::plans::schema::SCHEMA_VERSION - 1);
     if let Some(sql) = crate::plans::migrate::v10::plan(&schema, version) {
@@ -350,11 +356,17 @@ pub fn migration_plans(
         .map_err(|_| no_plan("migration from", version))
 }
 
-/// `getRollbackPlans(schema?, version?)`: our rollback of `version` (default: the served one)
+/// `getRollbackPlans(schema?, version?, { backend }?)`: our rollback of `version` (default: the served one)
 /// to the version before it.
 #[napi]
 #[cfg_attr(test, allow(dead_code))]
-pub fn rollback_plans(schema: Option<String>, version: Option<i64>) -> Result<String> {
+pub fn rollback_plans(
+    schema: Option<String>,
+    version: Option<i64>,
+    backend: Option<String>,
+) -> Result<String> {
+    crate::module_fns::assert_plan_backend("getRollbackPlans", backend)
+        .map_err(|e| Error::from_reason(error_envelope(&e)))?;
     let schema = plan_schema(schema)?;
     let version = version.unwrap_or(crate::plans::schema::SCHEMA_VERSION);
     crate::plans::migrate::rollback(&schema, version).ok_or_else(|| no_plan("rollback of", version))

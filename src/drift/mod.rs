@@ -1,8 +1,8 @@
 //! `detectSchemaDrift()`: the live catalog of the schema against schema 46 as our install
 //! creates it, reported in pg-boss 12.38's `SchemaDriftReport` shape. Read-only.
 //!
-//! - `expected`: schema 46 as data (`schema46.json`, read from our install SQL), for one schema
-//!   name and its partitioned queues;
+//! - `expected`: schema 46 as data (`schema46.json` and `schema46_flat.json`, read from our
+//!   install SQL of each layout), for one schema name and its partitioned queues;
 //! - `report`: the comparison and the report types;
 //! - `text`: reading and normalising Postgres's renderings of indexes, functions and defaults.
 //!
@@ -66,7 +66,7 @@ impl Engine {
         // CockroachDB renders types, defaults, constraints, index and function text its own way:
         // there only presence is compared, as pg-boss does
         let canonical = self.config.backend != "cockroachdb";
-        let expected = Expected::new(&s.ident);
+        let expected = Expected::new(&s.ident, layout.partitioned);
         let clock =
             js::truthy(options.get("clockOverride")).then(|| plans::clock::override_body(s));
         let mut expected_indexes = expected.indexes(&partitions);

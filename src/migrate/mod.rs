@@ -68,7 +68,8 @@ impl Engine {
         if partitioned.is_empty() {
             return Err(BossError::operational(format!(
                 "schema {} is at version {from} in pg-boss's unpartitioned layout (noTablePartitioning), \
-                 which pg-boss-native neither serves nor migrates",
+                 which pg-boss-native serves at version {SCHEMA_VERSION} but does not migrate: \
+                 upgrade it once with pg-boss 12.38, then start pg-boss-native",
                 schema.ident
             )));
         }

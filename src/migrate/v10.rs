@@ -156,6 +156,14 @@ impl Engine {
                 )))
             }
         };
+        // pg-boss 10 ran on PostgreSQL only, and the move lands in the partitioned layout
+        ensure(
+            matches!(self.config.backend.as_str(), "postgres" | "citus"),
+            format!(
+                "the upgrade from pg-boss 10 runs with backend 'postgres' or 'citus' only (not '{}')",
+                self.config.backend
+            ),
+        )?;
         if options.dry_run {
             return self.v10_dry_run(from).await;
         }

@@ -21,6 +21,7 @@ pub mod registry;
 pub mod reindex;
 pub mod schedule;
 pub mod schema;
+pub mod schema_flat;
 pub mod settle;
 pub mod supervise;
 pub mod throughput;
@@ -30,15 +31,15 @@ pub mod warnings;
 use crate::names::SchemaName;
 
 /// A transaction holding pg-boss's advisory lock for `key`, as one parameterless script, so it
-/// runs the same through the native pool and a caller's `executeSql`.
+/// runs the same through the native pool and a caller's `executeSql`. Without advisory locks
+/// (`SchemaName::advisory_locks`) the same transaction without the lock, as pg-boss's `locked()`.
 pub fn locked(schema: &SchemaName, key: &str, statements: &[String]) -> String {
     let mut sql = String::from(
         "BEGIN;\nSET LOCAL lock_timeout = 30000;\nSET LOCAL idle_in_transaction_session_timeout = 30000;\n",
     );
-    sql.push_str(&format!(
-        "SELECT pg_advisory_xact_lock({});\n",
-        schema.advisory_key_sql(key)
-    ));
+    if schema.advisory_locks {
+        sql.push_str(&format!("SELECT {};\n", schema.lock_sql(key)));
+    }
     for s in statements {
         sql.push_str(s.trim_end().trim_end_matches(';'));
         sql.push_str(";\n");

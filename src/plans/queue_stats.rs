@@ -57,13 +57,40 @@ $stats$",
     )
 }
 
+/// Retention where `queue_stats` is one plain table (`noTablePartitioning`): delete up to `batch`
+/// rows captured before `days` ago, oldest first (through `queue_stats_i2`). $1 = the last
+/// `[captured_on, id]` a previous batch deleted, as JSON, or NULL: the next batch starts past it
+/// rather than stepping over what was just removed. One JSON row `{ deleted, cursor }`, `cursor`
+/// null once a batch is not full.
+pub fn delete_old_rows(s: &SchemaName, days: i64, batch: i64) -> String {
+    let s_ = &s.ident;
+    format!(
+        "WITH after AS (SELECT $1::text::json AS c),
+batch AS (
+  SELECT captured_on, id FROM {s_}.queue_stats
+  WHERE captured_on < {s_}.job_now() - interval '{days} days'
+    AND ((SELECT c FROM after) IS NULL
+      OR (captured_on, id) > (((SELECT c FROM after)->>0)::timestamptz, ((SELECT c FROM after)->>1)::uuid))
+  ORDER BY captured_on, id
+  LIMIT {batch}
+),
+removed AS (DELETE FROM {s_}.queue_stats WHERE id IN (SELECT id FROM batch) RETURNING 1)
+SELECT json_build_object(
+  'deleted', (SELECT count(*) FROM removed),
+  -- the instant as UTC text, so another connection's TimeZone reads it back the same
+  'cursor', CASE WHEN (SELECT count(*) FROM batch) = {batch} THEN
+    (SELECT json_build_array(to_char(captured_on AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), id)
+     FROM batch ORDER BY captured_on DESC, id DESC LIMIT 1) END)::text"
+    )
+}
+
 /// Record a snapshot of the queues in $1 (a JSON array) from their rows, as the monitor just
 /// wrote them (gauges, deltas and histograms alike), under the `queue-stats-insert` lock pg-boss
 /// takes for the same write. Returns how many.
 pub fn insert(s: &SchemaName) -> String {
     let s_ = &s.ident;
     format!(
-        "WITH lock AS MATERIALIZED (SELECT pg_advisory_xact_lock({key}) AS held),
+        "WITH lock AS MATERIALIZED (SELECT {key} AS held),
 recorded AS (
   INSERT INTO {s_}.queue_stats
     (name, deferred_count, queued_count, ready_count, active_count, failed_count, total_count,
@@ -77,7 +104,7 @@ recorded AS (
   RETURNING 1
 )
 SELECT count(*)::text FROM recorded",
-        key = s.advisory_key_sql("queue-stats-insert")
+        key = s.lock_sql("queue-stats-insert")
     )
 }
 

@@ -10,11 +10,22 @@ pub const SCHEMA_VERSION: i64 = 46;
 const INSTALL_46: &str = include_str!("../../migrations/0046_install.sql");
 const CREATE_SCHEMA_MARKER: &str = "-- create-schema";
 
+/// The partitioned layout's install source, before the schema is substituted.
+pub(crate) fn install_source() -> &'static str {
+    INSTALL_46
+}
+
 /// The install script for `schema`, without `CREATE SCHEMA` when `create_schema` is false.
 pub fn install_script(s: &SchemaName, create_schema: bool) -> String {
-    let mut sql = String::with_capacity(INSTALL_46.len() + 64);
+    render(INSTALL_46, s, create_schema)
+}
+
+/// An install source for `schema`: the `-- create-schema` statement kept or dropped, `{{schema}}`
+/// replaced.
+pub(crate) fn render(source: &str, s: &SchemaName, create_schema: bool) -> String {
+    let mut sql = String::with_capacity(source.len() + 64);
     let mut skip_next_statement = false;
-    for line in INSTALL_46.lines() {
+    for line in source.lines() {
         if line.trim() == CREATE_SCHEMA_MARKER {
             skip_next_statement = !create_schema;
             continue;

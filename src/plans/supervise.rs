@@ -58,7 +58,7 @@ pub fn cache_queue_stats(s: &SchemaName, t: &str, counting: Option<f64>) -> Stri
         None => (String::new(), String::new(), "", "", ""),
     };
     format!(
-        r#"WITH lock AS MATERIALIZED (SELECT pg_try_advisory_xact_lock({key}) AS got),
+        r#"WITH lock AS MATERIALIZED (SELECT {key} AS got),
 -- while the vacuum-safety backoff is in force (see `set_monitor_backoff`) nothing is counted
 backoff AS MATERIALIZED (SELECT EXISTS (SELECT 1 FROM {s_}.version WHERE monitor_backoff_on > {s_}.job_now()) AS held),
 names AS (SELECT json_array_elements_text($1::text::json) AS name),
@@ -91,7 +91,7 @@ written AS (
 -- pinSeconds: how long this statement held its snapshot (the MVCC horizon), by the server's clock
 SELECT json_build_object('name', name, 'queuedCount', queued_count, 'warningQueueSize', warning_queued{true_up},
   'pinSeconds', extract(epoch FROM clock_timestamp() - transaction_timestamp())::float8)::text FROM written"#,
-        key = s.advisory_key_sql("queue-stats")
+        key = s.try_lock_sql("queue-stats")
     )
 }
 
@@ -108,14 +108,14 @@ fn expire(
 ) -> String {
     let s_ = &s.ident;
     let extra = format!(
-        "lock AS MATERIALIZED (SELECT pg_advisory_xact_lock({key}) AS held),
+        "lock AS MATERIALIZED (SELECT {key} AS held),
 picked AS (
   SELECT id FROM {s_}.{t}
   WHERE {predicate} AND (SELECT true FROM lock)
   LIMIT {limit}
 ),
 ",
-        key = s.advisory_key_sql(lock_key)
+        key = s.lock_sql(lock_key)
     );
     let selector = format!("{predicate} AND id IN (SELECT id FROM picked)");
     fail_chain_with(
@@ -174,7 +174,7 @@ pub fn expire_heartbeat_lost(s: &SchemaName, t: &str, limit: i64) -> String {
 pub fn delete_expired(s: &SchemaName, t: &str, limit: i64) -> String {
     let s_ = &s.ident;
     format!(
-        "WITH lock AS MATERIALIZED (SELECT pg_advisory_xact_lock({key}) AS held),
+        "WITH lock AS MATERIALIZED (SELECT {key} AS held),
 doomed AS (
   SELECT id FROM {s_}.{t}
   WHERE name = $1::text AND (SELECT true FROM lock)
@@ -184,6 +184,6 @@ doomed AS (
 ),
 deleted AS (DELETE FROM {s_}.{t} WHERE name = $1::text AND id IN (SELECT id FROM doomed) RETURNING 1)
 SELECT count(*)::text FROM deleted",
-        key = s.advisory_key_sql(&format!("{t}deletion"))
+        key = s.lock_sql(&format!("{t}deletion"))
     )
 }

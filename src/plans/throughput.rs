@@ -192,7 +192,7 @@ pub fn true_up(s: &SchemaName, t: &str) -> String {
     let reach_s = reach(s, "s");
     let floor = retention_floor(s, "r.delta_on", "r");
     format!(
-        r#"WITH lock AS MATERIALIZED (SELECT pg_try_advisory_xact_lock({key}) AS got),
+        r#"WITH lock AS MATERIALIZED (SELECT {key} AS got),
 reached AS (
   SELECT s.id, s.captured_on, s.name, s.delta_on, s.delta_seconds, s.created_delta, s.completed_delta,
     s.failed_delta, q.deletion_seconds, q.retention_seconds
@@ -244,7 +244,7 @@ raised AS (
 SELECT json_build_object('raised', (SELECT count(*) FROM raised),
   'pinSeconds', extract(epoch FROM clock_timestamp() - transaction_timestamp())::float8)::text
 WHERE (SELECT got FROM lock)"#,
-        key = s.advisory_key_sql("queue-stats")
+        key = s.try_lock_sql("queue-stats")
     )
 }
 

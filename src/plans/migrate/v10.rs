@@ -35,6 +35,7 @@ fn sibling(s: &SchemaName, suffix: &str) -> SchemaName {
         },
         resolved: format!("{}{suffix}", s.resolved),
         normalized: format!("{}{suffix}", s.normalized),
+        advisory_locks: s.advisory_locks,
     }
 }
 
