@@ -10,9 +10,10 @@ const W7 = { batchSize: 50, localConcurrency: 4, ioMs: 10 }
 /** The handler-bound ceiling: localConcurrency batches of batchSize, each taking ioMs. */
 export const W7_CEILING = W7.localConcurrency * W7.batchSize * 1000 / W7.ioMs
 
-async function ioBound (ctx) {
+/** The W7 drain, with `extra` worker options (the prefetch row's `prefetch: true`). */
+const ioBound = (extra = {}) => async ctx => {
   const r = await drain(ctx, (boss, onSeen) =>
-    boss.work('bench', { batchSize: W7.batchSize, localConcurrency: W7.localConcurrency, ...BURST }, async jobs => {
+    boss.work('bench', { batchSize: W7.batchSize, localConcurrency: W7.localConcurrency, ...BURST, ...extra }, async jobs => {
       await sleep(W7.ioMs) // the handler's I/O: a timer, not CPU
       onSeen(jobs.length)
     }))
@@ -135,7 +136,9 @@ async function scaleQueues (ctx) {
 }
 
 export const MORE_WORKLOADS = [
-  { id: 'W7-io-b50', title: 'W7 batch 50, 10 ms I/O per batch, localConcurrency 4', unit: 'jobs/s', quick: 5_000, full: 50_000, run: ioBound },
+  { id: 'W7-io-b50', title: 'W7 batch 50, 10 ms I/O per batch, localConcurrency 4', unit: 'jobs/s', quick: 5_000, full: 50_000, run: ioBound() },
+  // the issue's W7 target is with claim ahead on: pg-boss-native's `prefetch` (it has no pg-boss counterpart)
+  { id: 'W7-io-b50-prefetch', title: 'W7 batch 50, 10 ms I/O per batch, localConcurrency 4, prefetch', unit: 'jobs/s', quick: 5_000, full: 50_000, run: ioBound({ prefetch: true }), nativeOnly: true },
   { id: 'W8-queues', title: 'W8 1,000 queues (100 with --quick), half partitioned, work on 50', unit: 'jobs/s', quick: 5_000, full: 50_000, run: queuesWorkload }
 ]
 
