@@ -1,0 +1,191 @@
+// The per-platform packages (npm/<target>/, scripts/npm-version.mjs) and the loader that picks
+// one (lib/loader.js, lib/platform.js). Needs no database and no network.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseTriple, releaseTargets } from '../scripts/targets.mjs'
+import { syncPackages } from '../scripts/npm-version.mjs'
+
+const require = createRequire(import.meta.url)
+const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+const { loadNative } = require('../lib/loader.js')
+const { targetName, muslFromLdd, muslFromReport } = require('../lib/platform.js')
+const readJson = file => JSON.parse(readFileSync(file, 'utf8'))
+
+test('each napi target is a package named and constrained as napi-rs does it', () => {
+  assert.deepEqual(parseTriple('x86_64-unknown-linux-musl'), {
+    triple: 'x86_64-unknown-linux-musl',
+    target: 'linux-x64-musl',
+    os: 'linux',
+    cpu: 'x64',
+    libc: 'musl',
+    packageName: 'pg-boss-native-linux-x64-musl',
+    binary: 'pg-boss-native.linux-x64-musl.node',
+    dir: join('npm', 'linux-x64-musl')
+  })
+  assert.equal(parseTriple('aarch64-apple-darwin').target, 'darwin-arm64')
+  assert.equal(parseTriple('aarch64-apple-darwin').libc, undefined)
+  assert.equal(parseTriple('x86_64-pc-windows-msvc').target, 'win32-x64-msvc')
+  assert.equal(parseTriple('aarch64-unknown-linux-gnu').libc, 'glibc')
+  assert.throws(() => parseTriple('riscv64gc-unknown-linux-gnu'), /no package layout for the target riscv64gc/)
+})
+
+test('the committed npm/ packages and optionalDependencies are in step with package.json', () => {
+  assert.deepEqual(syncPackages({ check: true }), [])
+  const main = readJson(join(root, 'package.json'))
+  const targets = releaseTargets(main)
+  assert.equal(targets.length, main.napi.targets.length)
+  assert.deepEqual(Object.keys(main.optionalDependencies).sort(), targets.map(t => t.packageName).sort())
+  for (const t of targets) {
+    assert.equal(main.optionalDependencies[t.packageName], main.version, 'an exact version, not a range')
+    const manifest = readJson(join(root, t.dir, 'package.json'))
+    assert.equal(manifest.name, t.packageName)
+    assert.equal(manifest.version, main.version)
+    assert.deepEqual(manifest.os, [t.os])
+    assert.deepEqual(manifest.cpu, [t.cpu])
+    assert.deepEqual(manifest.libc, t.libc && [t.libc])
+    assert.equal(manifest.main, t.binary)
+    assert.deepEqual(manifest.files, [t.binary])
+    assert.equal(manifest.scripts, undefined)
+  }
+})
+
+test('npm-version.mjs moves every platform package, the optionalDependencies and the lockfile to a new version', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'pgbn-npm-version-'))
+  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  cpSync(join(root, 'npm'), join(dir, 'npm'), { recursive: true })
+  const main = readJson(join(root, 'package.json'))
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ ...main, version: '9.8.7' }, null, 2) + '\n')
+  const locked = 'node_modules/pg-boss-native-linux-x64-gnu'
+  writeFileSync(join(dir, 'package-lock.json'), JSON.stringify({
+    name: 'pg-boss-native',
+    lockfileVersion: 3,
+    packages: {
+      '': { name: 'pg-boss-native', version: '9.8.7', optionalDependencies: main.optionalDependencies },
+      [locked]: { version: main.version, optional: true },
+      'node_modules/pg': { version: '8.16.0' }
+    }
+  }, null, 2) + '\n')
+
+  const drift = syncPackages({ root: dir, check: true })
+  assert.ok(drift.some(line => line.startsWith('npm/linux-x64-gnu/package.json: out of step')), drift.join('\n'))
+  assert.ok(drift.some(line => line.startsWith('package.json: optionalDependencies')), drift.join('\n'))
+  assert.ok(drift.includes('package-lock.json: the platform packages are locked at another version'), drift.join('\n'))
+  assert.equal(readJson(join(dir, 'npm', 'darwin-arm64', 'package.json')).version, main.version, '--check writes nothing')
+
+  syncPackages({ root: dir })
+  assert.deepEqual(syncPackages({ root: dir, check: true }), [])
+  const bumped = readJson(join(dir, 'package.json'))
+  assert.deepEqual(Object.values(bumped.optionalDependencies), releaseTargets(main).map(() => '9.8.7'))
+  for (const t of releaseTargets(main)) assert.equal(readJson(join(dir, t.dir, 'package.json')).version, '9.8.7')
+  const lock = readJson(join(dir, 'package-lock.json'))
+  assert.equal(lock.packages[''].optionalDependencies['pg-boss-native-win32-x64-msvc'], '9.8.7')
+  assert.equal(lock.packages[locked], undefined, 'the platform package locked at the old version is dropped')
+  assert.deepEqual(lock.packages['node_modules/pg'], { version: '8.16.0' })
+})
+
+test('npm-version.mjs --check names a platform directory that is no longer a target', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'pgbn-npm-version-'))
+  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  cpSync(join(root, 'npm'), join(dir, 'npm'), { recursive: true })
+  const main = readJson(join(root, 'package.json'))
+  const napi = { ...main.napi, targets: main.napi.targets.filter(triple => triple !== 'x86_64-apple-darwin') }
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ ...main, napi }, null, 2) + '\n')
+  const drift = syncPackages({ root: dir, check: true })
+  assert.ok(drift.includes("npm/darwin-x64: not a target in package.json's napi.targets (remove it)"), drift.join('\n'))
+})
+
+test('musl or glibc, read as napi-rs reads it', () => {
+  assert.equal(muslFromLdd(() => '#!/bin/bash\n# glibc ldd\nTEXTDOMAIN=libc'), false)
+  assert.equal(muslFromLdd(() => '\x7fELF... /lib/ld-musl-x86_64.so.1'), true)
+  assert.equal(muslFromLdd(() => { throw new Error('ENOENT') }), null)
+  assert.equal(muslFromReport({ header: { glibcVersionRuntime: '2.36' }, sharedObjects: [] }), false)
+  assert.equal(muslFromReport({ header: {}, sharedObjects: ['/lib/ld-musl-aarch64.so.1'] }), true)
+  assert.equal(muslFromReport(null), null)
+  assert.equal(targetName({ platform: 'linux', arch: 'arm64', musl: true }), 'linux-arm64-musl')
+  assert.equal(targetName({ platform: 'linux', arch: 'x64', musl: false }), 'linux-x64-gnu')
+  assert.equal(targetName({ platform: 'darwin', arch: 'arm64' }), 'darwin-arm64')
+  assert.equal(targetName({ platform: 'win32', arch: 'x64' }), 'win32-x64-msvc')
+  if (process.platform === 'linux') {
+    const glibc = Boolean(process.report.getReport().header.glibcVersionRuntime)
+    assert.equal(targetName(), `linux-${process.arch}-${glibc ? 'gnu' : 'musl'}`)
+  }
+})
+
+// a loader whose files and packages are what the test says
+function fakeLoader ({ files = {}, packages = {}, env = {}, target = 'linux-x64-musl', version = '1.2.3' }) {
+  const loaded = []
+  const load = (specifier) => {
+    loaded.push(specifier)
+    if (specifier in files) {
+      if (files[specifier] instanceof Error) throw files[specifier]
+      return files[specifier]
+    }
+    const [name, sub] = specifier.split(/\/(?=package\.json$)/)
+    if (name in packages) return sub ? { version: packages[name].version } : packages[name].binding
+    throw Object.assign(new Error(`Cannot find module '${specifier}'`), { code: 'MODULE_NOT_FOUND' })
+  }
+  const manifest = { version, optionalDependencies: { 'pg-boss-native-linux-x64-musl': version, 'pg-boss-native-darwin-arm64': version } }
+  const run = () => loadNative({ target, root: '/pkg', env, load, exists: file => file in files, manifest })
+  return { run, loaded }
+}
+
+test('loader: a local build in the clone comes before the platform package', () => {
+  const local = { local: true }
+  const { run, loaded } = fakeLoader({
+    files: { [join('/pkg', 'pg-boss-native.linux-x64-musl.node')]: local },
+    packages: { 'pg-boss-native-linux-x64-musl': { version: '1.2.3', binding: { prebuilt: true } } }
+  })
+  assert.equal(run(), local)
+  assert.deepEqual(loaded, [join('/pkg', 'pg-boss-native.linux-x64-musl.node')])
+})
+
+test('loader: without a local build, the platform package at the same version', () => {
+  const prebuilt = { prebuilt: true }
+  const { run } = fakeLoader({ packages: { 'pg-boss-native-linux-x64-musl': { version: '1.2.3', binding: prebuilt } } })
+  assert.equal(run(), prebuilt)
+})
+
+test('loader: PG_BOSS_NATIVE_LIBRARY_PATH is the one file loaded when set', () => {
+  const chosen = { chosen: true }
+  const { run, loaded } = fakeLoader({
+    files: { '/opt/x.node': chosen, [join('/pkg', 'pg-boss-native.linux-x64-musl.node')]: { local: true } },
+    env: { PG_BOSS_NATIVE_LIBRARY_PATH: '/opt/x.node' }
+  })
+  assert.equal(run(), chosen)
+  assert.deepEqual(loaded, ['/opt/x.node'])
+})
+
+test('loader: when nothing loads, the error names the wanted package, the platform and each attempt', () => {
+  const { run } = fakeLoader({})
+  assert.throws(run, (err) => {
+    assert.match(err.message, /no native addon for linux-x64-musl \(.*musl, Node v\d+/)
+    assert.match(err.message, /it wants the package pg-boss-native-linux-x64-musl/)
+    assert.match(err.message, /a local build at .*pg-boss-native\.linux-x64-musl\.node: none/)
+    assert.match(err.message, /the package pg-boss-native-linux-x64-musl: not installed/)
+    assert.match(err.message, /--omit=optional/)
+    assert.match(err.message, /npm install pg-boss-native-linux-x64-musl@1\.2\.3/)
+    return true
+  })
+})
+
+test('loader: a platform package of another version is refused, saying which versions', () => {
+  const { run } = fakeLoader({ packages: { 'pg-boss-native-linux-x64-musl': { version: '1.2.2', binding: {} } } })
+  assert.throws(run, /pg-boss-native-linux-x64-musl: version 1\.2\.2 is installed, but pg-boss-native 1\.2\.3 needs exactly 1\.2\.3/)
+})
+
+test('loader: a package that fails to load reports why (e.g. a too old glibc)', () => {
+  const { run } = fakeLoader({
+    files: { 'pg-boss-native-linux-x64-musl': new Error("/lib/libc.so.6: version `GLIBC_2.28' not found") }
+  })
+  assert.throws(run, /the package pg-boss-native-linux-x64-musl: \/lib\/libc\.so\.6: version `GLIBC_2\.28' not found/)
+})
+
+test('loader: a platform without a published package says so and how to build one', () => {
+  const { run } = fakeLoader({ target: 'freebsd-x64' })
+  assert.throws(run, /publishes no prebuilt package for freebsd-x64 \(there are: linux-x64-musl, darwin-arm64\)\. Build it from source/)
+})

@@ -1,0 +1,133 @@
+// Keeps the per-platform packages in step with the main package.
+//
+//   node scripts/npm-version.mjs          write npm/<target>/package.json and README.md for every
+//                                         napi target, at the main package's version, and set the
+//                                         main package's optionalDependencies to exactly those
+//                                         packages at exactly that version (in package-lock.json
+//                                         too, dropping locked platform packages of another version,
+//                                         so `npm ci` accepts the lockfile and `npm install` relocks)
+//   node scripts/npm-version.mjs --check  change nothing; list what is out of step and exit 1
+//
+// `npm version <new>` runs it (the `version` script), so a release bumps every package at once.
+// The platform manifests are derived data: edit package.json (version, napi.targets, license,
+// engines...) and run this, never the files under npm/ by hand.
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { readManifest, releaseTargets, root as defaultRoot } from './targets.mjs'
+
+const SHARED_FIELDS = ['license', 'engines', 'repository', 'homepage', 'bugs', 'author']
+
+/** The package.json of one platform package. */
+export function platformManifest (main, t) {
+  const manifest = {
+    name: t.packageName,
+    version: main.version,
+    description: `The ${t.target} native addon of ${main.name}; install ${main.name}, which depends on it`,
+    os: [t.os],
+    cpu: [t.cpu],
+    ...(t.libc && { libc: [t.libc] }),
+    main: t.binary,
+    files: [t.binary]
+  }
+  for (const field of SHARED_FIELDS) if (main[field] !== undefined) manifest[field] = main[field]
+  if (main.publishConfig?.access) manifest.publishConfig = { access: main.publishConfig.access }
+  return manifest
+}
+
+export function platformReadme (main, t) {
+  return `# ${t.packageName}\n\n` +
+    `The prebuilt native addon of [${main.name}](https://www.npmjs.com/package/${main.name}) for ` +
+    `${t.target} (Rust target \`${t.triple}\`).\n\n` +
+    `Install \`${main.name}\`, not this package: npm picks the package that fits the machine from ` +
+    `${main.name}'s optional dependencies.\n`
+}
+
+/** What the files should hold: path (relative to root) -> text. */
+export function expectedFiles (main) {
+  const targets = releaseTargets(main)
+  const files = new Map()
+  for (const t of targets) {
+    files.set(join(t.dir, 'package.json'), JSON.stringify(platformManifest(main, t), null, 2) + '\n')
+    files.set(join(t.dir, 'README.md'), platformReadme(main, t))
+  }
+  const optionalDependencies = Object.fromEntries(targets.map(t => [t.packageName, main.version]))
+  const { optionalDependencies: _, ...rest } = main
+  // optionalDependencies go right after dependencies, where npm itself would put them
+  const ordered = {}
+  for (const [key, value] of Object.entries(rest)) {
+    ordered[key] = value
+    if (key === 'dependencies') ordered.optionalDependencies = optionalDependencies
+  }
+  if (!('optionalDependencies' in ordered)) ordered.optionalDependencies = optionalDependencies
+  files.set('package.json', JSON.stringify(ordered, null, 2) + '\n')
+  return files
+}
+
+/** package-lock.json with the root's optionalDependencies as package.json now has them. */
+export function expectedLock (lock, main) {
+  const targets = releaseTargets(main)
+  const root = lock.packages?.['']
+  if (!root) return lock
+  const packages = {}
+  for (const [path, entry] of Object.entries(lock.packages)) {
+    const t = targets.find(t => path === `node_modules/${t.packageName}`)
+    if (t && entry.version !== main.version) continue
+    packages[path] = path === ''
+      ? { ...entry, optionalDependencies: Object.fromEntries(targets.map(t => [t.packageName, main.version]).sort(([a], [b]) => a.localeCompare(b))) }
+      : entry
+  }
+  return { ...lock, packages }
+}
+
+/** The differences between the files and what they should hold; writes them unless `check`. */
+export function syncPackages ({ root = defaultRoot, check = false } = {}) {
+  const main = readManifest(root)
+  const problems = []
+  for (const [path, text] of expectedFiles(main)) {
+    const file = join(root, path)
+    const current = existsSync(file) ? readFileSync(file, 'utf8') : null
+    if (current === text) continue
+    if (path === 'package.json') {
+      const have = JSON.stringify(main.optionalDependencies ?? {})
+      const want = JSON.stringify(JSON.parse(text).optionalDependencies)
+      problems.push(`package.json: optionalDependencies ${have} should be ${want}`)
+    } else {
+      problems.push(`${path}: ${current === null ? 'missing' : 'out of step with package.json'}`)
+    }
+    if (!check) {
+      mkdirSync(join(file, '..'), { recursive: true })
+      writeFileSync(file, text)
+    }
+  }
+  const lockFile = join(root, 'package-lock.json')
+  if (existsSync(lockFile)) {
+    const current = readFileSync(lockFile, 'utf8')
+    const text = JSON.stringify(expectedLock(JSON.parse(current), main), null, 2) + '\n'
+    if (text !== current) {
+      problems.push('package-lock.json: the platform packages are locked at another version')
+      if (!check) writeFileSync(lockFile, text)
+    }
+  }
+  const known = new Set(releaseTargets(main).map(t => t.target))
+  const npmDir = join(root, 'npm')
+  for (const dir of existsSync(npmDir) ? readdirSync(npmDir) : []) {
+    if (!known.has(dir)) problems.push(`npm/${dir}: not a target in package.json's napi.targets (remove it)`)
+  }
+  return problems
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const check = process.argv.includes('--check')
+  const problems = syncPackages({ check })
+  if (check) {
+    if (problems.length) {
+      console.error(`pg-boss-native: the platform packages are out of step (run node scripts/npm-version.mjs):\n  ${problems.join('\n  ')}`)
+      process.exit(1)
+    }
+    console.log('pg-boss-native: every platform package is in step with package.json')
+  } else {
+    for (const line of problems) console.log(`updated ${line}`)
+    if (!problems.length) console.log('pg-boss-native: every platform package was in step already')
+  }
+}
