@@ -2,13 +2,15 @@
 // one (lib/loader.js, lib/platform.js). Needs no database and no network.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseTriple, releaseTargets } from '../scripts/targets.mjs'
 import { syncPackages } from '../scripts/npm-version.mjs'
+import { collectArtifacts } from '../scripts/artifacts.mjs'
+import { publishPlan } from '../scripts/publish.mjs'
 
 const require = createRequire(import.meta.url)
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
@@ -188,4 +190,57 @@ test('loader: a package that fails to load reports why (e.g. a too old glibc)', 
 test('loader: a platform without a published package says so and how to build one', () => {
   const { run } = fakeLoader({ target: 'freebsd-x64' })
   assert.throws(run, /publishes no prebuilt package for freebsd-x64 \(there are: linux-x64-musl, darwin-arm64\)\. Build it from source/)
+})
+
+// a copy of the package's manifests (no JavaScript: npm pack skips what `files` names but is absent)
+function releaseRoot (t) {
+  const dir = mkdtempSync(join(tmpdir(), 'pgbn-release-'))
+  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  cpSync(join(root, 'npm'), join(dir, 'npm'), { recursive: true })
+  cpSync(join(root, 'package.json'), join(dir, 'package.json'))
+  return dir
+}
+
+function fakeArtifacts (dir, skip = []) {
+  const artifacts = join(dir, 'downloaded')
+  for (const t of releaseTargets(readJson(join(dir, 'package.json')))) {
+    if (skip.includes(t.target)) continue
+    mkdirSync(join(artifacts, `addon-${t.triple}`), { recursive: true })
+    writeFileSync(join(artifacts, `addon-${t.triple}`, t.binary), `addon for ${t.target}`)
+  }
+  return artifacts
+}
+
+test('artifacts.mjs puts each downloaded addon in its package, and refuses a release with one missing', (t) => {
+  const dir = releaseRoot(t)
+  assert.throws(() => collectArtifacts(fakeArtifacts(dir, ['darwin-x64']), { root: dir }),
+    /pg-boss-native\.darwin-x64\.node: not found/)
+  assert.equal(existsSync(join(dir, 'npm', 'linux-x64-gnu', 'pg-boss-native.linux-x64-gnu.node')), false, 'nothing copied')
+  const copied = collectArtifacts(fakeArtifacts(dir), { root: dir })
+  assert.equal(copied.length, 7)
+  assert.equal(readFileSync(join(dir, 'npm', 'win32-x64-msvc', 'pg-boss-native.win32-x64-msvc.node'), 'utf8'), 'addon for win32-x64-msvc')
+})
+
+test('publish.mjs publishes every platform package before the main package, and refuses a missing addon', (t) => {
+  const dir = releaseRoot(t)
+  const incomplete = publishPlan({ root: dir })
+  assert.equal(incomplete.problems.length, 7, incomplete.problems.join('\n'))
+  assert.match(incomplete.problems[0], /npm\/linux-x64-gnu\/pg-boss-native\.linux-x64-gnu\.node: missing/)
+
+  collectArtifacts(fakeArtifacts(dir), { root: dir })
+  const { steps, problems } = publishPlan({ root: dir })
+  assert.deepEqual(problems, [])
+  const main = readJson(join(dir, 'package.json'))
+  assert.deepEqual(steps.map(s => s.name), [...releaseTargets(main).map(t => t.packageName), 'pg-boss-native'])
+  assert.ok(steps.every(s => s.version === main.version && s.tag === (main.version.includes('-') ? 'next' : 'latest')))
+})
+
+test('publish.mjs refuses a main package that would carry an addon', (t) => {
+  const dir = releaseRoot(t)
+  collectArtifacts(fakeArtifacts(dir), { root: dir })
+  const main = readJson(join(dir, 'package.json'))
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ ...main, files: [...main.files, '*.node'] }, null, 2) + '\n')
+  writeFileSync(join(dir, 'pg-boss-native.linux-x64-gnu.node'), 'stray')
+  const { problems } = publishPlan({ root: dir })
+  assert.deepEqual(problems, ['pg-boss-native.linux-x64-gnu.node: the main package would carry an addon'])
 })

@@ -86,7 +86,8 @@ export function syncPackages ({ root = defaultRoot, check = false } = {}) {
   const problems = []
   for (const [path, text] of expectedFiles(main)) {
     const file = join(root, path)
-    const current = existsSync(file) ? readFileSync(file, 'utf8') : null
+    // a Windows checkout may have turned LF into CRLF; that is not a difference
+    const current = existsSync(file) ? readFileSync(file, 'utf8').replace(/\r\n/g, '\n') : null
     if (current === text) continue
     if (path === 'package.json') {
       const have = JSON.stringify(main.optionalDependencies ?? {})
@@ -102,7 +103,7 @@ export function syncPackages ({ root = defaultRoot, check = false } = {}) {
   }
   const lockFile = join(root, 'package-lock.json')
   if (existsSync(lockFile)) {
-    const current = readFileSync(lockFile, 'utf8')
+    const current = readFileSync(lockFile, 'utf8').replace(/\r\n/g, '\n')
     const text = JSON.stringify(expectedLock(JSON.parse(current), main), null, 2) + '\n'
     if (text !== current) {
       problems.push('package-lock.json: the platform packages are locked at another version')
