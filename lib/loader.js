@@ -19,6 +19,16 @@ function describePlatform (target) {
   return `${process.platform} ${process.arch}${libc}, Node ${process.version}`
 }
 
+// the main package's version and optional dependencies (a copy of index.js and lib/ without its
+// package.json, as the conformance runs make, has neither: any platform package version is taken)
+function readManifest (root) {
+  try {
+    return JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'))
+  } catch {
+    return {}
+  }
+}
+
 function isMissing (err, specifier) {
   return err?.code === 'MODULE_NOT_FOUND' && String(err.message).includes(`'${specifier}'`)
 }
@@ -33,7 +43,7 @@ function loadNative ({
   env = process.env,
   load = require,
   exists = existsSync,
-  manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'))
+  manifest = readManifest(root)
 } = {}) {
   const wanted = nativePackageName(target)
   const tried = []
@@ -61,7 +71,7 @@ function loadNative ({
   try {
     const binding = load(wanted)
     const version = load(`${wanted}/package.json`).version
-    if (version === manifest.version) return binding
+    if (manifest.version === undefined || version === manifest.version) return binding
     tried.push(`the package ${wanted}: version ${version} is installed, but pg-boss-native ${manifest.version} needs exactly ${manifest.version}`)
   } catch (err) {
     tried.push(`the package ${wanted}: ${isMissing(err, wanted) ? 'not installed' : err.message}`)
