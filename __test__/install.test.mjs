@@ -122,8 +122,11 @@ test('npm on this machine reports a package with an install script (so the check
 
 let mainTarball = null
 test('npm pack: the main package carries the JavaScript, the types, README and LICENSE, no binary and no install script', { skip }, () => {
+  const before = readFileSync(join(root, 'package.json'), 'utf8')
   const { tarball, files } = pack(root)
   mainTarball = tarball
+  assert.equal(readFileSync(join(root, 'package.json'), 'utf8'), before, "the clone's package.json is as it was")
+  assert.equal(existsSync(join(root, '.package.json.unpacked')), false)
   for (const file of ['index.js', 'index.mjs', 'index.d.ts', 'lib/loader.js', 'lib/native.js', 'types/config.d.ts', 'README.md', 'LICENSE', 'package.json']) {
     assert.ok(files.includes(file), `${file} is packed: ${files.join(' ')}`)
   }
@@ -134,6 +137,7 @@ test('npm pack: the main package carries the JavaScript, the types, README and L
   run('tar', ['xzf', tarball, '-C', app])
   const packed = JSON.parse(readFileSync(join(app, 'package', 'package.json'), 'utf8'))
   assert.deepEqual(INSTALL_SCRIPTS.filter(s => packed.scripts?.[s]), [], 'no script npm runs when installing a dependency')
+  assert.equal(packed.scripts, undefined, 'no scripts at all: they are the clone\'s')
   assert.equal(existsSync(join(app, 'package', 'binding.gyp')), false)
   for (const t of releaseTargets(main)) assert.equal(packed.optionalDependencies[t.packageName], main.version)
 })
@@ -244,4 +248,17 @@ test('installed from the tarballs with no Rust on PATH: no install-script warnin
     files: ['example.ts']
   }, null, 2))
   run(join(cleanEnv().PATH, 'node'), [join(installed, 'typescript', 'bin', 'tsc'), '--noEmit', '-p', '.', '--pretty', 'false'], { cwd: app })
+})
+
+test('installed without its platform package, pg-boss-native says which package it wanted and why it might be missing', { skip, timeout: 120_000 }, () => {
+  assert.ok(mainTarball, 'the main package was packed')
+  const app = scratchApp('app-without-addon')
+  run(join(cleanEnv().PATH, 'npm'), ['install', mainTarball], { cwd: app })
+  const result = spawnSync(join(cleanEnv().PATH, 'node'), ['-e', "require('pg-boss-native')"], { cwd: app, env: cleanEnv(), encoding: 'utf8' })
+  assert.notEqual(result.status, 0)
+  assert.match(result.stderr, new RegExp(`no native addon for ${target.target} \\(${process.platform} ${process.arch}`))
+  assert.match(result.stderr, new RegExp(`it wants the package ${target.packageName}\\.`))
+  assert.match(result.stderr, new RegExp(`the package ${target.packageName}: not installed`))
+  assert.match(result.stderr, /optional dependencies were omitted \(--omit=optional, --no-optional\)/)
+  assert.match(result.stderr, new RegExp(`npm install ${target.packageName}@${main.version.replace(/\./g, '\\.')}`))
 })

@@ -10,7 +10,8 @@ import { fileURLToPath } from 'node:url'
 import { parseTriple, releaseTargets } from '../scripts/targets.mjs'
 import { syncPackages } from '../scripts/npm-version.mjs'
 import { collectArtifacts } from '../scripts/artifacts.mjs'
-import { publishPlan } from '../scripts/publish.mjs'
+import { KEPT, packedManifest, prepack, restore } from '../scripts/pack-manifest.mjs'
+import { publishPlan, readFromTarball } from '../scripts/publish.mjs'
 
 const require = createRequire(import.meta.url)
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
@@ -36,14 +37,12 @@ test('each napi target is a package named and constrained as napi-rs does it', (
   assert.throws(() => parseTriple('riscv64gc-unknown-linux-gnu'), /no package layout for the target riscv64gc/)
 })
 
-test('the committed npm/ packages and optionalDependencies are in step with package.json', () => {
+test('the committed npm/ packages are in step with package.json', () => {
   assert.deepEqual(syncPackages({ check: true }), [])
   const main = readJson(join(root, 'package.json'))
   const targets = releaseTargets(main)
   assert.equal(targets.length, main.napi.targets.length)
-  assert.deepEqual(Object.keys(main.optionalDependencies).sort(), targets.map(t => t.packageName).sort())
   for (const t of targets) {
-    assert.equal(main.optionalDependencies[t.packageName], main.version, 'an exact version, not a range')
     const manifest = readJson(join(root, t.dir, 'package.json'))
     assert.equal(manifest.name, t.packageName)
     assert.equal(manifest.version, main.version)
@@ -56,38 +55,53 @@ test('the committed npm/ packages and optionalDependencies are in step with pack
   }
 })
 
-test('npm-version.mjs moves every platform package, the optionalDependencies and the lockfile to a new version', (t) => {
+test('the packed package.json names every platform package at exactly the version, and has no scripts or devDependencies', () => {
+  const main = readJson(join(root, 'package.json'))
+  assert.equal(main.optionalDependencies, undefined, 'the clone names them only when packed')
+  const packed = packedManifest(main)
+  assert.deepEqual(packed.optionalDependencies, Object.fromEntries(releaseTargets(main).map(t => [t.packageName, main.version])))
+  assert.equal(packed.scripts, undefined)
+  assert.equal(packed.devDependencies, undefined)
+  assert.deepEqual(packed.dependencies, main.dependencies)
+  assert.deepEqual(Object.keys(packed).slice(Object.keys(packed).indexOf('dependencies'), Object.keys(packed).indexOf('dependencies') + 2),
+    ['dependencies', 'optionalDependencies'])
+})
+
+test('pack-manifest.mjs: prepack writes the packed package.json and keeps the clone\'s, postpack puts it back, a later prepack heals an interrupted pack', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'pgbn-pack-manifest-'))
+  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  const original = readFileSync(join(root, 'package.json'), 'utf8')
+  writeFileSync(join(dir, 'package.json'), original)
+  prepack(dir)
+  assert.deepEqual(readJson(join(dir, 'package.json')), packedManifest(JSON.parse(original)))
+  assert.equal(readFileSync(join(dir, KEPT), 'utf8'), original)
+  assert.equal(restore(dir), true)
+  assert.equal(readFileSync(join(dir, 'package.json'), 'utf8'), original)
+  assert.equal(existsSync(join(dir, KEPT)), false)
+
+  prepack(dir) // and no postpack: the pack died
+  prepack(dir)
+  assert.equal(readFileSync(join(dir, KEPT), 'utf8'), original, 'the kept copy is still the clone\'s, not a packed one')
+  restore(dir)
+  assert.equal(readFileSync(join(dir, 'package.json'), 'utf8'), original)
+})
+
+test('npm-version.mjs moves every platform package to a new version', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'pgbn-npm-version-'))
   t.after(() => rmSync(dir, { recursive: true, force: true }))
   cpSync(join(root, 'npm'), join(dir, 'npm'), { recursive: true })
   const main = readJson(join(root, 'package.json'))
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ ...main, version: '9.8.7' }, null, 2) + '\n')
-  const locked = 'node_modules/pg-boss-native-linux-x64-gnu'
-  writeFileSync(join(dir, 'package-lock.json'), JSON.stringify({
-    name: 'pg-boss-native',
-    lockfileVersion: 3,
-    packages: {
-      '': { name: 'pg-boss-native', version: '9.8.7', optionalDependencies: main.optionalDependencies },
-      [locked]: { version: main.version, optional: true },
-      'node_modules/pg': { version: '8.16.0' }
-    }
-  }, null, 2) + '\n')
 
   const drift = syncPackages({ root: dir, check: true })
-  assert.ok(drift.some(line => line.startsWith('npm/linux-x64-gnu/package.json: out of step')), drift.join('\n'))
-  assert.ok(drift.some(line => line.startsWith('package.json: optionalDependencies')), drift.join('\n'))
-  assert.ok(drift.includes('package-lock.json: the platform packages are locked at another version'), drift.join('\n'))
+  assert.equal(drift.length, releaseTargets(main).length, drift.join('\n'))
+  assert.ok(drift.includes(`${join('npm', 'linux-x64-gnu', 'package.json')}: out of step with package.json`), drift.join('\n'))
   assert.equal(readJson(join(dir, 'npm', 'darwin-arm64', 'package.json')).version, main.version, '--check writes nothing')
 
   syncPackages({ root: dir })
   assert.deepEqual(syncPackages({ root: dir, check: true }), [])
-  const bumped = readJson(join(dir, 'package.json'))
-  assert.deepEqual(Object.values(bumped.optionalDependencies), releaseTargets(main).map(() => '9.8.7'))
   for (const t of releaseTargets(main)) assert.equal(readJson(join(dir, t.dir, 'package.json')).version, '9.8.7')
-  const lock = readJson(join(dir, 'package-lock.json'))
-  assert.equal(lock.packages[''].optionalDependencies['pg-boss-native-win32-x64-msvc'], '9.8.7')
-  assert.equal(lock.packages[locked], undefined, 'the platform package locked at the old version is dropped')
-  assert.deepEqual(lock.packages['node_modules/pg'], { version: '8.16.0' })
+  assert.deepEqual(Object.values(packedManifest(readJson(join(dir, 'package.json'))).optionalDependencies), releaseTargets(main).map(() => '9.8.7'))
 })
 
 test('npm-version.mjs --check names a platform directory that is no longer a target', (t) => {
@@ -119,7 +133,7 @@ test('musl or glibc, read as napi-rs reads it', () => {
 })
 
 // a loader whose files and packages are what the test says
-function fakeLoader ({ files = {}, packages = {}, env = {}, target = 'linux-x64-musl', version = '1.2.3' }) {
+function fakeLoader ({ files = {}, packages = {}, env = {}, target = 'linux-x64-musl', version = '1.2.3', packed = true }) {
   const loaded = []
   const load = (specifier) => {
     loaded.push(specifier)
@@ -131,7 +145,9 @@ function fakeLoader ({ files = {}, packages = {}, env = {}, target = 'linux-x64-
     if (name in packages) return sub ? { version: packages[name].version } : packages[name].binding
     throw Object.assign(new Error(`Cannot find module '${specifier}'`), { code: 'MODULE_NOT_FOUND' })
   }
-  const manifest = { version, optionalDependencies: { 'pg-boss-native-linux-x64-musl': version, 'pg-boss-native-darwin-arm64': version } }
+  const manifest = packed
+    ? { version, optionalDependencies: { 'pg-boss-native-linux-x64-musl': version, 'pg-boss-native-darwin-arm64': version } }
+    : { version }
   const run = () => loadNative({ target, root: '/pkg', env, load, exists: file => file in files, manifest })
   return { run, loaded }
 }
@@ -192,13 +208,22 @@ test('loader: a platform without a published package says so and how to build on
   assert.throws(run, /publishes no prebuilt package for freebsd-x64 \(there are: linux-x64-musl, darwin-arm64\)\. Build it from source/)
 })
 
-// a copy of the package's manifests (no JavaScript: npm pack skips what `files` names but is absent)
+// a copy of the package's manifests, lib/ and the release scripts (npm pack runs the prepack one)
 function releaseRoot (t) {
   const dir = mkdtempSync(join(tmpdir(), 'pgbn-release-'))
   t.after(() => rmSync(dir, { recursive: true, force: true }))
   cpSync(join(root, 'npm'), join(dir, 'npm'), { recursive: true })
+  cpSync(join(root, 'lib'), join(dir, 'lib'), { recursive: true })
+  for (const script of ['targets.mjs', 'npm-version.mjs', 'pack-manifest.mjs']) cpSync(join(root, 'scripts', script), join(dir, 'scripts', script))
   cpSync(join(root, 'package.json'), join(dir, 'package.json'))
   return dir
+}
+
+// where publishPlan packs the main package: inside the test's directory, removed with it
+function packed (dir) {
+  const destination = join(dir, 'packed')
+  mkdirSync(destination, { recursive: true })
+  return destination
 }
 
 function fakeArtifacts (dir, skip = []) {
@@ -223,16 +248,30 @@ test('artifacts.mjs puts each downloaded addon in its package, and refuses a rel
 
 test('publish.mjs publishes every platform package before the main package, and refuses a missing addon', (t) => {
   const dir = releaseRoot(t)
-  const incomplete = publishPlan({ root: dir })
+  const incomplete = publishPlan({ root: dir, destination: packed(dir) })
   assert.equal(incomplete.problems.length, 7, incomplete.problems.join('\n'))
   assert.match(incomplete.problems[0], /npm\/linux-x64-gnu\/pg-boss-native\.linux-x64-gnu\.node: missing/)
 
   collectArtifacts(fakeArtifacts(dir), { root: dir })
-  const { steps, problems } = publishPlan({ root: dir })
+  const { steps, problems } = publishPlan({ root: dir, destination: packed(dir) })
   assert.deepEqual(problems, [])
   const main = readJson(join(dir, 'package.json'))
   assert.deepEqual(steps.map(s => s.name), [...releaseTargets(main).map(t => t.packageName), 'pg-boss-native'])
   assert.ok(steps.every(s => s.version === main.version && s.tag === (main.version.includes('-') ? 'next' : 'latest')))
+  const tarball = steps.at(-1).spec
+  assert.match(tarball, /pg-boss-native-\d+\.\d+\.\d+.*\.tgz$/, 'the main package is published from the tarball it checked')
+  assert.deepEqual(JSON.parse(readFromTarball(tarball, 'package/package.json')), packedManifest(main))
+  assert.equal(readFileSync(join(dir, 'package.json'), 'utf8'), readFileSync(join(root, 'package.json'), 'utf8'), 'postpack put the clone\'s package.json back')
+})
+
+test('publish.mjs refuses a main package packed without its pack steps (no optionalDependencies)', (t) => {
+  const dir = releaseRoot(t)
+  collectArtifacts(fakeArtifacts(dir), { root: dir })
+  process.env.npm_config_ignore_scripts = 'true'
+  t.after(() => { delete process.env.npm_config_ignore_scripts })
+  const { problems } = publishPlan({ root: dir, destination: packed(dir) })
+  assert.equal(problems.length, 1, problems.join('\n'))
+  assert.match(problems[0], /the packed package\.json's optionalDependencies are undefined \(was it packed with --ignore-scripts\?\)/)
 })
 
 test('publish.mjs refuses a main package that would carry an addon', (t) => {
@@ -241,6 +280,11 @@ test('publish.mjs refuses a main package that would carry an addon', (t) => {
   const main = readJson(join(dir, 'package.json'))
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ ...main, files: [...main.files, '*.node'] }, null, 2) + '\n')
   writeFileSync(join(dir, 'pg-boss-native.linux-x64-gnu.node'), 'stray')
-  const { problems } = publishPlan({ root: dir })
+  const { problems } = publishPlan({ root: dir, destination: packed(dir) })
   assert.deepEqual(problems, ['pg-boss-native.linux-x64-gnu.node: the main package would carry an addon'])
+})
+
+test('loader: in a clone without a build, the error says to build it', () => {
+  const { run } = fakeLoader({ packed: false })
+  assert.throws(run, /Build it from source: in a clone, with a Rust toolchain, `npm install` \(which runs `npm run build`\), or install pg-boss-native-linux-x64-musl@1\.2\.3 beside it\./)
 })

@@ -78,15 +78,18 @@ function loadNative ({
   }
 
   const published = Object.keys(manifest.optionalDependencies ?? {})
-  const advice = published.includes(wanted)
-    ? `npm installs ${wanted} with pg-boss-native as an optional dependency, so it is missing when ` +
-      'optional dependencies were omitted (--omit=optional, --no-optional) or the lockfile was made on ' +
-      `another platform (npm/cli#4828). Install it with \`npm install ${wanted}@${manifest.version}\`, ` +
-      'or remove node_modules and package-lock.json and install again.'
-    : `pg-boss-native publishes no prebuilt package for ${target} (there are: ` +
-      `${published.map(name => name.slice('pg-boss-native-'.length)).join(', ') || 'none'}). ` +
-      'Build it from source (a clone, a Rust toolchain, `npm install`, which runs `npm run build`) ' +
-      'and point PG_BOSS_NATIVE_LIBRARY_PATH at the .node file.'
+  const fromSource = 'Build it from source: in a clone, with a Rust toolchain, `npm install` (which runs `npm run build`)'
+  const advice = !manifest.optionalDependencies
+    // a clone (its package.json names the platform packages only when packed) or a bare copy
+    ? `${fromSource}, or install ${wanted}@${manifest.version ?? '<this version>'} beside it.`
+    : published.includes(wanted)
+      ? `npm installs ${wanted} with pg-boss-native as an optional dependency, so it is missing when ` +
+        'optional dependencies were omitted (--omit=optional, --no-optional) or the lockfile was made on ' +
+        `another platform (npm/cli#4828). Install it with \`npm install ${wanted}@${manifest.version}\`, ` +
+        'or remove node_modules and package-lock.json and install again.'
+      : `pg-boss-native publishes no prebuilt package for ${target} (there are: ` +
+        `${published.map(name => name.slice('pg-boss-native-'.length)).join(', ')}). ` +
+        `${fromSource}, and point PG_BOSS_NATIVE_LIBRARY_PATH at the .node file it writes.`
   throw new Error(
     `pg-boss-native: no native addon for ${target} (${describePlatform(target)}); it wants the package ${wanted}.\n` +
     `Tried:\n${tried.map(line => `  - ${line}`).join('\n')}\n${advice}`

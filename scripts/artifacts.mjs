@@ -34,7 +34,7 @@ export function collectArtifacts (from, { root = defaultRoot } = {}) {
   return copies.map(({ from: source, to }) => `${relative(root, to)} <- ${source}`)
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1]).href) {
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const from = process.argv[2]
   if (!from) {
     console.error('usage: node scripts/artifacts.mjs <directory with the built .node files>')

@@ -1,16 +1,17 @@
 // Keeps the per-platform packages in step with the main package.
 //
 //   node scripts/npm-version.mjs          write npm/<target>/package.json and README.md for every
-//                                         napi target, at the main package's version, and set the
-//                                         main package's optionalDependencies to exactly those
-//                                         packages at exactly that version (in package-lock.json
-//                                         too, dropping locked platform packages of another version,
-//                                         so `npm ci` accepts the lockfile and `npm install` relocks)
+//                                         target in package.json's napi.targets, at the main
+//                                         package's version
 //   node scripts/npm-version.mjs --check  change nothing; list what is out of step and exit 1
 //
 // `npm version <new>` runs it (the `version` script), so a release bumps every package at once.
 // The platform manifests are derived data: edit package.json (version, napi.targets, license,
-// engines...) and run this, never the files under npm/ by hand.
+// engines...) and run this, never the files under npm/ by hand. The main package names them in
+// its optionalDependencies only when packed (scripts/pack-manifest.mjs), as napi-rs's prepublish
+// adds them: a version's platform packages exist on the registry only once it is published, and
+// naming them in the clone's package.json would leave package-lock.json naming packages npm
+// cannot find, which `npm ci` refuses.
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
@@ -43,41 +44,19 @@ export function platformReadme (main, t) {
     `${main.name}'s optional dependencies.\n`
 }
 
-/** What the files should hold: path (relative to root) -> text. */
+/** The main package's optionalDependencies: every platform package at exactly its version. */
+export function optionalDependencies (main) {
+  return Object.fromEntries(releaseTargets(main).map(t => [t.packageName, main.version]))
+}
+
+/** What the files under npm/ should hold: path (relative to root) -> text. */
 export function expectedFiles (main) {
-  const targets = releaseTargets(main)
   const files = new Map()
-  for (const t of targets) {
+  for (const t of releaseTargets(main)) {
     files.set(join(t.dir, 'package.json'), JSON.stringify(platformManifest(main, t), null, 2) + '\n')
     files.set(join(t.dir, 'README.md'), platformReadme(main, t))
   }
-  const optionalDependencies = Object.fromEntries(targets.map(t => [t.packageName, main.version]))
-  const { optionalDependencies: _, ...rest } = main
-  // optionalDependencies go right after dependencies, where npm itself would put them
-  const ordered = {}
-  for (const [key, value] of Object.entries(rest)) {
-    ordered[key] = value
-    if (key === 'dependencies') ordered.optionalDependencies = optionalDependencies
-  }
-  if (!('optionalDependencies' in ordered)) ordered.optionalDependencies = optionalDependencies
-  files.set('package.json', JSON.stringify(ordered, null, 2) + '\n')
   return files
-}
-
-/** package-lock.json with the root's optionalDependencies as package.json now has them. */
-export function expectedLock (lock, main) {
-  const targets = releaseTargets(main)
-  const root = lock.packages?.['']
-  if (!root) return lock
-  const packages = {}
-  for (const [path, entry] of Object.entries(lock.packages)) {
-    const t = targets.find(t => path === `node_modules/${t.packageName}`)
-    if (t && entry.version !== main.version) continue
-    packages[path] = path === ''
-      ? { ...entry, optionalDependencies: Object.fromEntries(targets.map(t => [t.packageName, main.version]).sort(([a], [b]) => a.localeCompare(b))) }
-      : entry
-  }
-  return { ...lock, packages }
 }
 
 /** The differences between the files and what they should hold; writes them unless `check`. */
@@ -89,25 +68,10 @@ export function syncPackages ({ root = defaultRoot, check = false } = {}) {
     // a Windows checkout may have turned LF into CRLF; that is not a difference
     const current = existsSync(file) ? readFileSync(file, 'utf8').replace(/\r\n/g, '\n') : null
     if (current === text) continue
-    if (path === 'package.json') {
-      const have = JSON.stringify(main.optionalDependencies ?? {})
-      const want = JSON.stringify(JSON.parse(text).optionalDependencies)
-      problems.push(`package.json: optionalDependencies ${have} should be ${want}`)
-    } else {
-      problems.push(`${path}: ${current === null ? 'missing' : 'out of step with package.json'}`)
-    }
+    problems.push(`${path}: ${current === null ? 'missing' : 'out of step with package.json'}`)
     if (!check) {
       mkdirSync(join(file, '..'), { recursive: true })
       writeFileSync(file, text)
-    }
-  }
-  const lockFile = join(root, 'package-lock.json')
-  if (existsSync(lockFile)) {
-    const current = readFileSync(lockFile, 'utf8').replace(/\r\n/g, '\n')
-    const text = JSON.stringify(expectedLock(JSON.parse(current), main), null, 2) + '\n'
-    if (text !== current) {
-      problems.push('package-lock.json: the platform packages are locked at another version')
-      if (!check) writeFileSync(lockFile, text)
     }
   }
   const known = new Set(releaseTargets(main).map(t => t.target))
@@ -115,10 +79,13 @@ export function syncPackages ({ root = defaultRoot, check = false } = {}) {
   for (const dir of existsSync(npmDir) ? readdirSync(npmDir) : []) {
     if (!known.has(dir)) problems.push(`npm/${dir}: not a target in package.json's napi.targets (remove it)`)
   }
+  if (main.optionalDependencies) {
+    problems.push('package.json: optionalDependencies are added when packing (scripts/pack-manifest.mjs); remove them')
+  }
   return problems
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1]).href) {
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const check = process.argv.includes('--check')
   const problems = syncPackages({ check })
   if (check) {
