@@ -1,5 +1,5 @@
-// Installing without Rust: `npm pack` the main package and this machine's platform package (made
-// from the addon built in this clone), install both from the tarballs into a scratch app whose
+// Installing without Rust: `npm pack` the main package (a copy of this clone) and this machine's
+// platform package (made from the addon built in this clone), install both from the tarballs into a scratch app whose
 // PATH holds only node, npm and a few coreutils (no cargo, no rustc, no C compiler), with npm's
 // defaults, then run a README example against DATABASE_URL and type-check a typed one with tsc.
 //
@@ -8,10 +8,10 @@
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
+import { basename, dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { releaseTargets } from '../scripts/targets.mjs'
 import { connectionString as databaseUrl, pg } from './helpers.mjs'
@@ -122,11 +122,15 @@ test('npm on this machine reports a package with an install script (so the check
 
 let mainTarball = null
 test('npm pack: the main package carries the JavaScript, the types, README and LICENSE, no binary and no install script', { skip }, () => {
-  const before = readFileSync(join(root, 'package.json'), 'utf8')
-  const { tarball, files } = pack(root)
+  // a copy of the clone (all but node_modules, target and .git), so that the package.json npm
+  // rewrites while packing is never the one other test files read meanwhile
+  const clone = join(work, 'clone')
+  cpSync(root, clone, { recursive: true, filter: path => !['node_modules', 'target', '.git'].includes(basename(path)) })
+  const before = readFileSync(join(clone, 'package.json'), 'utf8')
+  const { tarball, files } = pack(clone)
   mainTarball = tarball
-  assert.equal(readFileSync(join(root, 'package.json'), 'utf8'), before, "the clone's package.json is as it was")
-  assert.equal(existsSync(join(root, '.package.json.unpacked')), false)
+  assert.equal(readFileSync(join(clone, 'package.json'), 'utf8'), before, "the clone's package.json is as it was")
+  assert.equal(existsSync(join(clone, '.package.json.unpacked')), false)
   for (const file of ['index.js', 'index.mjs', 'index.d.ts', 'lib/loader.js', 'lib/native.js', 'types/config.d.ts', 'README.md', 'LICENSE', 'package.json']) {
     assert.ok(files.includes(file), `${file} is packed: ${files.join(' ')}`)
   }
