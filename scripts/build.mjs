@@ -8,7 +8,7 @@
 // checkout builds even before dev dependencies are present.
 //
 // Other arguments go to `napi build`: the release workflow builds each target with e.g.
-// `node scripts/build.mjs --target aarch64-unknown-linux-gnu --use-napi-cross`.
+// `node scripts/build.mjs --target aarch64-unknown-linux-gnu.2.17 -x`.
 import { spawnSync } from 'node:child_process'
 import { copyFileSync, existsSync } from 'node:fs'
 import { createRequire } from 'node:module'
