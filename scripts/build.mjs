@@ -1,7 +1,14 @@
-// Builds the native addon into ./pg-boss-native.<platform>.node.
+// Builds the native addon into ./pg-boss-native.<target>.node, which lib/loader.js loads before
+// any prebuilt package.
 //
-// `npm install` runs this (the `prepare` script). It uses @napi-rs/cli when it is installed and
-// falls back to plain cargo, so a checkout builds even before dev dependencies are present.
+// `npm install` in a clone runs this: it is the `preprepare` script, which npm runs for the project
+// it installs in, never for a package installed as a dependency, and which `npm pack`/`npm publish`
+// do not run (they run `prepare`), so the published package has no install script and packing it
+// needs no Rust. It uses @napi-rs/cli when it is installed and falls back to plain cargo, so a
+// checkout builds even before dev dependencies are present.
+//
+// Other arguments go to `napi build`: the release workflow builds each target with e.g.
+// `node scripts/build.mjs --target aarch64-unknown-linux-gnu.2.17 -x`.
 import { spawnSync } from 'node:child_process'
 import { copyFileSync, existsSync } from 'node:fs'
 import { createRequire } from 'node:module'
@@ -12,6 +19,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const require = createRequire(import.meta.url)
 const { nativeFileName } = require('../lib/platform.js')
 const debug = process.argv.includes('--debug')
+const napiArgs = process.argv.slice(2).filter(arg => arg !== '--debug')
 
 function run (cmd, args) {
   const result = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', shell: process.platform === 'win32' })
@@ -28,7 +36,10 @@ if (cli) {
   const bin = join(dirname(cli), 'dist', 'cli.js')
   const args = [bin, 'build', '--platform', '--no-js', '--dts', 'binding.d.ts', '--output-dir', '.']
   if (!debug) args.push('--release')
-  run(process.execPath, args)
+  run(process.execPath, [...args, ...napiArgs])
+} else if (napiArgs.length) {
+  console.error(`pg-boss-native: ${napiArgs.join(' ')} needs @napi-rs/cli (npm install first)`)
+  process.exit(1)
 } else {
   run('cargo', debug ? ['build'] : ['build', '--release'])
   const profile = debug ? 'debug' : 'release'
@@ -42,4 +53,4 @@ if (cli) {
   }
   copyFileSync(built, join(root, nativeFileName()))
 }
-console.log(`pg-boss-native: built ${nativeFileName()}`)
+if (!napiArgs.length) console.log(`pg-boss-native: built ${nativeFileName()}`)

@@ -344,3 +344,18 @@ export async function startServer (options = {}) {
   }
   return server
 }
+
+/** Why `url` does not answer `SELECT 1` (e.g. "connect ECONNREFUSED 127.0.0.1:5432"), or null when it does. */
+export async function unreachable (url, { timeoutMs = 3000 } = {}) {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: timeoutMs })
+  client.on('error', () => {})
+  try {
+    await client.connect()
+    await client.query('SELECT 1')
+    return null
+  } catch (err) {
+    return err.message || String(err.code || err)
+  } finally {
+    await client.end().catch(() => {})
+  }
+}
