@@ -57,3 +57,12 @@ test('a DATABASE_URL that does not answer fails the demo rather than being repla
   assert.match(output, /database: DATABASE_URL \(postgres:\/\/localhost:\d+\/x\)/)
   assert.doesNotMatch(output, /throwaway|local server/)
 })
+
+test('PGBN_DEMO_DATABASE=pglite runs the demo on an in-process PGlite, with no server, and says so', { timeout: 120_000 }, async () => {
+  const nothingThere = `postgres://localhost:${await freePort()}`
+  const { code, output } = await runDemo({ PGBN_DEMO_DATABASE: 'pglite', PGBN_DEMO_LOCAL_URL: nothingThere })
+  assert.equal(code, 0, output)
+  assert.match(output, /database: an in-process PGlite \(backend: 'pglite', fromPglite\)/)
+  assert.doesNotMatch(output, /throwaway/)
+  assertDemoRan(output)
+})

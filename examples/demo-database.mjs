@@ -3,12 +3,13 @@
 //   2. else the local server, postgres://localhost:5432 as the OS user (PGBN_DEMO_LOCAL_URL names
 //      another, which is how __test__/demo.test.mjs makes it find none);
 //   3. else a throwaway PostgreSQL started with the machine's initdb/pg_ctl in a temp directory
-//      (__test__/support/pg-server.mjs), stopped and removed when the demo ends.
-// Step 3 is where an embedded engine goes: once pg-boss-native has `backend: 'pglite'` (being
-// built), a machine without initdb can get `{ options: { backend: 'pglite', ... } }` from here
-// instead of failing; the demo passes `options` to the constructor whatever they are.
+//      (__test__/support/pg-server.mjs), stopped and removed when the demo ends;
+//   4. else (no initdb either) an in-process PGlite: the whole instance on `backend: 'pglite'`
+//      through `fromPglite`, no server at all.
+// PGBN_DEMO_DATABASE=pglite picks 4 straight away.
 import { userInfo } from 'node:os'
 import { startServer, unreachable } from '../__test__/support/pg-server.mjs'
+import { fromPglite } from '../index.mjs'
 
 /** Without a user name node-postgres sends none (libpq would send the OS user): name it. */
 function withUser (url) {
@@ -20,7 +21,19 @@ function withUser (url) {
 const redact = url => url.replace(/:[^:@/]*@/, ':***@')
 
 /** `{ options, description, stop() }`: constructor options for PgBoss and what to say about them. */
+/** PGlite in this process (a devDependency: the demo runs from a clone). */
+async function embedded (why) {
+  const { PGlite } = await import('@electric-sql/pglite')
+  const pglite = new PGlite()
+  return {
+    options: { backend: 'pglite', db: fromPglite(pglite) },
+    description: `an in-process PGlite (backend: 'pglite', fromPglite)${why ? `: ${why}` : ''}`,
+    stop: async () => { await pglite.close() }
+  }
+}
+
 export async function demoDatabase (env = process.env) {
+  if (env.PGBN_DEMO_DATABASE === 'pglite') return embedded('PGBN_DEMO_DATABASE=pglite')
   if (env.DATABASE_URL) {
     const url = env.DATABASE_URL
     return { options: { connectionString: url }, description: `DATABASE_URL (${redact(url)})`, stop: async () => {} }
@@ -35,8 +48,8 @@ export async function demoDatabase (env = process.env) {
   try {
     server = await startServer()
   } catch (err) {
-    throw new Error(`the demo needs a PostgreSQL: set DATABASE_URL, start one at ${redact(local)}, or install PostgreSQL ` +
-      `(initdb, pg_ctl) so the demo can start its own. Starting one failed: ${err.message}`)
+    // no server to be had: the embedded engine
+    return embedded(`starting a throwaway PostgreSQL failed (${err.message})`)
   }
   return {
     options: { connectionString: server.url() },
