@@ -99,7 +99,7 @@ for (const version of [47, 20]) {
       assert.ok(err instanceof Error)
       assert.match(err.message, new RegExp(`schema ${SCHEMA} is at version ${version}`))
       assert.match(err.message, /serves pg-boss schema version 46/)
-      assert.match(err.message, version > 46 ? /Upgrade pg-boss-native/ : /pg-boss 12\.38/)
+      assert.match(err.message, version > 46 ? /Upgrade pg-boss-native/ : /no pg-boss release migrates this one/)
       // nothing was touched
       const { rows } = await db.query(`SELECT version FROM ${SCHEMA}.version`)
       assert.equal(Number(rows[0].version), version)

@@ -284,7 +284,7 @@ test('a schema older than the oldest upgraded in place is refused, naming the ve
   const err = await rejection(startBoss(schema))
   assert.match(err.message, /schema upg_tooold is at version 20/)
   assert.match(err.message, /upgrades schema versions 21-24 \(pg-boss 10\) and 25-45 in place/)
-  assert.match(err.message, /pg-boss 12\.38/)
+  assert.match(err.message, /no pg-boss release migrates this one/)
   assert.equal(await version(schema), 20)
 })
 
