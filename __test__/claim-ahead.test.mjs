@@ -322,21 +322,16 @@ test('prefetch on a key_strict_fifo queue: one active per key, in order', async 
   assert.deepEqual(r.order.get('b'), [0, 2, 4, 6])
 })
 
-test('prefetch with groupConcurrency: the group limit counts held jobs (they are active)', async () => {
-  const sends = []
-  for (let i = 0; i < 8; i++) sends.push([{ i }, { group: { id: i % 2 ? 'g1' : 'g2' } }])
-  const r = await policyRun({ name: 'ahead-group', sends, workOptions: { localConcurrency: 3, groupConcurrency: 1 }, column: 'group_id', keyOf: j => j.groupId })
-  assert.equal(r.mostActive, 1)
-  assert.equal(r.mostRunning, 1)
-})
-
-test('prefetch with localGroupConcurrency: held jobs count against the group in this process', async () => {
-  const sends = []
-  for (let i = 0; i < 8; i++) sends.push([{ i }, { group: { id: i % 2 ? 'g1' : 'g2' } }])
-  const r = await policyRun({ name: 'ahead-localgroup', sends, workOptions: { localConcurrency: 3, localGroupConcurrency: 1 }, column: 'group_id', keyOf: j => j.groupId })
-  assert.equal(r.mostActive, 1)
-  assert.equal(r.mostRunning, 1)
-})
+for (const [option, counted] of [['groupConcurrency', 'the group limit counts held jobs (they are active)'], ['localGroupConcurrency', 'held jobs count against the group in this process']]) {
+  test(`prefetch with ${option}: ${counted}`, async () => {
+    const sends = []
+    for (let i = 0; i < 8; i++) sends.push([{ i }, { group: { id: i % 2 ? 'g1' : 'g2' } }])
+    const name = option === 'groupConcurrency' ? 'ahead-group' : 'ahead-localgroup'
+    const r = await policyRun({ name, sends, workOptions: { localConcurrency: 3, [option]: 1 }, column: 'group_id', keyOf: j => j.groupId })
+    assert.equal(r.mostActive, 1)
+    assert.equal(r.mostRunning, 1)
+  })
+}
 
 test('workEach prefetch: false claims the next batch only once every buffered job has started', async () => {
   await boss.createQueue('ahead-each')

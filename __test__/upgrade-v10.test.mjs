@@ -1,49 +1,21 @@
 // In-place upgrades from pg-boss 10 (schemas 21-24), which pg-boss itself has no path for: a
 // schema made by a real v10 release is brought to 46 by start() (or upgradeFromV10()), in
 // batches, and the result is one pg-boss 12.38 accepts as its own, with every row kept.
-import { test, before, after } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { createRequire } from 'node:module'
 import { PgBoss, getMigrationPlans, upgradeFromV10, rollbackV10Upgrade } from '../index.mjs'
-import { connectionString, dropSchema, pool, startBoss, startPgBoss, entry, waitFor } from './helpers.mjs'
+import { jobsOn } from './support/old-schema.mjs'
+import { connectionString, dropSchema, startBoss, startPgBoss, entry, waitFor, rejection, schemasForFile } from './helpers.mjs'
 
 const require = createRequire(import.meta.url)
 // the release that made each v10 schema version (10.0.6 made 22, 10.1.1 made 23, 10.1.5 made 24)
 const RELEASES = { 21: ['pgb100', '10.0.5'], 22: ['pgb1006', '10.0.6'], 23: ['pgb101', '10.1.4'], 24: ['pgb104', '10.4.2'] }
 const V10_POLICIES = ['standard', 'short', 'singleton', 'stately']
 
-const used = new Set()
-let db
-before(() => { db = pool() })
-after(async () => {
-  for (const s of used) {
-    await dropSchema(`${s}_v10`)
-    await dropSchema(`${s}_v46`)
-    await dropSchema(s)
-  }
-  await db.end()
-})
-
-function schemaName (label) {
-  const s = `upg10_${label}`
-  used.add(s)
-  return s
-}
-
-async function rejection (promise) {
-  try {
-    await promise
-  } catch (err) {
-    return err
-  }
-  assert.fail('expected a rejection')
-}
-
-async function version (schema) {
-  const { rows } = await db.query(`SELECT version FROM ${schema}.version`)
-  return Number(rows[0].version)
-}
+// an upgrade moves the v10 schema aside as <schema>_v10 (and a rollback the new one as <schema>_v46)
+const { db, schemaName, version } = schemasForFile('upg10', { alsoDrop: s => [`${s}_v10`, `${s}_v46`] })
 
 async function schemaExists (schema) {
   const { rows } = await db.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema])
@@ -79,13 +51,7 @@ async function v10Schema (schema, target) {
     for (const policy of V10_POLICIES) {
       const name = `${policy}-q`
       await old.createQueue(name, { policy, deadLetter: 'dead', retryLimit: 1, retryDelay: 5, retryBackoff: true, expireInSeconds: 120, retentionMinutes: 30 })
-      let n = 0
-      const send = (options = {}) => old.send(name, { policy, n: n++ }, { singletonKey: `k${n}`, ...options })
-      const fetchOne = async () => {
-        const [job] = await old.fetch(name)
-        assert.ok(job, `a job to fetch on ${name}`)
-        return job.id
-      }
+      const { send, fetchOne } = jobsOn(old, name, policy)
       await send(); const done = await fetchOne(); await old.complete(name, done, { ok: true })
       await send({ retryLimit: 0 }); const failed = await fetchOne(); await old.fail(name, failed, { bad: true })
       await send({ retryLimit: 1, retryDelay: 3600 }); const retry = await fetchOne(); await old.fail(name, retry, { again: true })

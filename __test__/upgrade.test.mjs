@@ -1,9 +1,9 @@
 // In-place upgrades: a schema made by a real, older pg-boss release is brought to 46 by
 // pg-boss-native's start(), and the result is one pg-boss 12.38 accepts as its own.
-import { test, before, after } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { PgBoss, getMigrationPlans, getRollbackPlans } from '../index.mjs'
-import { connectionString, dropSchema, pool, startBoss, startPgBoss, waitFor } from './helpers.mjs'
+import { connectionString, dropSchema, startBoss, startPgBoss, waitFor, rejection, schemasForFile } from './helpers.mjs'
 import { catalog as catalogOf } from './support/catalog.mjs'
 import { makeOldSchema } from './support/old-schema.mjs'
 
@@ -14,33 +14,7 @@ const RELEASES = { 25: 'pgb110', 26: 'pgb125', 27: 'pgb129', 28: 'pgb129', 29: '
 const RELEASE_SCHEMA = { pgb110: 25, pgb111: 26, pgb125: 26, pgb129: 27, pgb1211: 29, pgb1218: 30, pgb1220: 31, pgb1221: 32, pgb1222: 33, pgb1223: 34, pgb1224: 35, pgb1225: 36, pgb1227: 37, pgb1228: 38, pgb1229: 39, pgb1230: 40, pgb1232: 41, pgb1234: 42, pgb1235: 43 }
 const RELEASE_VERSION = { pgb110: '11.0.8', pgb111: '11.1.2', pgb125: '12.5.4', pgb129: '12.9.0', pgb1211: '12.11.2', pgb1218: '12.18.3', pgb1220: '12.20.0', pgb1221: '12.21.1', pgb1222: '12.22.0', pgb1223: '12.23.1', pgb1224: '12.24.0', pgb1225: '12.25.1', pgb1227: '12.27.0', pgb1228: '12.28.1', pgb1229: '12.29.0', pgb1230: '12.30.0', pgb1232: '12.32.0', pgb1234: '12.34.0', pgb1235: '12.35.0' }
 
-const used = new Set()
-let db
-before(() => { db = pool() })
-after(async () => {
-  for (const s of used) await dropSchema(s)
-  await db.end()
-})
-
-function schemaName (label) {
-  const s = `upg_${label}`
-  used.add(s)
-  return s
-}
-
-async function rejection (promise) {
-  try {
-    await promise
-  } catch (err) {
-    return err
-  }
-  assert.fail('expected a rejection')
-}
-
-async function version (schema) {
-  const { rows } = await db.query(`SELECT version FROM ${schema}.version`)
-  return Number(rows[0].version)
-}
+const { db, schemaName, version } = schemasForFile('upg')
 
 /** pg-boss 12.38's own migration of `schema` from `from` up to `to`, BAM rows queued. */
 async function referenceMigrate (schema, from, to) {
