@@ -129,8 +129,12 @@ test('prefetch: a number caps the jobs held ahead below batchSize', async () => 
   await boss.offWork('ahead-cap', { wait: true })
 })
 
-async function heldOnStop (name, stopIt) {
-  await boss.createQueue(name)
+/**
+ * Queue `name` (`queueOptions`) with four jobs, worked with prefetch by another instance
+ * (`other`): two run in a handler held open until `g.open()`, two are held claimed ahead.
+ */
+async function runningAndHeld (name, queueOptions) {
+  await boss.createQueue(name, queueOptions)
   await sendMany(name, 4)
   const other = newBoss()
   await other.start()
@@ -138,6 +142,11 @@ async function heldOnStop (name, stopIt) {
   await other.work(name, { ...poll, batchSize: 2, burstWhenBatchFull: true, prefetch: true }, g.handler)
   await waitFor(async () => (await countIn(name, 'active')) === 4)
   const running = new Set(g.seen)
+  return { other, g, running }
+}
+
+async function heldOnStop (name, stopIt) {
+  const { other, g, running } = await runningAndHeld(name)
   const stopping = stopIt(other)
   // held jobs go back at once, while the handler still runs
   const back = await waitFor(async () => {
@@ -184,14 +193,7 @@ test('prefetch: a graceful stop() hands held jobs back and lets the running batc
 
 test('prefetch: stop({ graceful: false }) fails the running batch but hands held jobs back uncharged', async () => {
   const name = 'ahead-hardstop'
-  await boss.createQueue(name, { retryLimit: 2 })
-  await sendMany(name, 4)
-  const other = newBoss()
-  await other.start()
-  const g = gated()
-  await other.work(name, { ...poll, batchSize: 2, burstWhenBatchFull: true, prefetch: true }, g.handler)
-  await waitFor(async () => (await countIn(name, 'active')) === 4)
-  const running = new Set(g.seen)
+  const { other, g, running } = await runningAndHeld(name, { retryLimit: 2 })
   await other.stop({ graceful: false })
   g.open()
   const rows = await waitFor(async () => {

@@ -445,21 +445,41 @@ impl Engine {
         }
     }
 
-    fn spawn_queue_cache_refresh(self: &Arc<Self>) {
+    /// A background task that runs `pass` every `period` (the first one period after the start)
+    /// for as long as the engine lives, emitting a failed pass's error; `missed` says what a
+    /// tick does that comes while a slow pass still runs.
+    pub(crate) fn spawn_every<F, Fut>(
+        self: &Arc<Self>,
+        period: std::time::Duration,
+        missed: tokio::time::MissedTickBehavior,
+        pass: F,
+    ) where
+        F: Fn(Arc<Engine>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<()>> + Send,
+    {
         let weak = Arc::downgrade(self);
-        let period = std::time::Duration::from_secs_f64(self.config.queue_cache_interval_seconds);
         let task = tokio::spawn(async move {
             let mut ticker = tokio::time::interval(period);
+            ticker.set_missed_tick_behavior(missed);
             ticker.tick().await;
             loop {
                 ticker.tick().await;
                 let Some(engine) = weak.upgrade() else { break };
-                if let Err(err) = engine.refresh_queue_cache().await {
+                if let Err(err) = pass(engine.clone()).await {
                     engine.emit(EngineEvent::Error(err));
                 }
             }
         });
         self.add_task(task);
+    }
+
+    fn spawn_queue_cache_refresh(self: &Arc<Self>) {
+        let period = std::time::Duration::from_secs_f64(self.config.queue_cache_interval_seconds);
+        self.spawn_every(
+            period,
+            tokio::time::MissedTickBehavior::Burst,
+            |engine| async move { engine.refresh_queue_cache().await },
+        );
     }
 
     fn spawn_wip_ticker(self: &Arc<Self>) {
