@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process'
 import { createRequire } from 'node:module'
 import { PgBoss, getMigrationPlans, upgradeFromV10, rollbackV10Upgrade } from '../index.mjs'
 import { jobsOn } from './support/old-schema.mjs'
-import { assertBothWork, assertNoDrift } from './support/upgraded.mjs'
+import { assertBothWork, assertNoDrift, assertRacedStarts } from './support/upgraded.mjs'
 import { connectionString, dropSchema, startBoss, startPgBoss, entry, waitFor, rejection, schemasForFile } from './helpers.mjs'
 
 const require = createRequire(import.meta.url)
@@ -266,18 +266,10 @@ test('two pg-boss-native instances starting at once on a v10 schema upgrade it o
   const schema = schemaName('race')
   await v10Schema(schema, 23)
   const before = await v10Rows(schema)
-  const a = new PgBoss({ connectionString, schema, supervise: false, schedule: false })
-  const b = new PgBoss({ connectionString, schema, supervise: false, schedule: false })
-  const results = await Promise.allSettled([a.start(), b.start()])
-  try {
-    for (const r of results) assert.equal(r.status, 'fulfilled', String(r.reason?.stack ?? r.reason))
-    assert.equal(await version(schema), 46)
+  await assertRacedStarts(db, schema, async () => {
     assert.equal(await schemaExists(`${schema}_v10`), false)
     assert.deepEqual((await v46Rows(schema)).jobs, before.jobs)
-  } finally {
-    await a.stop()
-    await b.stop()
-  }
+  })
 })
 
 test('the upgrade refuses createSchema: false, and a taken name to move the v10 schema to, changing nothing', async () => {

@@ -6,7 +6,7 @@ import { PgBoss, getMigrationPlans, getRollbackPlans } from '../index.mjs'
 import { connectionString, dropSchema, startBoss, startPgBoss, waitFor, rejection, schemasForFile } from './helpers.mjs'
 import { catalog as catalogOf } from './support/catalog.mjs'
 import { makeOldSchema } from './support/old-schema.mjs'
-import { assertBothWork, assertNoDrift } from './support/upgraded.mjs'
+import { assertBothWork, assertNoDrift, assertRacedStarts } from './support/upgraded.mjs'
 
 // 12.10 (28), 12.36 (44) and 12.37 (45) were never published: those schemas are the release
 // below's stepped up by
@@ -159,18 +159,10 @@ test('pg-boss-native and pg-boss 12.38 starting at once on schema 43 migrate it 
 test('two pg-boss-native instances starting at once on schema 43 migrate it once', async () => {
   const schema = schemaName('race_ours')
   await oldSchema(schema, 43)
-  const a = new PgBoss({ connectionString, schema, supervise: false, schedule: false })
-  const b = new PgBoss({ connectionString, schema, supervise: false, schedule: false })
-  const results = await Promise.allSettled([a.start(), b.start()])
-  try {
-    for (const r of results) assert.equal(r.status, 'fulfilled', String(r.reason?.stack ?? r.reason))
-    assert.equal(await version(schema), 46)
+  await assertRacedStarts(db, schema, async () => {
     const { rows: dup } = await db.query(`SELECT name, table_name FROM ${schema}.bam GROUP BY 1, 2 HAVING count(*) > 1`)
     assert.deepEqual(dup, [])
-  } finally {
-    await a.stop()
-    await b.stop()
-  }
+  })
 })
 
 test('migrate: false on an old schema refuses as pg-boss 12.38 does, and changes nothing', async () => {

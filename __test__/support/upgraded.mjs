@@ -1,7 +1,8 @@
 // What the upgrade tests ask of an upgraded schema: pg-boss 12.38 finds no drift in it, and both
 // implementations work on its queues.
 import assert from 'node:assert/strict'
-import { startBoss, startPgBoss } from '../helpers.mjs'
+import { PgBoss } from '../../index.mjs'
+import { connectionString, schemaVersion, startBoss, startPgBoss } from '../helpers.mjs'
 
 /** pg-boss 12.38's detectSchemaDrift() is ok on `schema` (and, with `built`, builds nothing). */
 export async function assertNoDrift (schema, { built = false } = {}) {
@@ -39,5 +40,23 @@ export async function assertBothWork (db, schema, { where, atLeast }) {
   } finally {
     await ours.stop()
     await ref.stop({ graceful: false })
+  }
+}
+
+/**
+ * Two pg-boss-native instances started at once on `schema`: both starts succeed and leave it at
+ * 46; `check()` then runs while both are still up.
+ */
+export async function assertRacedStarts (db, schema, check = async () => {}) {
+  const a = new PgBoss({ connectionString, schema, supervise: false, schedule: false })
+  const b = new PgBoss({ connectionString, schema, supervise: false, schedule: false })
+  const results = await Promise.allSettled([a.start(), b.start()])
+  try {
+    for (const r of results) assert.equal(r.status, 'fulfilled', String(r.reason?.stack ?? r.reason))
+    assert.equal(await schemaVersion(db, schema), 46)
+    await check()
+  } finally {
+    await a.stop()
+    await b.stop()
   }
 }
