@@ -407,7 +407,7 @@ impl Engine {
         // The send-it worker's handler is ours and takes milliseconds: it is let finish (the join
         // below waits for it), since failing a batch whose sends went out would send them again.
         for w in workers.iter().filter(|w| !w.internal()) {
-            // the batches in hand now; one claimed meanwhile is failed by its own loop (batch.rs)
+            // the batches in hand now; one claimed meanwhile is failed by its own loop (`handler_call`)
             let (batches, held): (Vec<u64>, Vec<crate::worker::ClaimedJob>) = w
                 .with_info(|i| {
                     let batches = i.in_hand.iter().map(|(b, _)| *b).collect();
