@@ -7,80 +7,29 @@ const EventEmitter = require('node:events')
 const { randomUUID } = require('node:crypto')
 const { AssertionError } = require('node:assert')
 const native = require('./lib/native.js')
-const { revive, sqlResult, toError, unwrap, toExecutor, toTransactions, configJson, passwordCallback, identityCallback, FUNCTION } = require('./lib/convert.js')
+const { revive, sqlResult, toError, unwrap, toExecutor, toTransactions, configJson, passwordCallback, identityCallback } = require('./lib/convert.js')
 const { EngineHost, recurrence } = require('./lib/host.js')
 const { systemClock, TestClock } = require('./lib/clock.js')
 const { addBins, percentile, fillPercentiles } = require('./lib/latency.js')
 const { Spies, notEnabled: spiesNotEnabled } = require('./lib/spy.js')
-const { UnrecoverableError, completionData, encodeResolved, encodeRejected, encodeResults } = require('./lib/outcome.js')
-const { UNDEFINED, DATE, markUndefined, nonFiniteAsText, payload, splitDb } = require('./lib/marks.js')
+const { UnrecoverableError, completionData } = require('./lib/outcome.js')
+const { handlerCallbacks, settlingHandlerTransaction } = require('./lib/handler.js')
+const { states, policies, events, CLOCK_OVERRIDE_SETTING, enableClockOverride, disableClockOverride } = require('./lib/constants.js')
+const { UNDEFINED, markUndefined, nonFiniteAsText, payload, splitDb } = require('./lib/marks.js')
+const { sendArguments, updateArguments, redriveArguments, flowArguments } = require('./lib/call-shapes.js')
 const { getConstructionPlans, getMigrationPlans, getRollbackPlans, getUninstallPlans, getIndexBloatPlans } = require('./lib/plans.js')
 const { fromKnex, fromKysely, fromDrizzle, fromPrisma, fromPglite, fromBunSql } = require('./lib/adapters/index.js')
 const v10 = require('./lib/v10.js')
 const { ADMIN } = require('./lib/admin.js')
 
-const states = Object.freeze({
-  created: 'created',
-  retry: 'retry',
-  active: 'active',
-  completed: 'completed',
-  cancelled: 'cancelled',
-  failed: 'failed'
-})
-
-const policies = Object.freeze({
-  standard: 'standard',
-  short: 'short',
-  singleton: 'singleton',
-  stately: 'stately',
-  exclusive: 'exclusive',
-  key_strict_fifo: 'key_strict_fifo'
-})
-
-const events = Object.freeze({
-  error: 'error',
-  warning: 'warning',
-  wip: 'wip',
-  stopped: 'stopped',
-  bam: 'bam',
-  flow: 'flow'
-})
-
 const scheduleKinds = recurrence.KINDS
 const scheduleMissedPolicies = recurrence.MISSED_POLICIES
-
-// The session setting a TestClock's job_now() reads: sessions opt in, all others keep real time.
-const CLOCK_OVERRIDE_SETTING = 'pgboss.test_clock'
-function enableClockOverride () { return `SET ${CLOCK_OVERRIDE_SETTING} = 'on'` }
-function disableClockOverride () { return `RESET ${CLOCK_OVERRIDE_SETTING}` }
 
 function assertion (message) {
   return new AssertionError({ message, actual: false, expected: true, operator: '==' })
 }
 
-
 const FETCH_CHECKED = ['batchSize', 'includeMetadata', 'priority', 'ignoreStartAfter']
-
-
-/**
- * A transactional handler's `tx` → what its settles through it need: the ids they settled
- * (complete, fail, ...), and `fence(id)`, which turns ids that are all the batch's into the
- * attempts the batch was claimed at, so a handler whose claim lapsed cannot settle a newer one.
- */
-function handlerTransaction (jobs) {
-  const claims = new Map(jobs.map(job => [job.id, job.retryCount]))
-  return {
-    settled: new Set(),
-    fence (id) {
-      const ids = Array.isArray(id) ? id : [id]
-      if (!ids.length || !ids.every(i => typeof i === 'string' && claims.has(i))) return id
-      return ids.map(i => ({ id: i, retryCount: claims.get(i) }))
-    }
-  }
-}
-const handlerTransactions = new WeakMap()
-const HANDLER_SETTLES = new Set(['complete', 'fail', 'cancel', 'deleteJob'])
-
 
 // the key of the instance method upgradeFromV10() and rollbackV10Upgrade() call through
 const V10_UPGRADE = Symbol('v10 upgrade')
@@ -163,14 +112,11 @@ class PgBoss extends EventEmitter {
   async #call (method, args, db) {
     // a transactional handler settling its own jobs through `tx`: fenced to the attempts it was
     // handed, and counted by its batch's completion
-    const handlerTx = db && HANDLER_SETTLES.has(method) ? handlerTransactions.get(db) : undefined
+    const handlerTx = settlingHandlerTransaction(method, db)
     if (handlerTx) args = [args[0], handlerTx.fence(args[1]), ...args.slice(2)]
     const text = await this.#native.call(method, JSON.stringify(args), toExecutor(db))
     const result = unwrap(text)
-    if (handlerTx && result) {
-      const landed = result.settled ?? (result.affected < result.requested ? [] : result.jobs ?? [])
-      for (const id of landed) handlerTx.settled.add(id)
-    }
+    handlerTx?.record(result)
     return result
   }
 
@@ -321,49 +267,10 @@ class PgBoss extends EventEmitter {
     return id
   }
 
-  #sendVia (method, args) {
-    let db
-    // JSON turns a leading undefined into null, which pg-boss reads differently (typeof null is 'object')
-    if (args.length && args[0] === undefined) args = [false, ...args.slice(1)]
-    if (typeof args[0] === 'string') {
-      const [options, optionsDb] = splitDb(args[2])
-      db = optionsDb
-      args = [args[0], payload(args[1]), markUndefined(options) ?? null, ...args.slice(3)]
-    } else if (args[0] && typeof args[0] === 'object' && args[0].options) {
-      const [options, optionsDb] = splitDb(args[0].options)
-      db = optionsDb
-      args = [{ ...args[0], options: markUndefined(options) }, ...args.slice(1)]
-    }
-    return this.#call(method, args, db)
-  }
+  #sendVia (method, args) { return this.#call(method, ...sendArguments(args)) }
 
-  /**
-   * update()/upsert() arguments as JSON carries them: a `db` out of the options, `undefined`
-   * data and options marked (absent data keeps the job's, `null` clears it), a Date startAfter
-   * as its ISO text (an invalid one throws here, as in pg-boss).
-   */
-  #updateCall (method, args) {
-    let db
-    if (args.length && args[0] === undefined) args = [false, ...args.slice(1)]
-    const mark = options => {
-      const [rest, optionsDb] = splitDb(options)
-      db = optionsDb
-      if (rest && typeof rest === 'object' && rest.startAfter instanceof Date) {
-        return markUndefined({ ...rest, startAfter: rest.startAfter.toISOString() })
-      }
-      return markUndefined(rest)
-    }
-    if (typeof args[0] === 'string') {
-      const data = args.length > 1 && args[1] === undefined ? UNDEFINED : payload(args[1])
-      args = [args[0], ...(args.length > 1 ? [data] : []), ...(args.length > 2 ? [mark(args[2]) ?? null] : []), ...args.slice(3)]
-    } else if (args[0] && typeof args[0] === 'object' && !Array.isArray(args[0])) {
-      const request = { ...args[0] }
-      if ('data' in request) request.data = request.data === undefined ? UNDEFINED : payload(request.data)
-      if (request.options) request.options = mark(request.options)
-      args = [request, ...args.slice(1)]
-    }
-    return this.#call(method, args, db)
-  }
+  /** update()/upsert(): see lib/call-shapes.js. */
+  #updateCall (method, args) { return this.#call(method, ...updateArguments(args)) }
 
   async update (...args) { return this.#updateCall('update', args) }
   async upsert (...args) {
@@ -376,17 +283,7 @@ class PgBoss extends EventEmitter {
     return result
   }
 
-  /** redrive()/previewRedrive() options: `db` apart, `undefined` and Date filters marked. */
-  #redriveCall (method, name, options) {
-    const [rest, db] = splitDb(options)
-    let marked = markUndefined(rest)
-    if (marked && typeof marked === 'object' && marked.createdBefore instanceof Date) {
-      const at = marked.createdBefore
-      marked = { ...marked, createdBefore: DATE + (Number.isNaN(at.getTime()) ? '' : at.toISOString()) }
-    }
-    if (marked && typeof marked.data === 'function') marked = { ...marked, data: FUNCTION }
-    return this.#call(method, [name ?? null, marked ?? {}], db)
-  }
+  #redriveCall (method, name, options) { return this.#call(method, ...redriveArguments(name, options)) }
 
   redrive (name, options = {}) { return this.#redriveCall('redrive', name, options) }
 
@@ -487,15 +384,7 @@ class PgBoss extends EventEmitter {
     this.#spies?.clear()
   }
 
-  async flow (jobs, options) {
-    const [, db] = splitDb(options)
-    const marked = Array.isArray(jobs)
-      ? jobs.map(job => job && typeof job === 'object'
-        ? { ...job, options: markUndefined(job.options) }
-        : job)
-      : (jobs ?? null)
-    return this.#call('flow', [marked], db)
-  }
+  async flow (jobs, options) { return this.#call('flow', ...flowArguments(jobs, options)) }
 
   getDependencies (name, id, options) { return this.#dependencyCall('getDependencies', name, id, options) }
   getDependents (name, id, options) { return this.#dependencyCall('getDependents', name, id, options) }
@@ -576,64 +465,15 @@ class PgBoss extends EventEmitter {
     }
     if (typeof handler !== 'function') throw assertion('expected callback to be a function')
     if (typeof options !== 'object') throw assertion('expected config to be an object')
-    const perJobResults = options.perJobResults === true
-    // batch id → its signal's state: created on first read of `job.signal` (most handlers never
-    // read it, and an AbortController per job is a measurable share of a fast handler's cost)
-    const batches = new Map()
-
-    const native = this.#native
-    const spies = this.#spies
-    // the engine starts a handler call with `run` and learns its outcome from `handled`
-    const run = (message) => {
-      const parsed = JSON.parse(message)
-      handle(parsed).then(
-        (text) => native.handled(parsed.batch, text),
-        (err) => native.handled(parsed.batch, JSON.stringify({ kind: 'rejected', error: { message: String(err?.message ?? err) }, terminal: false }))
-      )
-    }
-    const adapterTransactions = this.#adapterTransactions?.transactions
-    const handle = async ({ batch, jobs, tx, adapterTx }) => {
-      const state = { controller: null, reason: null }
-      batches.set(batch, state)
-      const signal = {
-        enumerable: true,
-        configurable: true,
-        get () {
-          if (!state.controller) {
-            state.controller = new AbortController()
-            if (state.reason !== null) state.controller.abort(state.reason)
-          }
-          return state.controller.signal
-        }
-      }
-      revive.jobs(jobs)
-      for (const job of jobs) Object.defineProperty(job, 'signal', signal)
-      spies?.claimed(name, batch, jobs, perJobResults && !each)
-      let value
-      // the handler's tx: the engine's transaction, or the adapter's own transaction db, as pg-boss hands it
-      const db = tx != null ? transactionDb(native, tx) : adapterTx != null ? adapterTransactions?.get(adapterTx)?.db : undefined
-      if (db) handlerTransactions.set(db, handlerTransaction(jobs))
-      try {
-        value = await (each ? handler(jobs[0]) : db ? handler(jobs, db) : handler(jobs))
-        spies?.handled(batch, value)
-      } catch (err) {
-        spies?.handled(batch, undefined, err)
-        return encodeRejected(err)
-      } finally {
-        // pg-boss aborts the signal once the handler has settled; the engine only sends an abort
-        // for a timeout or a shutdown, so the common path costs one call into JS, not two
-        batches.delete(batch)
-        abortBatch(state, 'handler settled')
-      }
-      if (db) return encodeResolved(value, [...handlerTransactions.get(db).settled])
-      return (perJobResults && !each) ? encodeResults(value) : encodeResolved(value)
-    }
-    const abort = (message) => {
-      const { batch, reason } = JSON.parse(message)
-      const state = batches.get(batch)
-      batches.delete(batch)
-      if (state) abortBatch(state, reason)
-    }
+    const { run, abort } = handlerCallbacks({
+      native: this.#native,
+      spies: this.#spies,
+      adapterTransactions: this.#adapterTransactions?.transactions,
+      name,
+      handler,
+      each,
+      perJobResults: options.perJobResults === true
+    })
     const text = await this.#native.work(JSON.stringify([name, options]), each, run, abort)
     const id = unwrap(text)
     if (typeof id === 'string') this.#workQueues.set(id, name)
@@ -677,27 +517,6 @@ class PgBoss extends EventEmitter {
     return unwrap(this.#native.callSync(method, JSON.stringify(args)))
   }
 }
-
-/**
- * The `tx` a transactional handler gets: `executeSql(text, values)` on the connection its
- * transaction holds (the engine's pool), rows as `getDb().executeSql()` returns them.
- */
-function transactionDb (native, id) {
-  const db = {
-    executeSql: async (text, values) =>
-      sqlResult(unwrap(await native.transactionSql(id, String(text), JSON.stringify(Array.isArray(values) ? values : []))))
-  }
-  return db
-}
-
-/** Abort a batch's signal, or, when no handler has read it yet, make it start out aborted. */
-function abortBatch (state, reason) {
-  if (state.reason !== null) return
-  state.reason = new Error(reason)
-  state.controller?.abort(state.reason)
-}
-
-
 
 /**
  * Upgrade a pg-boss 10 schema (versions 21-24) to 46 in place, or carry on with an upgrade that

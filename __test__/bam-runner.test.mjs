@@ -1,25 +1,13 @@
 // The BAM runner: pg-boss-native runs the index builds a migration queued in <schema>.bam, as
 // pg-boss 12.38 runs them, alone or in a fleet with 12.38.
-import { test, before, after } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { connectionString, dropSchema, pool, startBoss, startPgBoss, waitFor, sleep } from './helpers.mjs'
+import { connectionString, dropSchema, startBoss, startPgBoss, waitFor, sleep, schemasForFile } from './helpers.mjs'
 import { catalog as catalogOf } from './support/catalog.mjs'
 
 const FAST = { bamIntervalSeconds: 1, __test__bypass_bam_interval_check: true }
 
-const used = new Set()
-let db
-before(() => { db = pool() })
-after(async () => {
-  for (const s of used) await dropSchema(s)
-  await db.end()
-})
-
-function schemaName (label) {
-  const s = `bamr_${label}`
-  used.add(s)
-  return s
-}
+const { db, schemaName } = schemasForFile('bamr')
 
 /** A schema at 37 made by pg-boss 12.27, with queues partitioned and not, and a job on each. */
 async function oldSchema (schema) {

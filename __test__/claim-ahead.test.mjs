@@ -129,8 +129,12 @@ test('prefetch: a number caps the jobs held ahead below batchSize', async () => 
   await boss.offWork('ahead-cap', { wait: true })
 })
 
-async function heldOnStop (name, stopIt) {
-  await boss.createQueue(name)
+/**
+ * Queue `name` (`queueOptions`) with four jobs, worked with prefetch by another instance
+ * (`other`): two run in a handler held open until `g.open()`, two are held claimed ahead.
+ */
+async function runningAndHeld (name, queueOptions) {
+  await boss.createQueue(name, queueOptions)
   await sendMany(name, 4)
   const other = newBoss()
   await other.start()
@@ -138,6 +142,11 @@ async function heldOnStop (name, stopIt) {
   await other.work(name, { ...poll, batchSize: 2, burstWhenBatchFull: true, prefetch: true }, g.handler)
   await waitFor(async () => (await countIn(name, 'active')) === 4)
   const running = new Set(g.seen)
+  return { other, g, running }
+}
+
+async function heldOnStop (name, stopIt) {
+  const { other, g, running } = await runningAndHeld(name)
   const stopping = stopIt(other)
   // held jobs go back at once, while the handler still runs
   const back = await waitFor(async () => {
@@ -184,14 +193,7 @@ test('prefetch: a graceful stop() hands held jobs back and lets the running batc
 
 test('prefetch: stop({ graceful: false }) fails the running batch but hands held jobs back uncharged', async () => {
   const name = 'ahead-hardstop'
-  await boss.createQueue(name, { retryLimit: 2 })
-  await sendMany(name, 4)
-  const other = newBoss()
-  await other.start()
-  const g = gated()
-  await other.work(name, { ...poll, batchSize: 2, burstWhenBatchFull: true, prefetch: true }, g.handler)
-  await waitFor(async () => (await countIn(name, 'active')) === 4)
-  const running = new Set(g.seen)
+  const { other, g, running } = await runningAndHeld(name, { retryLimit: 2 })
   await other.stop({ graceful: false })
   g.open()
   const rows = await waitFor(async () => {
@@ -322,21 +324,16 @@ test('prefetch on a key_strict_fifo queue: one active per key, in order', async 
   assert.deepEqual(r.order.get('b'), [0, 2, 4, 6])
 })
 
-test('prefetch with groupConcurrency: the group limit counts held jobs (they are active)', async () => {
-  const sends = []
-  for (let i = 0; i < 8; i++) sends.push([{ i }, { group: { id: i % 2 ? 'g1' : 'g2' } }])
-  const r = await policyRun({ name: 'ahead-group', sends, workOptions: { localConcurrency: 3, groupConcurrency: 1 }, column: 'group_id', keyOf: j => j.groupId })
-  assert.equal(r.mostActive, 1)
-  assert.equal(r.mostRunning, 1)
-})
-
-test('prefetch with localGroupConcurrency: held jobs count against the group in this process', async () => {
-  const sends = []
-  for (let i = 0; i < 8; i++) sends.push([{ i }, { group: { id: i % 2 ? 'g1' : 'g2' } }])
-  const r = await policyRun({ name: 'ahead-localgroup', sends, workOptions: { localConcurrency: 3, localGroupConcurrency: 1 }, column: 'group_id', keyOf: j => j.groupId })
-  assert.equal(r.mostActive, 1)
-  assert.equal(r.mostRunning, 1)
-})
+for (const [option, counted] of [['groupConcurrency', 'the group limit counts held jobs (they are active)'], ['localGroupConcurrency', 'held jobs count against the group in this process']]) {
+  test(`prefetch with ${option}: ${counted}`, async () => {
+    const sends = []
+    for (let i = 0; i < 8; i++) sends.push([{ i }, { group: { id: i % 2 ? 'g1' : 'g2' } }])
+    const name = option === 'groupConcurrency' ? 'ahead-group' : 'ahead-localgroup'
+    const r = await policyRun({ name, sends, workOptions: { localConcurrency: 3, [option]: 1 }, column: 'group_id', keyOf: j => j.groupId })
+    assert.equal(r.mostActive, 1)
+    assert.equal(r.mostRunning, 1)
+  })
+}
 
 test('workEach prefetch: false claims the next batch only once every buffered job has started', async () => {
   await boss.createQueue('ahead-each')

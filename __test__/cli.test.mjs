@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createRequire } from 'node:module'
 import { getConstructionPlans, getMigrationPlans, getRollbackPlans, getUninstallPlans } from '../index.mjs'
-import { connectionString, dropSchema, pool, startPgBoss } from './helpers.mjs'
+import { connectionString, dropSchema, startPgBoss, schemasForFile } from './helpers.mjs'
 import { catalog as catalogOf } from './support/catalog.mjs'
 
 const require = createRequire(import.meta.url)
@@ -19,22 +19,15 @@ const SERVED = require('../package.json').pgboss.schema
 // the oldest schema version pg-boss-native upgrades, as the engine reports it
 const { oldest: OLDEST } = require('../lib/plans.js').migratableVersions()
 
-const used = new Set()
-let db
+// a v10 upgrade leaves the old schema beside the new one as <schema>_v10
+const schemas = schemasForFile('cli', { alsoDrop: s => [`${s}_v10`] })
+const { db, version } = schemas
 let cwd
-before(() => {
-  db = pool()
-  cwd = mkdtempSync(join(tmpdir(), 'pgbn-cli-'))
-})
-after(async () => {
-  for (const s of used) await dropSchema(s)
-  await db.end()
-  rmSync(cwd, { recursive: true, force: true })
-})
+before(() => { cwd = mkdtempSync(join(tmpdir(), 'pgbn-cli-')) })
+after(() => { rmSync(cwd, { recursive: true, force: true }) })
 
 async function schemaName (label) {
-  const s = `cli_${label}`
-  used.add(s)
+  const s = schemas.schemaName(label)
   await dropSchema(s)
   return s
 }
@@ -59,11 +52,6 @@ const conn = schema => ['--connection-string', connectionString, '--schema', sch
 
 /** 12.38's text in our words: the same message, naming our command. */
 const asOurs = text => text.replaceAll('"pg-boss ', '"pg-boss-native ')
-
-async function version (schema) {
-  const { rows } = await db.query(`SELECT version FROM ${schema}.version`)
-  return Number(rows[0].version)
-}
 
 async function installed (schema) {
   const { rows } = await db.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema])
@@ -501,7 +489,6 @@ test('PGBOSS_* environment variables are read', async () => {
 
 test('migrate upgrades a pg-boss 10 schema in place, and --dry-run prints that upgrade first', async () => {
   const schema = await schemaName('migrate_v10')
-  used.add(`${schema}_v10`)
   await dropSchema(schema)
   const Old = require('pgb104')
   const old = new Old({ connectionString, schema, supervise: false, schedule: false })

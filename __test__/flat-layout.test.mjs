@@ -7,6 +7,7 @@ import assert from 'node:assert/strict'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { PgBoss, getConstructionPlans, getMigrationPlans, getRollbackPlans, getUninstallPlans } from '../index.mjs'
 import { connectionString, dropSchema, pool, startBoss, startPgBoss } from './helpers.mjs'
+import { catalog as catalogOf } from './support/catalog.mjs'
 
 const db = pool()
 const started = []
@@ -36,24 +37,7 @@ async function fresh (schema, backend = 'cockroachdb', options = {}) {
   return ours(schema, { backend, ...options })
 }
 
-/** The catalog of `schema` as comparable text (relations, columns, constraints, indexes, functions). */
-async function catalog (schema) {
-  const { rows } = await db.query(`
-    SELECT 'column ' || table_name || '.' || column_name || ' ' || udt_name || ' ' || is_nullable || ' ' || coalesce(column_default, '') AS item
-      FROM information_schema.columns WHERE table_schema = $1
-    UNION ALL
-    SELECT 'relation ' || relname || ' ' || relkind::text FROM pg_class WHERE relnamespace = $1::regnamespace
-    UNION ALL
-    SELECT 'index ' || indexname || ' ' || indexdef FROM pg_indexes WHERE schemaname = $1
-    UNION ALL
-    SELECT 'constraint ' || conrelid::regclass::text || ' ' || conname || ' ' || pg_get_constraintdef(oid)
-      FROM pg_constraint WHERE connamespace = $1::regnamespace
-    UNION ALL
-    SELECT 'function ' || regexp_replace(pg_get_functiondef(p.oid), '\\s+', '', 'g')
-      FROM pg_proc p WHERE pronamespace = $1::regnamespace
-    ORDER BY 1`, [schema])
-  return rows.map(r => r.item.replaceAll(schema, 'S'))
-}
+const catalog = schema => catalogOf(db, schema)
 
 async function state (schema, id) {
   const { rows } = await db.query(`SELECT state, retry_count FROM ${schema}.job WHERE id = $1`, [id])

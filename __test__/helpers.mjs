@@ -2,6 +2,7 @@
 import { spawn } from 'node:child_process'
 import { createRequire } from 'node:module'
 import { after, before } from 'node:test'
+import assert from 'node:assert/strict'
 import { userInfo } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { PgBoss } from '../index.mjs'
@@ -123,4 +124,46 @@ export function runScript (source) {
   child.stderr.on('data', d => { output += d })
   const exited = new Promise(resolve => child.on('exit', (code, signal) => resolve({ code, signal, output })))
   return { child, exited, output: () => output }
+}
+
+/** The error `promise` rejects with; fails the test when it resolves. */
+export async function rejection (promise) {
+  try {
+    await promise
+  } catch (err) {
+    return err
+  }
+  assert.fail('expected a rejection')
+}
+
+/** The version row of `schema` as a number. */
+export async function schemaVersion (db, schema) {
+  const { rows } = await db.query(`SELECT version FROM ${schema}.version`)
+  return Number(rows[0].version)
+}
+
+/**
+ * One test file's pool and schemas: `db` (closed after the file's last test), `schemaName(label)`
+ * (`<prefix>_<label>`, dropped after the last test with the schemas `alsoDrop(schema)` names) and
+ * `version(schema)`.
+ */
+export function schemasForFile (prefix, { alsoDrop = () => [] } = {}) {
+  const used = new Set()
+  const db = pool()
+  after(async () => {
+    for (const s of used) {
+      for (const other of alsoDrop(s)) await dropSchema(other)
+      await dropSchema(s)
+    }
+    await db.end()
+  })
+  return {
+    db,
+    schemaName (label) {
+      const s = `${prefix}_${label}`
+      used.add(s)
+      return s
+    },
+    version: schema => schemaVersion(db, schema)
+  }
 }

@@ -2,7 +2,7 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { PgBoss } from '../index.mjs'
-import { connectionString, dropSchema, pool, startBoss, startPgBoss } from './helpers.mjs'
+import { connectionString, dropSchema, pool, startBoss, startPgBoss, rejection } from './helpers.mjs'
 
 const SCHEMA = 'pgbn_schema_test'
 const QUOTED = '"PgbnSchema Test"'
@@ -20,15 +20,6 @@ after(async () => {
   for (const s of ALL) await dropSchema(s)
   await db.end()
 })
-
-async function rejection (promise) {
-  try {
-    await promise
-  } catch (err) {
-    return err
-  }
-  assert.fail('expected a rejection')
-}
 
 for (const schema of [SCHEMA, QUOTED]) {
   test(`start() installs schema 46 that pg-boss 12.38 accepts without migrating (${schema})`, async () => {

@@ -1,49 +1,22 @@
 // In-place upgrades from pg-boss 10 (schemas 21-24), which pg-boss itself has no path for: a
 // schema made by a real v10 release is brought to 46 by start() (or upgradeFromV10()), in
 // batches, and the result is one pg-boss 12.38 accepts as its own, with every row kept.
-import { test, before, after } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { createRequire } from 'node:module'
 import { PgBoss, getMigrationPlans, upgradeFromV10, rollbackV10Upgrade } from '../index.mjs'
-import { connectionString, dropSchema, pool, startBoss, startPgBoss, entry, waitFor } from './helpers.mjs'
+import { jobsOn } from './support/old-schema.mjs'
+import { assertBothWork, assertNoDrift, assertRacedStarts } from './support/upgraded.mjs'
+import { connectionString, dropSchema, startBoss, startPgBoss, entry, waitFor, rejection, schemasForFile } from './helpers.mjs'
 
 const require = createRequire(import.meta.url)
 // the release that made each v10 schema version (10.0.6 made 22, 10.1.1 made 23, 10.1.5 made 24)
 const RELEASES = { 21: ['pgb100', '10.0.5'], 22: ['pgb1006', '10.0.6'], 23: ['pgb101', '10.1.4'], 24: ['pgb104', '10.4.2'] }
 const V10_POLICIES = ['standard', 'short', 'singleton', 'stately']
 
-const used = new Set()
-let db
-before(() => { db = pool() })
-after(async () => {
-  for (const s of used) {
-    await dropSchema(`${s}_v10`)
-    await dropSchema(`${s}_v46`)
-    await dropSchema(s)
-  }
-  await db.end()
-})
-
-function schemaName (label) {
-  const s = `upg10_${label}`
-  used.add(s)
-  return s
-}
-
-async function rejection (promise) {
-  try {
-    await promise
-  } catch (err) {
-    return err
-  }
-  assert.fail('expected a rejection')
-}
-
-async function version (schema) {
-  const { rows } = await db.query(`SELECT version FROM ${schema}.version`)
-  return Number(rows[0].version)
-}
+// an upgrade moves the v10 schema aside as <schema>_v10 (and a rollback the new one as <schema>_v46)
+const { db, schemaName, version } = schemasForFile('upg10', { alsoDrop: s => [`${s}_v10`, `${s}_v46`] })
 
 async function schemaExists (schema) {
   const { rows } = await db.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema])
@@ -79,13 +52,7 @@ async function v10Schema (schema, target) {
     for (const policy of V10_POLICIES) {
       const name = `${policy}-q`
       await old.createQueue(name, { policy, deadLetter: 'dead', retryLimit: 1, retryDelay: 5, retryBackoff: true, expireInSeconds: 120, retentionMinutes: 30 })
-      let n = 0
-      const send = (options = {}) => old.send(name, { policy, n: n++ }, { singletonKey: `k${n}`, ...options })
-      const fetchOne = async () => {
-        const [job] = await old.fetch(name)
-        assert.ok(job, `a job to fetch on ${name}`)
-        return job.id
-      }
+      const { send, fetchOne } = jobsOn(old, name, policy)
       await send(); const done = await fetchOne(); await old.complete(name, done, { ok: true })
       await send({ retryLimit: 0 }); const failed = await fetchOne(); await old.fail(name, failed, { bad: true })
       await send({ retryLimit: 1, retryDelay: 3600 }); const retry = await fetchOne(); await old.fail(name, retry, { again: true })
@@ -139,40 +106,6 @@ async function v46Rows (schema) {
   return { jobs, queues, schedules, subscriptions }
 }
 
-async function assertNoDrift (schema) {
-  const ref = await startPgBoss(schema, { migrate: false })
-  try {
-    const drift = await ref.detectSchemaDrift()
-    assert.equal(drift.ok, true, JSON.stringify(drift))
-  } finally {
-    await ref.stop({ graceful: false })
-  }
-}
-
-/** Both implementations send, fetch and complete on every queue. */
-async function assertBothWork (schema) {
-  const ours = await startBoss(schema, { migrate: false })
-  const ref = await startPgBoss(schema, { migrate: false })
-  try {
-    const { rows: queues } = await db.query(`SELECT name FROM ${schema}.queue WHERE name NOT LIKE '\\_\\_%' ORDER BY name`)
-    assert.ok(queues.length >= 5)
-    for (const { name } of queues) {
-      for (const [sender, worker] of [[ours, ref], [ref, ours]]) {
-        const id = await sender.send(name, { after: true }, { singletonKey: `new-${sender === ours}`, priority: 10 })
-        assert.ok(id, `send on ${name}`)
-        const jobs = await worker.fetch(name, { batchSize: 20 })
-        assert.ok(jobs.some(j => j.id === id), `fetch on ${name} returns the new job`)
-        await worker.complete(name, id, { done: name })
-        const job = await sender.getJobById(name, id)
-        assert.equal(job.state, 'completed', `${name}: ${JSON.stringify(job)}`)
-      }
-    }
-  } finally {
-    await ours.stop()
-    await ref.stop({ graceful: false })
-  }
-}
-
 for (const from of [21, 22, 23, 24]) {
   const [, release] = RELEASES[from]
   test(`start() upgrades pg-boss ${release}'s schema ${from} to 46 in place: every row kept, 12.38 finds no drift, both work on it`, async () => {
@@ -206,7 +139,7 @@ for (const from of [21, 22, 23, 24]) {
     assert.equal(schedule.options.tz, undefined, 'tz lives in the timezone column')
 
     await assertNoDrift(schema)
-    await assertBothWork(schema)
+    await assertBothWork(db, schema, { where: "name NOT LIKE '\\_\\_%'", atLeast: 5 })
   })
 }
 
@@ -333,18 +266,10 @@ test('two pg-boss-native instances starting at once on a v10 schema upgrade it o
   const schema = schemaName('race')
   await v10Schema(schema, 23)
   const before = await v10Rows(schema)
-  const a = new PgBoss({ connectionString, schema, supervise: false, schedule: false })
-  const b = new PgBoss({ connectionString, schema, supervise: false, schedule: false })
-  const results = await Promise.allSettled([a.start(), b.start()])
-  try {
-    for (const r of results) assert.equal(r.status, 'fulfilled', String(r.reason?.stack ?? r.reason))
-    assert.equal(await version(schema), 46)
+  await assertRacedStarts(db, schema, async () => {
     assert.equal(await schemaExists(`${schema}_v10`), false)
     assert.deepEqual((await v46Rows(schema)).jobs, before.jobs)
-  } finally {
-    await a.stop()
-    await b.stop()
-  }
+  })
 })
 
 test('the upgrade refuses createSchema: false, and a taken name to move the v10 schema to, changing nothing', async () => {

@@ -1,11 +1,12 @@
 // In-place upgrades: a schema made by a real, older pg-boss release is brought to 46 by
 // pg-boss-native's start(), and the result is one pg-boss 12.38 accepts as its own.
-import { test, before, after } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { PgBoss, getMigrationPlans, getRollbackPlans } from '../index.mjs'
-import { connectionString, dropSchema, pool, startBoss, startPgBoss, waitFor } from './helpers.mjs'
+import { connectionString, dropSchema, startBoss, startPgBoss, waitFor, rejection, schemasForFile } from './helpers.mjs'
 import { catalog as catalogOf } from './support/catalog.mjs'
 import { makeOldSchema } from './support/old-schema.mjs'
+import { assertBothWork, assertNoDrift, assertRacedStarts } from './support/upgraded.mjs'
 
 // 12.10 (28), 12.36 (44) and 12.37 (45) were never published: those schemas are the release
 // below's stepped up by
@@ -14,33 +15,7 @@ const RELEASES = { 25: 'pgb110', 26: 'pgb125', 27: 'pgb129', 28: 'pgb129', 29: '
 const RELEASE_SCHEMA = { pgb110: 25, pgb111: 26, pgb125: 26, pgb129: 27, pgb1211: 29, pgb1218: 30, pgb1220: 31, pgb1221: 32, pgb1222: 33, pgb1223: 34, pgb1224: 35, pgb1225: 36, pgb1227: 37, pgb1228: 38, pgb1229: 39, pgb1230: 40, pgb1232: 41, pgb1234: 42, pgb1235: 43 }
 const RELEASE_VERSION = { pgb110: '11.0.8', pgb111: '11.1.2', pgb125: '12.5.4', pgb129: '12.9.0', pgb1211: '12.11.2', pgb1218: '12.18.3', pgb1220: '12.20.0', pgb1221: '12.21.1', pgb1222: '12.22.0', pgb1223: '12.23.1', pgb1224: '12.24.0', pgb1225: '12.25.1', pgb1227: '12.27.0', pgb1228: '12.28.1', pgb1229: '12.29.0', pgb1230: '12.30.0', pgb1232: '12.32.0', pgb1234: '12.34.0', pgb1235: '12.35.0' }
 
-const used = new Set()
-let db
-before(() => { db = pool() })
-after(async () => {
-  for (const s of used) await dropSchema(s)
-  await db.end()
-})
-
-function schemaName (label) {
-  const s = `upg_${label}`
-  used.add(s)
-  return s
-}
-
-async function rejection (promise) {
-  try {
-    await promise
-  } catch (err) {
-    return err
-  }
-  assert.fail('expected a rejection')
-}
-
-async function version (schema) {
-  const { rows } = await db.query(`SELECT version FROM ${schema}.version`)
-  return Number(rows[0].version)
-}
+const { db, schemaName, version } = schemasForFile('upg')
 
 /** pg-boss 12.38's own migration of `schema` from `from` up to `to`, BAM rows queued. */
 async function referenceMigrate (schema, from, to) {
@@ -110,41 +85,6 @@ async function runBuilds (schema) {
   }
 }
 
-async function assertNoDrift (schema, { built = false } = {}) {
-  const ref = await startPgBoss(schema, { migrate: false })
-  try {
-    const drift = await ref.detectSchemaDrift()
-    assert.equal(drift.ok, true, JSON.stringify(drift))
-    if (built) assert.deepEqual(drift.building, [])
-  } finally {
-    await ref.stop({ graceful: false })
-  }
-}
-
-/** Both implementations send, fetch and complete on every queue of the fixture. */
-async function assertBothWork (schema) {
-  const ours = await startBoss(schema, { migrate: false })
-  const ref = await startPgBoss(schema, { migrate: false })
-  try {
-    const { rows: queues } = await db.query(`SELECT name FROM ${schema}.queue WHERE name LIKE '%-_' ORDER BY name`)
-    assert.ok(queues.length >= 8)
-    for (const { name } of queues) {
-      for (const [sender, worker] of [[ours, ref], [ref, ours]]) {
-        const id = await sender.send(name, { after: true }, { singletonKey: `new-${sender === ours}`, priority: 10 })
-        assert.ok(id, `send on ${name}`)
-        const jobs = await worker.fetch(name, { batchSize: 20 })
-        assert.ok(jobs.some(j => j.id === id), `fetch on ${name} returns the new job`)
-        await worker.complete(name, id, { done: name })
-        const job = await sender.getJobById(name, id)
-        assert.equal(job.state, 'completed', `${name}: ${JSON.stringify(job)}`)
-      }
-    }
-  } finally {
-    await ours.stop()
-    await ref.stop({ graceful: false })
-  }
-}
-
 // [schema, release]: each version from the release that carries it, and 26 from 11.1 as well as 12.5
 const UPGRADES = [45, 44, 43, 42, 41, 40, 39, 38, 37, 36, 35, 34, 33, 32, 31, 30, 29, 28, 27, 26]
   .map(from => [from, RELEASES[from]])
@@ -187,7 +127,7 @@ for (const [from, release] of UPGRADES) {
     assert.ok(built.some(item => item.startsWith('index job_common_i17 ')), 'the v46 builds ran')
     assert.deepEqual(built, await catalog(twin))
     assertKept(before, await rows(ours))
-    await assertBothWork(ours)
+    await assertBothWork(db, ours, { where: "name LIKE '%-_'", atLeast: 8 })
   })
 }
 
@@ -219,18 +159,10 @@ test('pg-boss-native and pg-boss 12.38 starting at once on schema 43 migrate it 
 test('two pg-boss-native instances starting at once on schema 43 migrate it once', async () => {
   const schema = schemaName('race_ours')
   await oldSchema(schema, 43)
-  const a = new PgBoss({ connectionString, schema, supervise: false, schedule: false })
-  const b = new PgBoss({ connectionString, schema, supervise: false, schedule: false })
-  const results = await Promise.allSettled([a.start(), b.start()])
-  try {
-    for (const r of results) assert.equal(r.status, 'fulfilled', String(r.reason?.stack ?? r.reason))
-    assert.equal(await version(schema), 46)
+  await assertRacedStarts(db, schema, async () => {
     const { rows: dup } = await db.query(`SELECT name, table_name FROM ${schema}.bam GROUP BY 1, 2 HAVING count(*) > 1`)
     assert.deepEqual(dup, [])
-  } finally {
-    await a.stop()
-    await b.stop()
-  }
+  })
 })
 
 test('migrate: false on an old schema refuses as pg-boss 12.38 does, and changes nothing', async () => {

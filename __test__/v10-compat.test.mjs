@@ -3,7 +3,7 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { PgBoss } from '../index.mjs'
-import { connectionString, dropSchema, pool, sleep, startBoss, startPgBoss, waitFor } from './helpers.mjs'
+import { connectionString, dropSchema, pool, sleep, startBoss, startPgBoss, waitFor, rejection } from './helpers.mjs'
 
 const schema = 'v10_compat'
 let db
@@ -25,15 +25,6 @@ async function deprecations (fn) {
   const value = await fn()
   await new Promise(resolve => setImmediate(resolve))
   return { value, codes: warnings.slice(start) }
-}
-
-async function rejection (promise) {
-  try {
-    await promise
-  } catch (err) {
-    return err
-  }
-  assert.fail('expected a rejection')
 }
 
 async function jobsOf (name) {

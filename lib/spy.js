@@ -7,7 +7,7 @@
 // Where the facts come from:
 // - `created`: index.js after its send()/insert()/publish() returned the ids (the rows are
 //   written); the engine's own creations (a schedule's send-it worker) as a `created` event.
-// - `active`: index.js as it calls a worker's handler with the jobs it claimed; the engine's
+// - `active`: lib/handler.js as it calls a worker's handler with the jobs it claimed; the engine's
 //   `active` event for jobs claimed over a `localGroupConcurrency` limit and handed back.
 // - `completed` / `failed`: the engine's `settled` event, sent once the write-back statement has
 //   returned, paired here with the handler call it settles (its jobs, its return value or error).

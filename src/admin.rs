@@ -17,6 +17,18 @@ fn version_arg(args: &[Value], command: &str) -> Result<i64> {
     })
 }
 
+/// The rows of `sql` (one JSON object each) as one JSON array.
+async fn json_rows(engine: &Engine, sql: &str) -> Result<String> {
+    let db = engine.instance_db()?;
+    let rows: Vec<Value> = engine
+        .query(&db, sql, &[])
+        .await?
+        .iter()
+        .map(|r| serde_json::from_str(r))
+        .collect::<std::result::Result<_, _>>()?;
+    Ok(Value::Array(rows).to_string())
+}
+
 pub async fn call(engine: &Engine, command: &str, args: &[Value]) -> Result<String> {
     let s = &engine.config.schema;
     match command {
@@ -66,31 +78,13 @@ pub async fn call(engine: &Engine, command: &str, args: &[Value]) -> Result<Stri
             Ok((version - 1).to_string())
         }
         // the `{ tableName, policy }` rows an exported migration aims its index builds at
-        "partitionTables" => {
-            let db = engine.instance_db()?;
-            let rows = engine
-                .query(&db, &plans::migrate::partition_tables(s), &[])
-                .await?;
-            let rows: Vec<Value> = rows
-                .iter()
-                .map(|r| serde_json::from_str(r))
-                .collect::<std::result::Result<_, _>>()?;
-            Ok(Value::Array(rows).to_string())
-        }
+        "partitionTables" => json_rows(engine, &plans::migrate::partition_tables(s)).await,
         // job indexes with their size (`{ name, table, pages, entries, bytes, owned }`): the
         // bloated ones by pg-boss's default thresholds, or all of them with `force`
         "jobIndexes" => {
             let force = args.first().and_then(Value::as_bool).unwrap_or(false);
             let thresholds = (!force).then(plans::reindex::BloatThresholds::default);
-            let db = engine.instance_db()?;
-            let rows = engine
-                .query(&db, &plans::reindex::targets(s, thresholds), &[])
-                .await?;
-            let rows: Vec<Value> = rows
-                .iter()
-                .map(|r| serde_json::from_str(r))
-                .collect::<std::result::Result<_, _>>()?;
-            Ok(Value::Array(rows).to_string())
+            json_rows(engine, &plans::reindex::targets(s, thresholds)).await
         }
         // the statements that rebuild the named indexes (after dropping stubs a rebuild left)
         "reindexCommands" => {

@@ -6,7 +6,19 @@ use crate::js::{self, Object};
 use crate::names::{SchemaName, DEFAULT_SCHEMA};
 use serde_json::Value;
 
-const MAX_EXPIRATION_HOURS: f64 = 24.0;
+mod clock;
+mod instance;
+mod maintenance;
+mod read;
+
+use clock::clock_option;
+pub use clock::{ClockConfig, TEST_CLOCK_SETTING};
+use instance::instance_options;
+pub use instance::InstanceConfig;
+use maintenance::reindex_options;
+pub use maintenance::ReindexSetting;
+use read::{between, bool_or, interval_option, millis_or, number_or};
+
 const MAX_RETENTION_DAYS: i64 = 365;
 pub const BACKENDS: [&str; 5] = ["postgres", "cockroachdb", "yugabytedb", "citus", "pglite"];
 
@@ -59,222 +71,6 @@ pub struct Config {
     /// pg-boss v10's defaults given to the constructor, as the options `createQueue()` and
     /// `work()` take from them (`src/v10_defaults.rs`).
     pub v10_defaults: crate::v10_defaults::V10Defaults,
-}
-
-/// A caller's `clock` (pg-boss 12.38's `Clock`): the timekeeper reads its time and waits on its
-/// timers. `attachable` clocks (a `TestClock`) also move the schema's `job_now()`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClockConfig {
-    pub attachable: bool,
-}
-
-/// The session setting a TestClock's `job_now()` reads (12.38's `CLOCK_OVERRIDE_SETTING`).
-pub const TEST_CLOCK_SETTING: &str = "pgboss.test_clock";
-
-const CLOCK_METHODS: [&str; 5] = [
-    "now",
-    "setTimeout",
-    "clearTimeout",
-    "setInterval",
-    "clearInterval",
-];
-
-/// pg-boss's `applyClockConfig`. index.js describes a clock by its methods, each a function
-/// marker (`js::FUNCTION`) when the clock has it; JSON cannot carry the clock itself.
-fn clock_option(obj: &Object) -> Result<Option<ClockConfig>> {
-    let Some(clock) = obj.get("clock").filter(|v| js::truthy(Some(v))) else {
-        return Ok(None);
-    };
-    let has = |method: &str| clock.get(method).and_then(Value::as_str) == Some(js::FUNCTION);
-    for method in CLOCK_METHODS {
-        ensure(
-            has(method),
-            format!("configuration assert: clock must implement {method}()"),
-        )?;
-    }
-    Ok(Some(ClockConfig {
-        attachable: has("attach"),
-    }))
-}
-
-/// The constructor's `reindex` options object (`true` reads as all defaults). A threshold left
-/// unset takes the plan's default; see `plans::reindex::BloatThresholds`.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct ReindexSetting {
-    pub min_pages: Option<f64>,
-    pub max_entries_per_page: Option<f64>,
-    pub min_size_ratio: Option<f64>,
-    pub max_index_bytes: Option<f64>,
-}
-
-/// pg-boss's `validateReindexConfig` and `validateVacuumMonitorConfig`, in its order.
-fn reindex_options(obj: &Object) -> Result<(Option<ReindexSetting>, f64, bool)> {
-    let given = obj.get("reindex");
-    ensure(
-        given.is_none() || matches!(given, Some(Value::Bool(_)) | Some(Value::Object(_))),
-        "configuration assert: reindex must be a boolean or an options object",
-    )?;
-    let setting = match given {
-        Some(Value::Bool(false)) => None,
-        Some(Value::Object(o)) => {
-            let field = |key: &str| o.get(key).filter(|v| !js::is_undefined(Some(v)));
-            let number = |v: Option<&Value>| v.and_then(Value::as_f64);
-            let min_pages = field("minPages");
-            ensure(
-                min_pages.is_none() || (js::is_integer(min_pages) && js::ge(min_pages, 0.0)),
-                "configuration assert: reindex.minPages must be an integer >= 0",
-            )?;
-            let per_page = field("maxEntriesPerPage");
-            ensure(
-                per_page.is_none() || number(per_page).is_some_and(|n| n > 0.0),
-                "configuration assert: reindex.maxEntriesPerPage must be a number > 0",
-            )?;
-            let ratio = field("minSizeRatio");
-            ensure(
-                ratio.is_none() || number(ratio).is_some_and(|n| n >= 0.0),
-                "configuration assert: reindex.minSizeRatio must be a number >= 0",
-            )?;
-            let max_bytes = field("maxIndexBytes");
-            ensure(
-                max_bytes.is_none()
-                    || (js::is_integer(max_bytes) && number(max_bytes).is_some_and(|n| n > 0.0)),
-                "configuration assert: reindex.maxIndexBytes must be an integer > 0",
-            )?;
-            let force = field("force");
-            ensure(
-                force.is_none() || force == Some(&Value::Bool(false)),
-                "configuration assert: reindex.force cannot be set in constructor options. Pass it to supervise()",
-            )?;
-            Some(ReindexSetting {
-                min_pages: number(min_pages),
-                max_entries_per_page: number(per_page),
-                min_size_ratio: number(ratio),
-                max_index_bytes: number(max_bytes),
-            })
-        }
-        _ => Some(ReindexSetting::default()),
-    };
-    ensure(
-        !js::has(obj, "reindexIntervalSeconds") || js::ge(obj.get("reindexIntervalSeconds"), 1.0),
-        "configuration assert: reindexIntervalSeconds must be at least every second",
-    )?;
-    let interval = number_or(obj, "reindexIntervalSeconds", MAX_EXPIRATION_HOURS * 3600.0);
-    ensure(
-        interval / 60.0 / 60.0 <= MAX_EXPIRATION_HOURS,
-        "configuration assert: reindexIntervalSeconds cannot exceed 24 hours",
-    )?;
-    let vacuum = obj.get("monitorVacuum");
-    ensure(
-        vacuum.is_none() || matches!(vacuum, Some(Value::Bool(_))),
-        "configuration assert: monitorVacuum must be a boolean",
-    )?;
-    Ok((setting, interval, vacuum != Some(&Value::Bool(false))))
-}
-
-/// This instance's entry in `<schema>.instance`: its id (made at construction), whether it
-/// registers, and what its row records.
-#[derive(Debug, Clone)]
-pub struct InstanceConfig {
-    pub id: String,
-    pub register: bool,
-    pub name: Option<String>,
-    pub heartbeat_seconds: u64,
-    /// The options the row's `config` column records (see `registry::recorded_options`).
-    pub recorded_options: Object,
-    /// `process.version` of the Node that loaded us, set by the binding.
-    pub node_version: String,
-}
-
-/// pg-boss's `applyInstanceConfig`: `registerInstance` is on unless `false`; `instanceName` a
-/// non-empty string; `instanceHeartbeatSeconds` an integer from 1 to 3600, 30 when unset.
-fn instance_options(obj: &Object) -> Result<(bool, Option<String>, u64)> {
-    let register = obj.get("registerInstance") != Some(&Value::Bool(false));
-    let name = obj.get("instanceName");
-    let unset = |v: Option<&Value>| v.is_none() || js::is_undefined(v);
-    ensure(
-        unset(name) || matches!(name, Some(Value::String(s)) if !s.is_empty()),
-        "configuration assert: instanceName must be a non-empty string",
-    )?;
-    let seconds = obj.get("instanceHeartbeatSeconds");
-    ensure(
-        unset(seconds)
-            || (js::is_integer(seconds)
-                && js::ge(seconds, 1.0)
-                && seconds.map(js::to_number).unwrap_or(f64::NAN) <= 3600.0),
-        "configuration assert: instanceHeartbeatSeconds must be an integer from 1 to 3600",
-    )?;
-    let name = js::as_str(name).map(str::to_string);
-    let seconds = js::as_i64(seconds).filter(|s| *s > 0).unwrap_or(30) as u64;
-    Ok((register, name, seconds))
-}
-
-fn bool_or(obj: &Object, key: &str, default: bool) -> bool {
-    if js::has(obj, key) {
-        js::truthy(obj.get(key))
-    } else {
-        default
-    }
-}
-
-/// `config.x = config.x || default` (0 falls back, as in pg-boss).
-fn number_or(obj: &Object, key: &str, default: f64) -> f64 {
-    match obj.get(key) {
-        Some(v) if js::truthy(Some(v)) => {
-            let n = js::to_number(v);
-            if n.is_nan() {
-                default
-            } else {
-                n
-            }
-        }
-        _ => default,
-    }
-}
-
-fn interval_option(obj: &Object, key: &str, default: f64) -> Result<f64> {
-    ensure(
-        !js::has(obj, key) || js::ge(obj.get(key), 1.0),
-        format!("configuration assert: {key} must be at least every second"),
-    )?;
-    let value = number_or(obj, key, default);
-    ensure(
-        value / 60.0 / 60.0 <= MAX_EXPIRATION_HOURS,
-        format!("configuration assert: {key} cannot exceed 24 hours"),
-    )?;
-    Ok(value)
-}
-
-fn between(
-    obj: &Object,
-    key: &str,
-    min: f64,
-    max: f64,
-    message: &str,
-    default: f64,
-) -> Result<f64> {
-    if js::has(obj, key) {
-        let n = obj.get(key).map(js::to_number).unwrap_or(f64::NAN);
-        ensure(
-            n >= min && n <= max,
-            format!("configuration assert: {message}"),
-        )?;
-    }
-    Ok(number_or(obj, key, default))
-}
-
-/// `config.x ?? default` for a number of milliseconds.
-fn millis_or(obj: &Object, key: &str, default: u64) -> u64 {
-    match obj.get(key) {
-        Some(v) if !v.is_null() && !js::is_undefined(Some(v)) => {
-            let n = js::to_number(v);
-            if n.is_finite() && n >= 0.0 {
-                n as u64
-            } else {
-                default
-            }
-        }
-        _ => default,
-    }
 }
 
 impl Config {

@@ -1,10 +1,10 @@
 //! The engine: one per `PgBoss` instance. Owns the native pool (or the caller's executor), the
-//! queue cache and the background tasks, and implements lifecycle and schema checks. Queue and job
-//! operations live in `queues.rs` and `jobs.rs`.
+//! queue cache and the background tasks, and implements the lifecycle (the schema start finds:
+//! `engine/schema.rs`). Queue and job operations live in `queues.rs` and `jobs/`.
 
 use crate::config::Config;
 use crate::db::{first_column, NativePool, Param, SharedExecutor};
-use crate::error::{ensure, BossError, Result};
+use crate::error::{BossError, Result};
 use crate::metrics::Metrics;
 use crate::plans;
 use crate::queue_cache::{QueueCache, QueueInfo};
@@ -12,6 +12,8 @@ use crate::worker::WorkerRegistry;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::task::JoinHandle;
+
+mod schema;
 
 /// What the engine reports to the JS `EventEmitter` (`error` / `warning`).
 #[derive(Debug, Clone)]
@@ -262,126 +264,6 @@ impl Engine {
         Ok(first_column(db.query(sql, params).await?))
     }
 
-    pub async fn is_installed(&self) -> Result<bool> {
-        let db = self.instance_db()?;
-        let rows = self
-            .query(&db, &plans::schema::is_installed(&self.config.schema), &[])
-            .await?;
-        Ok(!rows.is_empty())
-    }
-
-    pub async fn schema_version(&self) -> Result<Option<i64>> {
-        let db = self.instance_db()?;
-        if !self.is_installed().await? {
-            return Ok(None);
-        }
-        let rows = self
-            .query(&db, &plans::schema::version(&self.config.schema), &[])
-            .await?;
-        Ok(rows.first().and_then(|v| v.parse().ok()))
-    }
-
-    /// Install schema 46 when missing; upgrade an older one in place (`migrate.rs`); refuse, with
-    /// what was found and what to do, a schema this engine cannot serve. With `migrate: false` only check, as pg-boss does.
-    async fn ensure_schema(&self) -> Result<()> {
-        let target = plans::schema::SCHEMA_VERSION;
-        let schema = &self.config.schema;
-        let installed = self.is_installed().await?;
-        if !self.config.migrate {
-            if !installed {
-                return Err(BossError::operational("pg-boss is not installed"));
-            }
-            let version = self.schema_version().await?;
-            ensure(version == Some(target), "")
-                .map_err(|_| BossError::operational("pg-boss database requires migrations"))?;
-            return Ok(());
-        }
-        if !installed {
-            self.assert_no_case_variant().await?;
-            let db = self.instance_db()?;
-            let script = plans::schema_flat::install_for(
-                schema,
-                self.config.create_schema,
-                self.config.profile(),
-            );
-            if let Err(err) = db.batch(&script).await {
-                // Another process (ours or pg-boss's) won the install race: under the same lock,
-                // or, without advisory locks, by committing first, which fails ours on the
-                // catalog's unique keys. Either way the winner's schema is there.
-                if !err.message.contains("already exists")
-                    && self.schema_version().await.ok().flatten() != Some(target)
-                {
-                    return Err(err);
-                }
-            }
-            return Ok(());
-        }
-        match self.schema_version().await? {
-            // a v10 upgrade interrupted part way carries on where it stopped
-            Some(v) if v == target && self.v10_upgrade_pending().await? => {
-                self.upgrade_v10_at_start().await
-            }
-            Some(v) if v == target => Ok(()),
-            Some(v) if plans::migrate::v10::V10_VERSIONS.contains(&v) => {
-                self.upgrade_v10_at_start().await
-            }
-            Some(v) if v > target => Err(BossError::operational(format!(
-                "pg-boss-native serves pg-boss schema version {target}, but schema {} is at version {v}, \
-                 which a newer pg-boss installed. Upgrade pg-boss-native to a release for schema {v}, \
-                 or point it at another schema.",
-                schema.ident
-            ))),
-            Some(v) => self.migrate_schema(v).await,
-            None => Err(BossError::operational(format!(
-                "schema {} has a version table without a version row; it cannot be served",
-                schema.ident
-            ))),
-        }
-    }
-
-    async fn assert_no_case_variant(&self) -> Result<()> {
-        if self.config.allow_schema_case_variant {
-            return Ok(());
-        }
-        let db = self.instance_db()?;
-        // A probe that cannot run is not evidence of a problem, as in pg-boss.
-        let variants = match self
-            .query(&db, &plans::schema::case_variant(&self.config.schema), &[])
-            .await
-        {
-            Ok(v) => v,
-            Err(_) => return Ok(()),
-        };
-        if variants.is_empty() {
-            return Ok(());
-        }
-        let bare_lower = |n: &str| {
-            n.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
-                && n.chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        };
-        let spellings: Vec<String> = variants
-            .iter()
-            .map(|n| {
-                if bare_lower(n) {
-                    format!("'{n}'")
-                } else {
-                    format!("'\"{n}\"'")
-                }
-            })
-            .collect();
-        let quoted: Vec<String> = variants.iter().map(|n| format!("\"{n}\"")).collect();
-        Err(BossError::operational(format!(
-            "pg-boss is not installed in schema {}, but is installed in {}, which differs only in case. \
-             PostgreSQL folds unquoted names to lower case and stores quoted names verbatim, so these are different schemas. \
-             To use the existing installation, set schema: {}. \
-             To install a new schema beside it anyway, set allowSchemaCaseVariant: true.",
-            self.config.schema.ident,
-            quoted.join(", "),
-            spellings.join(" or ")
-        )))
-    }
-
     /// `start()`: one try.
     pub async fn start(self: &Arc<Self>) -> Result<()> {
         self.start_with_attempts(1).await
@@ -525,7 +407,7 @@ impl Engine {
         // The send-it worker's handler is ours and takes milliseconds: it is let finish (the join
         // below waits for it), since failing a batch whose sends went out would send them again.
         for w in workers.iter().filter(|w| !w.internal()) {
-            // the batches in hand now; one claimed meanwhile is failed by its own loop (batch.rs)
+            // the batches in hand now; one claimed meanwhile is failed by its own loop (`handler_call`)
             let (batches, held): (Vec<u64>, Vec<crate::worker::ClaimedJob>) = w
                 .with_info(|i| {
                     let batches = i.in_hand.iter().map(|(b, _)| *b).collect();
@@ -563,21 +445,41 @@ impl Engine {
         }
     }
 
-    fn spawn_queue_cache_refresh(self: &Arc<Self>) {
+    /// A background task that runs `pass` every `period` (the first one period after the start)
+    /// for as long as the engine lives, emitting a failed pass's error; `missed` says what a
+    /// tick does that comes while a slow pass still runs.
+    pub(crate) fn spawn_every<F, Fut>(
+        self: &Arc<Self>,
+        period: std::time::Duration,
+        missed: tokio::time::MissedTickBehavior,
+        pass: F,
+    ) where
+        F: Fn(Arc<Engine>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<()>> + Send,
+    {
         let weak = Arc::downgrade(self);
-        let period = std::time::Duration::from_secs_f64(self.config.queue_cache_interval_seconds);
         let task = tokio::spawn(async move {
             let mut ticker = tokio::time::interval(period);
+            ticker.set_missed_tick_behavior(missed);
             ticker.tick().await;
             loop {
                 ticker.tick().await;
                 let Some(engine) = weak.upgrade() else { break };
-                if let Err(err) = engine.refresh_queue_cache().await {
+                if let Err(err) = pass(engine.clone()).await {
                     engine.emit(EngineEvent::Error(err));
                 }
             }
         });
         self.add_task(task);
+    }
+
+    fn spawn_queue_cache_refresh(self: &Arc<Self>) {
+        let period = std::time::Duration::from_secs_f64(self.config.queue_cache_interval_seconds);
+        self.spawn_every(
+            period,
+            tokio::time::MissedTickBehavior::Burst,
+            |engine| async move { engine.refresh_queue_cache().await },
+        );
     }
 
     fn spawn_wip_ticker(self: &Arc<Self>) {

@@ -207,22 +207,13 @@ impl Engine {
     }
 
     fn spawn_instance_heartbeat(self: &Arc<Self>) {
-        let weak = Arc::downgrade(self);
         let period = Duration::from_secs(self.config.instance.heartbeat_seconds);
-        let task = tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(period);
-            // a slow beat is not stacked on: the next tick finds it done or is skipped
-            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            ticker.tick().await;
-            loop {
-                ticker.tick().await;
-                let Some(engine) = weak.upgrade() else { break };
-                if let Err(err) = engine.beat().await {
-                    engine.emit(EngineEvent::Error(err));
-                }
-            }
-        });
-        self.add_task(task);
+        // a slow beat is not stacked on: the next tick finds it done or is skipped
+        self.spawn_every(
+            period,
+            tokio::time::MissedTickBehavior::Delay,
+            |engine| async move { engine.beat().await },
+        );
     }
 
     async fn beat(&self) -> Result<()> {

@@ -4,7 +4,7 @@
 //! and retention. Each pass claims its queues through the same columns pg-boss 12.38 uses, so a
 //! mixed fleet never runs a pass twice.
 
-use crate::engine::{Engine, EngineEvent};
+use crate::engine::Engine;
 use crate::error::Result;
 use crate::js::Object;
 use crate::plans::supervise as sql;
@@ -234,19 +234,11 @@ impl Engine {
 
     /// The background supervisor (when `supervise` is on): a pass every `superviseIntervalSeconds`.
     pub fn spawn_supervisor(self: &Arc<Self>) {
-        let weak = Arc::downgrade(self);
         let period = Duration::from_secs_f64(self.config.supervise_interval_seconds);
-        let task = tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(period);
-            ticker.tick().await;
-            loop {
-                ticker.tick().await;
-                let Some(engine) = weak.upgrade() else { break };
-                if let Err(err) = engine.supervise(None, &Object::new()).await {
-                    engine.emit(EngineEvent::Error(err));
-                }
-            }
-        });
-        self.add_task(task);
+        self.spawn_every(
+            period,
+            tokio::time::MissedTickBehavior::Burst,
+            |engine| async move { engine.supervise(None, &Object::new()).await },
+        );
     }
 }

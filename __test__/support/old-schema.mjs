@@ -15,6 +15,22 @@ const root = fileURLToPath(new URL('../../', import.meta.url))
 
 const POLICIES = ['standard', 'short', 'singleton', 'stately', 'exclusive', 'key_strict_fifo']
 
+/**
+ * Sending and fetching on queue `name` of an older release's instance `old`, to leave a job in
+ * each state: `send(options)` numbers each job's data and gives it its own singletonKey;
+ * `fetchOne()` fetches one job (there must be one) and answers its id.
+ */
+export function jobsOn (old, name, policy) {
+  let n = 0
+  const send = (options = {}) => old.send(name, { policy, n: n++ }, { singletonKey: `k${n}`, ...options })
+  const fetchOne = async () => {
+    const [job] = await old.fetch(name)
+    assert.ok(job, `a job to fetch on ${name}`)
+    return job.id
+  }
+  return { send, fetchOne }
+}
+
 /** `release` (an npm alias such as pgb110) fills `schema`, in this process. */
 export async function fillOldSchema (release, schema, connectionString) {
   const module = await import(release)
@@ -31,13 +47,7 @@ export async function fillOldSchema (release, schema, connectionString) {
       for (const partition of [false, true]) {
         const name = `${policy}-${partition ? 'p' : 'c'}`
         await old.createQueue(name, { policy, partition, deadLetter: 'dead', retryLimit: 1 })
-        let n = 0
-        const send = (options = {}) => old.send(name, { policy, n: n++ }, { singletonKey: `k${n}`, ...options })
-        const fetchOne = async () => {
-          const [job] = await old.fetch(name)
-          assert.ok(job, `a job to fetch on ${name}`)
-          return job.id
-        }
+        const { send, fetchOne } = jobsOn(old, name, policy)
         await send(); const active = await fetchOne()
         await send(); const done = await fetchOne(); await old.complete(name, done, { ok: true })
         await send({ retryLimit: 0 }); const failed = await fetchOne(); await old.fail(name, failed, { bad: true })

@@ -46,15 +46,19 @@ async function withDatabase (options, fn) {
   }
 }
 
+/** The schema's version, or null once it has said the schema is not installed. */
+async function installedVersion (boss, schema) {
+  const found = await boss.schemaVersion()
+  if (found === null) console.log(`pg-boss is not installed in schema "${schema}"`)
+  return found
+}
+
 async function version (args) {
   const { options } = checkedOptions(args)
   const schema = options.schema
   await withDatabase(options, async boss => {
-    const found = await boss.schemaVersion()
-    if (found === null) {
-      console.log(`pg-boss is not installed in schema "${schema}"`)
-      return
-    }
+    const found = await installedVersion(boss, schema)
+    if (found === null) return
     console.log(`Current schema version: ${found}`)
     console.log(`Latest schema version: ${SCHEMA_VERSION}`)
     if (found < SCHEMA_VERSION) console.log(`Migrations pending: ${SCHEMA_VERSION - found}`)
@@ -154,11 +158,8 @@ async function rollback (args) {
   const schema = options.schema
   refuseForeignLayout(options.backend)
   await withDatabase(options, async boss => {
-    const found = await boss.schemaVersion()
-    if (found === null) {
-      console.log(`pg-boss is not installed in schema "${schema}"`)
-      return
-    }
+    const found = await installedVersion(boss, schema)
+    if (found === null) return
     if (found <= 1) {
       console.log('Cannot rollback: already at minimum version')
       return
@@ -221,9 +222,8 @@ async function reindex (args) {
   const { options } = checkedOptions(args)
   const schema = options.schema
   await withDatabase(options, async boss => {
-    const found = await boss.schemaVersion()
+    const found = await installedVersion(boss, schema)
     if (found === null) {
-      console.log(`pg-boss is not installed in schema "${schema}"`)
       process.exitCode = 1
       return
     }

@@ -13,8 +13,10 @@
 //! since its first version): `prefetch: false` claims the next batch only once every buffered job
 //! has started, and `prefetch: n` buffers at most `n` jobs.
 
-use super::batch::{claim, handle, report};
+use super::batch::report;
 use super::cadence::next_delay;
+use super::claim::claim;
+use super::handler_call::handle;
 use super::outcome;
 use super::settler;
 use super::{ClaimedJob, Worker, WorkerStatus};

@@ -7,8 +7,11 @@
 
 pub mod batch;
 pub mod cadence;
+pub mod claim;
 pub mod claimer;
 pub mod each;
+pub mod handler_call;
+pub mod heartbeat;
 pub mod lifecycle;
 pub mod options;
 pub mod outcome;
@@ -214,7 +217,7 @@ pub struct WorkShared {
     pub handler: Arc<dyn JobHandler>,
     pub groups: Option<Arc<GroupGate>>,
     /// Shared by the loops of a `work()` with `localConcurrency > 1` (without group limits).
-    pub claimer: Option<Arc<claimer::SharedClaimer<batch::Carry>>>,
+    pub claimer: Option<Arc<claimer::SharedClaimer<claim::Carry>>>,
     /// `burstWhenReadyExceeds`: the jobs left ready after the loops' last claims, as last counted
     /// and less what they claimed since (see `cadence`).
     pub ready_left: cadence::ReadyLeft,

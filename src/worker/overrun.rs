@@ -10,7 +10,7 @@
 //! at once; the ones after it within the hour are counted, and the hour's end (or `stop()`)
 //! stores one row with the count.
 
-use super::batch::trim_number;
+use super::handler_call::trim_number;
 use super::Worker;
 use crate::engine::Engine;
 use futures_util::future::BoxFuture;

@@ -21,7 +21,8 @@
 //! `stately` queues are refused: their unique index admits one `created` job per key, so handing
 //! a held job back could collide with one sent meanwhile.
 
-use super::batch::{claim, report};
+use super::batch::report;
+use super::claim::claim;
 use super::options::WorkOptions;
 use super::{ClaimedJob, Worker};
 use crate::engine::Engine;

@@ -9,7 +9,8 @@
 //! cut off by a shutdown has the transaction rolled back and its jobs failed on a pooled
 //! connection, with the usual retry accounting.
 
-use super::batch::{handle, report, Handled};
+use super::batch::report;
+use super::handler_call::{handle, Handled};
 use super::outcome::{self, SettleRow};
 use super::{now_ms, ClaimedJob, Worker};
 use crate::connection::pinned::PinnedConnection;
