@@ -131,10 +131,10 @@ test('npm pack: the main package carries the JavaScript, the types, README and L
   mainTarball = tarball
   assert.equal(readFileSync(join(clone, 'package.json'), 'utf8'), before, "the clone's package.json is as it was")
   assert.equal(existsSync(join(clone, '.package.json.unpacked')), false)
-  for (const file of ['index.js', 'index.mjs', 'index.d.ts', 'lib/loader.js', 'lib/native.js', 'types/config.d.ts', 'README.md', 'LICENSE', 'package.json']) {
+  for (const file of ['index.js', 'index.mjs', 'index.d.ts', 'lib/loader.js', 'lib/native.js', 'lib/adapters/index.js', 'lib/cli/main.js', 'bin/pg-boss-native.js', 'types/config.d.ts', 'README.md', 'LICENSE', 'package.json']) {
     assert.ok(files.includes(file), `${file} is packed: ${files.join(' ')}`)
   }
-  const unexpected = files.filter(f => !/^(index\.(js|mjs|d\.ts)|lib\/[\w-]+\.js|types\/[\w-]+\.d\.ts|README\.md|LICENSE|package\.json)$/.test(f))
+  const unexpected = files.filter(f => !/^(index\.(js|mjs|d\.ts)|lib\/([\w-]+\/)*[\w-]+\.js|bin\/pg-boss-native\.js|types\/[\w-]+\.d\.ts|README\.md|LICENSE|package\.json)$/.test(f))
   assert.deepEqual(unexpected, [], 'nothing else (no .node, src/, target/, npm/, scripts/)')
 
   const app = scratchApp('unpack')
@@ -245,6 +245,10 @@ test('installed from the tarballs with no Rust on PATH: no install-script warnin
 
   const cjs = run(join(cleanEnv().PATH, 'node'), ['-e', "const PgBoss = require('pg-boss-native'); console.log(typeof PgBoss, PgBoss === PgBoss.PgBoss)"], { cwd: app })
   assert.equal(cjs.stdout.trim(), 'function true')
+
+  // the CLI's bin, linked by npm, on the schema the example made
+  const cli = run(join(installed, '.bin', 'pg-boss-native'), ['version', '--connection-string', databaseUrl, '--schema', SCHEMA], { cwd: app })
+  assert.match(cli.stdout, new RegExp(`\\b${main.pgboss.schema}\\b`))
 
   writeFileSync(join(app, 'example.ts'), TYPED_EXAMPLE)
   writeFileSync(join(app, 'tsconfig.json'), JSON.stringify({
