@@ -58,3 +58,12 @@ test('CPU targets on W3/W4 and the graphile-worker comparison', () => {
   assert.match(line(lines, 'W6-notify, against graphile-worker:'), /p50 1\.90 against 2\.50 ms, target ahead: met$/)
   assert.equal(lines.filter(l => l.includes('bullmq')).length, 0)
 })
+
+test('a prefetch row (pg-boss-native alone) is read against the pg-boss side of the row it repeats', () => {
+  const lines = targetLines([
+    row('W4-b100', { 'pg-boss': run(1000, { clientCpu: 4 }), native: run(2000, { clientCpu: 1.2 }) }),
+    row('W4-b100-prefetch', { native: run(3100, { clientCpu: 0.8 }) })
+  ])
+  assert.match(line(lines, 'W4-b100-prefetch:'), /3\.10x pg-boss.*: met$/)
+  assert.match(line(lines, 'W4-b100-prefetch, client CPU:'), /0\.20 of pg-boss's, target <= 0\.25: met$/)
+})

@@ -5,8 +5,17 @@ const fmt = (x, d = 2) => x == null || !Number.isFinite(x) ? 'n/a' : x.toLocaleS
 const ok = r => r && !r.error && r.check === 'ok'
 const verdict = met => met == null ? 'not measured' : met ? 'met' : 'missed'
 
+/**
+ * pg-boss's side of a row. A `-prefetch` row runs pg-boss-native alone (pg-boss has no such
+ * option): it is read against the pg-boss side of the row it repeats.
+ */
+function pgBossSide (row, rows = []) {
+  if (row.sides['pg-boss'] || !row.id.endsWith('-prefetch')) return row.sides['pg-boss']
+  return rows.find(r => r.id === row.id.slice(0, -'-prefetch'.length))?.sides['pg-boss']
+}
+
 /** Native against pg-boss, by rate: `factor`x or better. */
-const timesPgBoss = (factor, reference = row => row.sides['pg-boss']) => (row, rows) => {
+const timesPgBoss = (factor, reference = pgBossSide) => (row, rows) => {
   const a = reference(row, rows)
   const b = row.sides.native
   if (!ok(a) || !ok(b)) return { text: 'n/a', met: null }
@@ -66,9 +75,9 @@ const TARGETS = [
 ]
 
 /** CPU per 1,000 jobs, W3 and W4: client <= 1/4 of pg-boss's, server <= pg-boss's. */
-function cpuTargets (row) {
+function cpuTargets (row, rows) {
   if (!/^W[34]-/.test(row.id)) return []
-  const a = row.sides['pg-boss']
+  const a = pgBossSide(row, rows)
   const b = row.sides.native
   if (!ok(a) || !ok(b)) return [`${row.title}, CPU: n/a, target client <= 1/4 and server <= pg-boss's: not measured`]
   const client = b.clientCpu / a.clientCpu
@@ -99,7 +108,7 @@ export function targetLines (rows) {
       const { text, met } = t.read(row, rows)
       lines.push(`${row.title}: ${text}, target ${t.target}: ${verdict(met)}`)
     }
-    lines.push(...cpuTargets(row), ...peerTarget(row))
+    lines.push(...cpuTargets(row, rows), ...peerTarget(row))
   }
   return lines
 }
