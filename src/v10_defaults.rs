@@ -97,27 +97,15 @@ fn queue_defaults(obj: &Object) -> Result<(Object, Vec<String>)> {
     }
     let mut defaults = Object::new();
     let mut keys = Vec::new();
-    // in v10's order of validation: retry at send, expiration, retention, deletion
-    ensure(
-        given("retryDelay").is_none()
-            || (js::is_integer(given("retryDelay")) && js::ge(given("retryDelay"), 0.0)),
-        "retryDelay must be an integer >= 0",
-    )?;
-    ensure(
-        given("retryLimit").is_none()
-            || (js::is_integer(given("retryLimit")) && js::ge(given("retryLimit"), 0.0)),
-        "retryLimit must be an integer >= 0",
-    )?;
-    ensure(
-        given("retryBackoff").is_none() || given("retryBackoff").is_some_and(Value::is_boolean),
-        "retryBackoff must be either true or false",
-    )?;
+    // in v10's order of validation: retry at send (the queue options' own checks), expiration,
+    // retention, deletion
     for key in RETRY_KEYS {
         if let Some(v) = given(key) {
             defaults.insert(key.into(), v.clone());
             keys.push(key.to_string());
         }
     }
+    crate::validate::retry_config(&defaults)?;
     for family in DURATIONS {
         let mut chosen = None;
         for (key, unit_seconds, unit) in family.keys {
@@ -133,10 +121,10 @@ fn queue_defaults(obj: &Object) -> Result<(Object, Vec<String>)> {
         }
         if let Some(seconds) = chosen {
             if family.queue_option == "expireInSeconds" {
-                ensure(
-                    seconds / 60.0 / 60.0 <= 24.0,
-                    "configuration assert: expiration cannot exceed 24 hours",
-                )?;
+                // the 24-hour bound of the queue option itself
+                let mut expiry = Object::new();
+                expiry.insert("expireInSeconds".into(), Value::from(seconds));
+                crate::validate::expiration_config(&expiry)?;
             }
             defaults.insert(
                 family.queue_option.into(),
