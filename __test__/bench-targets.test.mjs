@@ -67,3 +67,16 @@ test('a prefetch row (pg-boss-native alone) is read against the pg-boss side of 
   assert.match(line(lines, 'W4-b100-prefetch:'), /3\.10x pg-boss.*: met$/)
   assert.match(line(lines, 'W4-b100-prefetch, client CPU:'), /0\.20 of pg-boss's, target <= 0\.25: met$/)
 })
+
+test('a W3 prefetch row (a local queue) gets the W3 targets and the peer of the row it repeats', () => {
+  const lines = targetLines([
+    row('W3-b1-c1', { 'pg-boss': run(1000), native: run(2000) }, { peers: { graphile: run(20000) } }),
+    row('W3-b1-c1-prefetch', { native: run(25000) }),
+    row('W3-b1-c16', { 'pg-boss': run(1000), native: run(5000) }),
+    row('W3-b1-c16-prefetch', { native: run(5900) })
+  ])
+  assert.match(line(lines, 'W3-b1-c1-prefetch:'), /25\.00x pg-boss, target >= 3x pg-boss.*: met$/)
+  assert.match(line(lines, 'W3-b1-c1-prefetch, against graphile-worker:'), /1\.25x graphile-worker, target ahead: met$/)
+  assert.match(line(lines, 'W3-b1-c16-prefetch:'), /5\.90x pg-boss, target >= 6x pg-boss.*: missed$/)
+  assert.equal(lines.filter(l => l.startsWith('W3-b1-c1:')).length, 1, 'c16 rows are not read as c1')
+})

@@ -129,6 +129,75 @@ test('prefetch: a number caps the jobs held ahead below batchSize', async () => 
   await boss.offWork('ahead-cap', { wait: true })
 })
 
+test('prefetch beyond batchSize: a local queue of claimed jobs, still batchSize jobs per handler call', async () => {
+  const name = 'ahead-local'
+  await boss.createQueue(name)
+  await sendMany(name, 10)
+  const g = gated()
+  const sizes = []
+  await boss.work(name, { ...poll, batchSize: 1, burstWhenBatchFull: true, prefetch: 4 }, async jobs => {
+    sizes.push(jobs.length)
+    return g.handler(jobs)
+  })
+  await waitFor(() => g.seen.length === 1)
+  await waitFor(async () => (await countIn(name, 'active')) === 4)
+  await sleep(300)
+  assert.equal(await countIn(name, 'active'), 4, 'one running, the three after it held: prefetch jobs at most')
+  assert.equal(boss.getWipData()[0].count, 1, 'held jobs are not in progress')
+  g.open()
+  await waitFor(async () => (await countIn(name, 'completed')) === 10)
+  assert.deepEqual(g.seen, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], 'each job once, in claim order')
+  assert.ok(sizes.every(n => n === 1), `handler calls of ${sizes.join(', ')} jobs`)
+  assert.ok((await rowsOf(name)).every(r => r.retry_count === 0))
+  await boss.offWork(name, { wait: true })
+  assert.deepEqual(boss.errors, [])
+})
+
+test('prefetch beyond batchSize: offWork() hands the local queue back at once, while its handler runs', async () => {
+  const name = 'ahead-local-stop'
+  await boss.createQueue(name)
+  await sendMany(name, 5)
+  const g = gated()
+  await boss.work(name, { ...poll, batchSize: 1, prefetch: 5 }, g.handler)
+  await waitFor(async () => g.seen.length === 1 && (await countIn(name, 'active')) === 5)
+  const stopping = boss.offWork(name, { wait: true })
+  const back = await waitFor(async () => {
+    const rows = (await rowsOf(name)).filter(r => r.state === 'created')
+    return rows.length === 4 ? rows : null
+  }, { timeout: 5000 })
+  assert.deepEqual(g.seen, [0], 'the running handler has not returned')
+  for (const r of back) {
+    assert.equal(r.retry_count, 0)
+    assert.equal(r.started_on, null)
+  }
+  g.open()
+  await stopping
+  const rows = await rowsOf(name)
+  assert.deepEqual(rows.map(r => r.state), ['completed', 'created', 'created', 'created', 'created'])
+  assert.deepEqual(boss.errors, [])
+})
+
+test('prefetch beyond batchSize: the local queue goes back once held a quarter of its expiry window', async () => {
+  const name = 'ahead-local-expiry'
+  await boss.createQueue(name)
+  await sendMany(name, 3, { expireInSeconds: 4 })
+  const started = []
+  await boss.work(name, { ...poll, batchSize: 1, prefetch: 3 }, async ([job]) => {
+    started.push(job.data.i)
+    if (job.data.i === 0) await sleep(2500)
+  })
+  await waitFor(async () => started.length === 1 && (await countIn(name, 'active')) === 3, { every: 10 })
+  const claimed = Date.now()
+  await waitFor(async () => (await countIn(name, 'created')) === 2, { timeout: 2500, every: 20 })
+  const heldFor = Date.now() - claimed
+  assert.ok(heldFor > 600 && heldFor < 1400, `handed back after ${heldFor} ms (share 1,000 ms)`)
+  assert.deepEqual(started, [0], 'before any handler saw them')
+  await waitFor(async () => (await countIn(name, 'completed')) === 3, { timeout: 10000 })
+  assert.deepEqual(started, [0, 1, 2])
+  assert.ok((await rowsOf(name)).every(r => r.retry_count === 0), 'handing back charged no retry')
+  await boss.offWork(name, { wait: true })
+})
+
 /**
  * Queue `name` (`queueOptions`) with four jobs, worked with prefetch by another instance
  * (`other`): two run in a handler held open until `g.open()`, two are held claimed ahead.
@@ -315,6 +384,14 @@ test('prefetch on a singleton queue: one active job per key, held ones included'
   assert.equal(r.mostRunning, 1)
 })
 
+test('prefetch beyond batchSize on a singleton queue: a local queue keeps one active job per key', async () => {
+  const sends = []
+  for (let i = 0; i < 8; i++) sends.push([{ i }, { singletonKey: i % 2 ? 'a' : 'b' }])
+  const r = await policyRun({ name: 'ahead-local-singleton', queue: { policy: 'singleton' }, sends, workOptions: { localConcurrency: 2, prefetch: 4 }, column: 'singleton_key', keyOf: j => (j.data.i % 2 ? 'a' : 'b') })
+  assert.equal(r.mostActive, 1)
+  assert.equal(r.mostRunning, 1)
+})
+
 test('prefetch on a key_strict_fifo queue: one active per key, in order', async () => {
   const sends = []
   for (let i = 0; i < 8; i++) sends.push([{ i }, { singletonKey: i % 2 ? 'a' : 'b' }])
@@ -334,6 +411,14 @@ for (const [option, counted] of [['groupConcurrency', 'the group limit counts he
     assert.equal(r.mostRunning, 1)
   })
 }
+
+test('prefetch beyond batchSize with groupConcurrency: a local queue keeps the group limit', async () => {
+  const sends = []
+  for (let i = 0; i < 8; i++) sends.push([{ i }, { group: { id: i % 2 ? 'g1' : 'g2' } }])
+  const r = await policyRun({ name: 'ahead-local-group', sends, workOptions: { localConcurrency: 2, prefetch: 4, groupConcurrency: 1 }, column: 'group_id', keyOf: j => j.groupId })
+  assert.equal(r.mostActive, 1)
+  assert.equal(r.mostRunning, 1)
+})
 
 test('workEach prefetch: false claims the next batch only once every buffered job has started', async () => {
   await boss.createQueue('ahead-each')

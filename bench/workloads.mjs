@@ -258,13 +258,20 @@ async function scaleDrain (ctx) {
 
 const W3_C1 = { batchSize: 1, localConcurrency: 1, burstWhenReadyExceeds: 10, ...BURST }
 const W3_C16 = { batchSize: 1, localConcurrency: 16, burstWhenReadyExceeds: 10, ...BURST }
+// the jobs each W3 loop holds claimed ahead with `prefetch`: a local queue of that many
+const W3_LOCAL_QUEUE = Number(process.env.BENCH_W3_PREFETCH ?? 100)
 const W4_B100 = { batchSize: 100, ...BURST }
 const W4_B1000 = { batchSize: 1000, ...BURST }
 
-/** A drain row and, beside it, the same drain with `prefetch: true` (pg-boss-native only). */
-function withPrefetch (row, options) {
+/**
+ * A drain row and, beside it, the same drain with pg-boss-native's `prefetch` (native only):
+ * `true` (one batch ahead) for batch drains; for batchSize 1, `prefetch` jobs as a local queue
+ * (graphile-worker's `localQueue` counterpart, which the peers' W3 rows run with 100).
+ */
+function withPrefetch (row, options, prefetch = true) {
   const base = { ...row, run: drainWork(options) }
-  return [base, { ...base, id: `${row.id}-prefetch`, title: `${row.title}, prefetch`, run: drainWork({ ...options, prefetch: true }), nativeOnly: true }]
+  const title = prefetch === true ? `${row.title}, prefetch` : `${row.title}, prefetch ${prefetch}`
+  return [base, { ...base, id: `${row.id}-prefetch`, title, run: drainWork({ ...options, prefetch }), nativeOnly: true }]
 }
 
 // quick and full sizes are job counts
@@ -273,8 +280,8 @@ export const WORKLOADS = [
   { id: 'W1-send-16', title: 'W1 send(), 16 senders', unit: 'jobs/s', quick: 5_000, full: 50_000, run: ctx => sendMany(ctx, 16) },
   { id: 'W2-insert', title: 'W2 insert() 20,000 in 4 calls', unit: 'jobs/s', quick: 20_000, full: 20_000, run: ctx => insertMany(ctx, 4) },
   // each drain beside the same drain with pg-boss-native's opt-in claim ahead (`prefetch`)
-  ...withPrefetch({ id: 'W3-b1-c1', title: 'W3 drain batch 1, localConcurrency 1', unit: 'jobs/s', quick: 1_000, full: 10_000 }, W3_C1),
-  ...withPrefetch({ id: 'W3-b1-c16', title: 'W3 drain batch 1, localConcurrency 16', unit: 'jobs/s', quick: 5_000, full: 50_000 }, W3_C16),
+  ...withPrefetch({ id: 'W3-b1-c1', title: 'W3 drain batch 1, localConcurrency 1', unit: 'jobs/s', quick: 1_000, full: 10_000 }, W3_C1, W3_LOCAL_QUEUE),
+  ...withPrefetch({ id: 'W3-b1-c16', title: 'W3 drain batch 1, localConcurrency 16', unit: 'jobs/s', quick: 5_000, full: 50_000 }, W3_C16, W3_LOCAL_QUEUE),
   ...withPrefetch({ id: 'W4-b100', title: 'W4 drain batch 100', unit: 'jobs/s', quick: 20_000, full: 200_000 }, W4_B100),
   ...withPrefetch({ id: 'W4-b1000', title: 'W4 drain batch 1000', unit: 'jobs/s', quick: 20_000, full: 200_000 }, W4_B1000),
   { id: 'W5-perjob', title: 'W5 batch 100 perJobResults, 10% fail', unit: 'jobs/s', quick: 10_000, full: 100_000, run: drainPerJob },

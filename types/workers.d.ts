@@ -40,7 +40,8 @@ export type WorkOptions = JobFetchOptions & JobPollingOptions & WorkConcurrencyO
   /**
    * pg-boss-native: claim the next batch while the handler runs, so the handler never waits on a
    * claim. `true` holds up to one batch's worth; a number, at most that many claimed-but-unstarted
-   * jobs (never more than `batchSize`). Held jobs are active; they go back to the queue (retry
+   * jobs: beyond `batchSize`, a local queue claimed in one statement and handed to the handler
+   * `batchSize` at a time. Held jobs are active; they go back to the queue (retry
    * count not charged) after a quarter of their shortest `expireInSeconds`/`heartbeatSeconds`
    * window, and on `stop()`/`offWork()`. Refused on `short` and `stately` queues and with
    * `transactional`. `workEach()` claims ahead unless given `false`.

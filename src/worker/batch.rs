@@ -38,7 +38,16 @@ pub async fn run(engine: Arc<Engine>, worker: Arc<Worker>) {
     let Some(tx) = worker.take_settler() else {
         return;
     };
-    let unsettled = Arc::new(tokio::sync::Semaphore::new(UNSETTLED_BATCHES as usize));
+    let batch_size = worker.options.batch_size.max(1);
+    // `prefetch: n`: claim ahead at most n jobs. Up to one batch, the held jobs are the next
+    // batch; beyond it, they are a local queue, claimed n at a time and handed to the handler
+    // `batchSize` at a time (at batchSize 1 a claim's round trip is then paid once per n jobs).
+    let prefetch = worker.options.prefetch.map(|n| (n as i64).max(1));
+    // what a loop claims itself (its first claim, and after a hand-back)
+    let own_claim = prefetch.map_or(batch_size, |n| n.max(batch_size));
+    let batches_per_claim = ((own_claim + batch_size - 1) / batch_size) as u32;
+    let unsettled_permits = UNSETTLED_BATCHES * batches_per_claim;
+    let unsettled = Arc::new(tokio::sync::Semaphore::new(unsettled_permits as usize));
     // A loop may complete a small batch in the statement that claims the next (one commit per
     // cycle instead of two: less server and client time per job, and at batchSize 1 the commit
     // is what a loop waits on); with a shared claimer, the carries of all loops waiting together
@@ -46,22 +55,17 @@ pub async fn run(engine: Arc<Engine>, worker: Arc<Worker>) {
     // connection while the next batch is handled (measured: at batchSize 100 and 1000 that
     // overlap is worth more than the commit). Group gates settle apart too.
     // a claim ahead is in flight when the next claim would carry: so with `prefetch` none carries
-    let prefetch = worker
-        .options
-        .prefetch
-        .map(|n| (n as i64).clamp(1, worker.options.batch_size.max(1)));
-    let may_carry = prefetch.is_none()
-        && worker.groups.is_none()
-        && worker.options.batch_size <= CARRY_MAX_BATCH;
+    let may_carry = prefetch.is_none() && worker.groups.is_none() && batch_size <= CARRY_MAX_BATCH;
     let mut carried: Option<Handled> = None;
     let mut ahead: Option<super::prefetch::Ahead> = None;
     // how long the last handler took: a loop whose handler outlasts the jobs' holding share
     // would only claim ahead to hand back, so it does not
     let mut last_handled = Duration::ZERO;
-    while !worker.is_stopping() {
+    'cycle: while !worker.is_stopping() {
         let mut started = Instant::now();
-        let mut held = Duration::ZERO;
-        let mut asked = worker.options.batch_size;
+        let mut asked = own_claim;
+        // jobs claimed ahead were held from `started`: their handler's timeout is that much shorter
+        let mut from_ahead = false;
         let table = match engine.queue_info(&worker.name).await {
             Ok(q) => q.table,
             Err(err) => {
@@ -85,7 +89,7 @@ pub async fn run(engine: Arc<Engine>, worker: Arc<Worker>) {
             done,
         });
         let claimed = match ahead.take() {
-            None => claim(&engine, &worker, worker.options.batch_size, carry).await,
+            None => claim(&engine, &worker, own_claim, carry).await,
             Some(a) => {
                 use super::prefetch::Held;
                 match a.take().await {
@@ -95,7 +99,7 @@ pub async fn run(engine: Arc<Engine>, worker: Arc<Worker>) {
                             break;
                         }
                         started = claimed_at.into_std();
-                        held = claimed_at.elapsed();
+                        from_ahead = true;
                         asked = prefetch.unwrap_or(asked);
                         Ok(jobs)
                     }
@@ -103,9 +107,7 @@ pub async fn run(engine: Arc<Engine>, worker: Arc<Worker>) {
                         started = claimed_at.into_std();
                         Ok(Vec::new())
                     }
-                    Held::HandedBack => {
-                        claim(&engine, &worker, worker.options.batch_size, carry).await
-                    }
+                    Held::HandedBack => claim(&engine, &worker, own_claim, carry).await,
                     Held::Stopped => break,
                 }
             }
@@ -118,37 +120,77 @@ pub async fn run(engine: Arc<Engine>, worker: Arc<Worker>) {
             }
         };
         let fetched = jobs.len();
-        let delay = if fetched > 0 {
-            if let Some(limit) = prefetch {
-                if !worker.is_stopping() && last_handled <= super::prefetch::hold_limit(&jobs) {
-                    let delay = next_delay(&engine, &worker, fetched, asked).await;
-                    ahead = Some(super::prefetch::claim_ahead(
-                        engine.clone(),
-                        worker.clone(),
-                        started.into(),
-                        delay,
-                        limit,
-                    ));
+        if fetched == 0 {
+            let delay = next_delay(&engine, &worker, fetched, asked).await;
+            wait(&worker, started, delay).await;
+            continue;
+        }
+        // the claimed jobs, a batch at a time; all but the first batch wait claimed (held)
+        let mut next = 0;
+        while next < fetched {
+            let batch = &jobs[next..(next + batch_size as usize).min(fetched)];
+            let rest = &jobs[next + batch.len()..];
+            let held = started.elapsed();
+            if next > 0
+                && (worker.is_stopping() || held > super::prefetch::hold_limit(&jobs[next..]))
+            {
+                // a local queue's rest: back to the queue on stop, or once held its share
+                super::prefetch::hand_back(&engine, &worker, jobs[next..].to_vec()).await;
+                break;
+            }
+            let held = if next > 0 || from_ahead {
+                held
+            } else {
+                Duration::ZERO
+            };
+            if rest.is_empty() && ahead.is_none() && !worker.is_stopping() {
+                if let Some(limit) = prefetch {
+                    if last_handled <= super::prefetch::hold_limit(batch) {
+                        let delay = next_delay(&engine, &worker, fetched, asked).await;
+                        ahead = Some(super::prefetch::claim_ahead(
+                            engine.clone(),
+                            worker.clone(),
+                            started.into(),
+                            delay,
+                            limit,
+                        ));
+                    }
                 }
             }
             let handling = Instant::now();
-            let Some(mut done) = process(&engine, &worker, &table, &jobs, held).await else {
-                break;
+            let (done, rest_back) = if rest.is_empty() {
+                (process(&engine, &worker, &table, batch, held).await, false)
+            } else {
+                // while the handler runs, the local queue's rest goes back on a stop or once held
+                // its share of the window, without waiting for the handler
+                let deadline = started + super::prefetch::hold_limit(rest);
+                let mut stop = worker.stop_signal.subscribe();
+                let processing = process(&engine, &worker, &table, batch, held);
+                tokio::pin!(processing);
+                tokio::select! {
+                    biased;
+                    done = &mut processing => (done, false),
+                    _ = async { stop.wait_for(|s| *s).await.is_ok() } => (hand_back_then(&engine, &worker, rest, processing).await, true),
+                    _ = tokio::time::sleep_until(deadline.into()) => (hand_back_then(&engine, &worker, rest, processing).await, true),
+                }
+            };
+            let Some(mut done) = done else {
+                if !rest.is_empty() && !rest_back {
+                    super::prefetch::hand_back(&engine, &worker, rest.to_vec()).await;
+                }
+                break 'cycle;
             };
             last_handled = handling.elapsed();
+            next += batch.len();
             let overrun = done.overrun.take();
             if let Some(overrun) = &overrun {
                 overrun.reserve(&worker);
             }
-            let delay = if ahead.is_some() {
-                Duration::ZERO // the claim ahead keeps the cadence
-            } else {
-                next_delay(&engine, &worker, fetched, asked).await
-            };
             let all_completed = done.rows.iter().all(|r| r.status == "completed");
             if done.rows.is_empty() {
                 // settled already (a transactional batch commits its own completion)
-            } else if may_carry && delay.is_zero() && all_completed && !worker.is_stopping() {
+            } else if may_carry && all_completed && !worker.is_stopping() {
+                // carried only if the next claim goes out at once (checked below)
                 carried = Some(done);
             } else {
                 write_back(&worker, &tx, &unsettled, done).await;
@@ -156,11 +198,17 @@ pub async fn run(engine: Arc<Engine>, worker: Arc<Worker>) {
             if let Some(overrun) = overrun {
                 overrun.hold(&engine, &worker).await;
             }
-            delay
-        } else {
-            next_delay(&engine, &worker, fetched, asked).await
-        };
+            if rest_back {
+                break;
+            }
+        }
         if ahead.is_none() {
+            let delay = next_delay(&engine, &worker, fetched, asked).await;
+            if !delay.is_zero() {
+                if let Some(done) = carried.take() {
+                    write_back(&worker, &tx, &unsettled, done).await;
+                }
+            }
             wait(&worker, started, delay).await;
         }
     }
@@ -174,9 +222,21 @@ pub async fn run(engine: Arc<Engine>, worker: Arc<Worker>) {
     drop(tx);
     // the last batch is written back before this loop reports stopped
     // (every permit: a batch still being written holds one)
-    let _ = unsettled.acquire_many(UNSETTLED_BATCHES).await;
+    let _ = unsettled.acquire_many(unsettled_permits).await;
     worker.with_info(|i| i.status = WorkerStatus::Stopped);
 }
+
+/// Hand the unstarted `rest` of a local queue back, then wait for the handler call `processing`.
+async fn hand_back_then(
+    engine: &Arc<Engine>,
+    worker: &Arc<Worker>,
+    rest: &[ClaimedJob],
+    processing: impl std::future::Future<Output = Option<Handled>>,
+) -> Option<Handled> {
+    super::prefetch::hand_back(engine, worker, rest.to_vec()).await;
+    processing.await
+}
+
 /// Hand `done` to the settler, which writes it while this loop claims its next batch; waits
 /// while the previous batch is still being written.
 pub(super) async fn write_back(
