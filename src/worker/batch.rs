@@ -39,12 +39,23 @@ pub async fn run(engine: Arc<Engine>, worker: Arc<Worker>) {
         return;
     };
     let batch_size = worker.options.batch_size.max(1);
-    // `prefetch: n`: claim ahead at most n jobs. Up to one batch, the held jobs are the next
-    // batch; beyond it, they are a local queue, claimed n at a time and handed to the handler
-    // `batchSize` at a time (at batchSize 1 a claim's round trip is then paid once per n jobs).
+    // `prefetch: n`: hold at most n claimed-but-unstarted jobs. Up to one batch, the held jobs
+    // are the next batch. Beyond it they are a local queue, handed to the handler `batchSize` at
+    // a time: claimed in halves (`ahead_limit`, at least a batch), the next half while the first
+    // batch of the current one runs, so the claim's statement (a few ms for 100 rows: every
+    // index of the job table takes each claimed row) overlaps the handlers instead of stalling
+    // them; held at once: the current half's rest and the next half, at most n. At batchSize 1
+    // a claim's round trip is then paid once per half instead of once per job.
     let prefetch = worker.options.prefetch.map(|n| (n as i64).max(1));
+    let ahead_limit = prefetch.map(|n| {
+        if n > batch_size {
+            ((n + 1) / 2).max(batch_size)
+        } else {
+            n
+        }
+    });
     // what a loop claims itself (its first claim, and after a hand-back)
-    let own_claim = prefetch.map_or(batch_size, |n| n.max(batch_size));
+    let own_claim = ahead_limit.map_or(batch_size, |n| n.max(batch_size));
     let batches_per_claim = ((own_claim + batch_size - 1) / batch_size) as u32;
     let unsettled_permits = UNSETTLED_BATCHES * batches_per_claim;
     let unsettled = Arc::new(tokio::sync::Semaphore::new(unsettled_permits as usize));
@@ -100,7 +111,7 @@ pub async fn run(engine: Arc<Engine>, worker: Arc<Worker>) {
                         }
                         started = claimed_at.into_std();
                         from_ahead = true;
-                        asked = prefetch.unwrap_or(asked);
+                        asked = ahead_limit.unwrap_or(asked);
                         Ok(jobs)
                     }
                     Held::Nothing { claimed_at } => {
@@ -143,8 +154,9 @@ pub async fn run(engine: Arc<Engine>, worker: Arc<Worker>) {
             } else {
                 Duration::ZERO
             };
-            if rest.is_empty() && ahead.is_none() && !worker.is_stopping() {
-                if let Some(limit) = prefetch {
+            // the claim ahead goes out as the first batch of these jobs starts
+            if next == 0 && ahead.is_none() && !worker.is_stopping() {
+                if let Some(limit) = ahead_limit {
                     if last_handled <= super::prefetch::hold_limit(batch) {
                         let delay = next_delay(&engine, &worker, fetched, asked).await;
                         ahead = Some(super::prefetch::claim_ahead(

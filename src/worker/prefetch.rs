@@ -8,8 +8,8 @@
 //! it. Its bounds:
 //!
 //! - at most `prefetch` jobs (one batch's worth for `true`) per loop; beyond `batchSize` they are
-//!   a local queue the loop (`batch::run`) hands out a batch at a time, whose rest it hands back
-//!   by the same rules while a batch before it runs;
+//!   a local queue, claimed in halves, that the loop (`batch::run`) hands out a batch at a time
+//!   and whose rest it hands back by the same rules while a batch before it runs;
 //! - a held job is already active, so its expiry and heartbeat clocks run from the claim: it is
 //!   held no longer than a quarter of its shortest window (`expireInSeconds`, `heartbeatSeconds`),
 //!   then handed back (to `created`, its retry count not charged: `started_on` stays null) before
