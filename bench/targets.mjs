@@ -101,7 +101,8 @@ function cpuTargets (row, rows) {
  * fastest settings: graphile's `localQueue` is its claim ahead).
  */
 function peerTarget (row, rows) {
-  const g = row.peers?.graphile ?? (row.id.endsWith('-prefetch') ? repeated(row, rows)?.peers?.graphile : undefined)
+  const own = row.peers?.graphile
+  const g = (!own || own.notRun) && row.id.endsWith('-prefetch') ? repeated(row, rows)?.peers?.graphile : own
   const b = row.sides.native
   if (!g || g.notRun) return []
   if (!ok(g) || !ok(b)) return [`${row.title}, against graphile-worker: n/a, target ahead: not measured`]
