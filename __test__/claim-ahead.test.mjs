@@ -153,6 +153,52 @@ test('prefetch beyond batchSize: a local queue of claimed jobs, still batchSize 
   assert.deepEqual(boss.errors, [])
 })
 
+test('prefetch beyond batchSize: a local queue runs its batches one after another, failures settled per batch', async () => {
+  const name = 'ahead-local-chain'
+  await boss.createQueue(name, { retryLimit: 0 })
+  await sendMany(name, 40)
+  let running = 0
+  let most = 0
+  const order = []
+  await boss.work(name, { ...poll, batchSize: 2, burstWhenBatchFull: true, prefetch: 12 }, async jobs => {
+    running++
+    most = Math.max(most, running)
+    order.push(...jobs.map(j => j.data.i))
+    await sleep(jobs[0].data.i % 3 === 0 ? 5 : 0)
+    running--
+    if (jobs[0].data.i % 10 === 0) throw new Error(`batch of ${jobs[0].data.i} failed`)
+  })
+  await waitFor(async () => (await countIn(name, 'completed')) + (await countIn(name, 'failed')) === 40)
+  assert.equal(most, 1, 'localConcurrency 1: one handler call at a time')
+  assert.deepEqual(order, Array.from({ length: 40 }, (_, i) => i), 'each job once, in claim order')
+  const rows = await rowsOf(name)
+  for (const r of rows) {
+    const failed = Math.floor(r.data.i / 2) * 2 % 10 === 0
+    assert.equal(r.state, failed ? 'failed' : 'completed', `job ${r.data.i}`)
+  }
+  await boss.offWork(name, { wait: true })
+  assert.deepEqual(boss.errors, [])
+})
+
+test('prefetch beyond batchSize: a batch started after the one before it times out on its jobs\' expiry, from the claim', async () => {
+  const name = 'ahead-local-timeout'
+  await boss.createQueue(name, { retryLimit: 0 })
+  await sendMany(name, 2, { expireInSeconds: 4 })
+  const timing = {}
+  // prefetch 4: claimed in halves of 2, so job 1 is claimed with job 0 and starts after it
+  await boss.work(name, { ...poll, batchSize: 1, prefetch: 4 }, async ([job]) => {
+    if (job.data.i === 0) return sleep(600) // job 1 waits claimed meanwhile (its share: 1 s)
+    timing.started = Date.now()
+    await new Promise(resolve => job.signal.addEventListener('abort', resolve))
+    timing.aborted = Date.now()
+  })
+  await waitFor(async () => (await rowsOf(name))[1]?.state === 'failed', { timeout: 10000 })
+  const ran = timing.aborted - timing.started
+  // 4 s less the ~0.6 s it waited claimed, not the whole 4 s from its handler's start
+  assert.ok(ran > 2900 && ran < 3800, `aborted after ${ran} ms`)
+  await boss.offWork(name, { wait: true })
+})
+
 test('prefetch beyond batchSize: offWork() hands the local queue back at once, while its handler runs', async () => {
   const name = 'ahead-local-stop'
   await boss.createQueue(name)

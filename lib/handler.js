@@ -71,12 +71,17 @@ function handlerCallbacks ({ native, spies, adapterTransactions, name, handler, 
   // batch id → its signal's state: created on first read of `job.signal` (most handlers never
   // read it, and an AbortController per job is a measurable share of a fast handler's cost)
   const batches = new Map()
-  // the engine starts a handler call with `run` and learns its outcome from `handled`
+  // the engine starts a handler call with `run` and learns its outcome from `handled`, which
+  // hands back the batch chained after it (a local queue's next batch), started here at once
+  const report = (batch, text) => {
+    const next = native.handled(batch, text)
+    if (next != null) run(next)
+  }
   const run = (message) => {
     const parsed = JSON.parse(message)
     handle(parsed).then(
-      (text) => native.handled(parsed.batch, text),
-      (err) => native.handled(parsed.batch, JSON.stringify({ kind: 'rejected', error: { message: String(err?.message ?? err) }, terminal: false }))
+      (text) => report(parsed.batch, text),
+      (err) => report(parsed.batch, JSON.stringify({ kind: 'rejected', error: { message: String(err?.message ?? err) }, terminal: false }))
     )
   }
   const handle = async ({ batch, jobs, tx, adapterTx }) => {

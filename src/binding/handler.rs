@@ -7,12 +7,13 @@
 //! handler's cost in `workEach()`.
 
 use crate::error::{BossError, Result};
-use crate::worker::JobHandler;
+use crate::worker::{Chained, JobHandler};
 use futures_util::future::BoxFuture;
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
 use tokio::sync::oneshot;
 
 /// Weak: a running instance keeps the event loop alive by itself; after `stop()` nothing of the
@@ -20,17 +21,35 @@ use tokio::sync::oneshot;
 pub type RunFn = ThreadsafeFunction<String, (), String, Status, false, true>;
 pub type AbortFn = ThreadsafeFunction<String, (), String, Status, false, true>;
 
-/// Handler calls awaiting their outcome, by batch id (shared by all workers of an instance).
+/// Handler calls awaiting their outcome, by batch id (shared by all workers of an instance), and
+/// the batches chained to start after them.
 #[derive(Default)]
 pub struct Outcomes {
     waiting: Mutex<HashMap<u64, oneshot::Sender<String>>>,
+    /// batch id → the batch to start once it reports (`JobHandler::chain`)
+    chained: Mutex<HashMap<u64, Link>>,
+}
+
+struct Link {
+    message: String,
+    started: Arc<OnceLock<Instant>>,
 }
 
 impl Outcomes {
-    /// Deliver the outcome of `batch`; false when nobody waits for it any more (timed out).
-    pub fn deliver(&self, batch: u64, outcome: String) -> bool {
+    /// Deliver the outcome of `batch`; the run message of the batch chained after it, which
+    /// JavaScript starts at once, when there is one. A batch nobody waits for any more (timed
+    /// out, shut down) starts nothing.
+    pub fn deliver(&self, batch: u64, outcome: String) -> Option<String> {
         let sender = self.waiting.lock().ok().and_then(|mut w| w.remove(&batch));
-        sender.is_some_and(|s| s.send(outcome).is_ok())
+        if sender.is_none_or(|s| s.send(outcome).is_err()) {
+            return None;
+        }
+        // taken and marked started under the lock `unchain` takes: a batch is either taken back
+        // or started, never both
+        let mut chained = self.chained.lock().ok()?;
+        let link = chained.remove(&batch)?;
+        let _ = link.started.set(Instant::now());
+        Some(link.message)
     }
 
     fn expect(self: &Arc<Self>, batch: u64) -> (oneshot::Receiver<String>, Expected) {
@@ -101,5 +120,34 @@ impl JobHandler for JsHandler {
     fn abort(&self, message: String) {
         self.abort
             .call(message, ThreadsafeFunctionCallMode::NonBlocking);
+    }
+
+    fn chain(&self, after: u64, batch: u64, message: String) -> Option<Chained> {
+        let (answer, expected) = self.outcomes.expect(batch);
+        let started = Arc::new(OnceLock::new());
+        self.outcomes.chained.lock().ok()?.insert(
+            after,
+            Link {
+                message,
+                started: started.clone(),
+            },
+        );
+        Some(Chained {
+            outcome: Box::pin(async move {
+                let _expected = expected;
+                answer
+                    .await
+                    .map_err(|_| BossError::operational("handler outcome was lost"))
+            }),
+            started,
+        })
+    }
+
+    fn unchain(&self, after: u64) -> bool {
+        self.outcomes
+            .chained
+            .lock()
+            .map(|mut c| c.remove(&after).is_some())
+            .unwrap_or(true)
     }
 }

@@ -190,9 +190,12 @@ impl NativeBoss {
     }
 
     /// A worker's handler call for `batch` has settled with `outcome` (JSON); see handler.rs.
+    /// Returns the run message of the batch chained after it, for JavaScript to start at once.
     #[napi]
-    pub fn handled(&self, batch: i64, outcome: String) -> bool {
-        u64::try_from(batch).is_ok_and(|b| self.outcomes.deliver(b, outcome))
+    pub fn handled(&self, batch: i64, outcome: String) -> Option<String> {
+        u64::try_from(batch)
+            .ok()
+            .and_then(|b| self.outcomes.deliver(b, outcome))
     }
 
     /// `tx.executeSql(text, values)` of a transactional handler: `values` is the JSON array of

@@ -2,7 +2,8 @@
 
 use super::cadence::{next_delay, wait};
 use super::claim::{claim, Carry};
-use super::handler_call::{handle, Handled};
+use super::handler_call::{handle_call, Dispatch, Handled};
+use super::local_queue::Chain;
 use super::outcome;
 use super::{now_ms, ClaimedJob, Worker, WorkerStatus};
 use crate::engine::{Engine, EngineEvent};
@@ -136,24 +137,42 @@ pub async fn run(engine: Arc<Engine>, worker: Arc<Worker>) {
             wait(&worker, started, delay).await;
             continue;
         }
-        // the claimed jobs, a batch at a time; all but the first batch wait claimed (held)
-        let mut next = 0;
-        while next < fetched {
-            let batch = &jobs[next..(next + batch_size as usize).min(fetched)];
+        // the claimed jobs, a batch at a time; all but the first batch wait claimed (held). A
+        // local queue's batches are chained to start one after another in JavaScript.
+        let batches: Vec<&[ClaimedJob]> = jobs.chunks(batch_size as usize).collect();
+        let mut chain = if batches.len() > 1 {
+            Chain::new(&worker, &batches)
+        } else {
+            None
+        };
+        // the batches from this one on went back to the queue (a stop, or held their share)
+        let mut handed_back_from = batches.len();
+        for (i, batch) in batches.iter().enumerate() {
+            if i >= handed_back_from {
+                break;
+            }
+            let next = i * batch_size as usize;
             let rest = &jobs[next + batch.len()..];
-            let held = started.elapsed();
+            let call = match chain.as_mut() {
+                Some(c) => c.dispatch(i),
+                None => (super::next_batch_id(), Dispatch::Send),
+            };
+            let held = match &call.1 {
+                Dispatch::Started(_, at) => at.saturating_duration_since(started),
+                Dispatch::Send if next > 0 || from_ahead => started.elapsed(),
+                Dispatch::Send => Duration::ZERO,
+            };
             if next > 0
+                && matches!(call.1, Dispatch::Send)
                 && (worker.is_stopping() || held > super::prefetch::hold_limit(&jobs[next..]))
             {
                 // a local queue's rest: back to the queue on stop, or once held its share
+                if let Some(c) = chain.as_mut() {
+                    c.withdraw_from(i + 1);
+                }
                 super::prefetch::hand_back(&engine, &worker, jobs[next..].to_vec()).await;
                 break;
             }
-            let held = if next > 0 || from_ahead {
-                held
-            } else {
-                Duration::ZERO
-            };
             // the claim ahead goes out as the first batch of these jobs starts
             if next == 0 && ahead.is_none() && !worker.is_stopping() {
                 if let Some(limit) = ahead_limit {
@@ -170,33 +189,61 @@ pub async fn run(engine: Arc<Engine>, worker: Arc<Worker>) {
                 }
             }
             let handling = Instant::now();
-            let (done, rest_back) = if rest.is_empty() {
-                (process(&engine, &worker, &table, batch, held).await, false)
+            let done = if rest.is_empty() {
+                process(&engine, &worker, &table, batch, held, call).await
             } else {
                 // while the handler runs, the local queue's rest goes back on a stop or once held
-                // its share of the window, without waiting for the handler
+                // its share of the window, without waiting for the handler (batches already
+                // started after it run on)
                 let deadline = started + super::prefetch::hold_limit(rest);
                 let mut stop = worker.stop_signal.subscribe();
-                let processing = process(&engine, &worker, &table, batch, held);
+                let processing = process(&engine, &worker, &table, batch, held, call);
                 tokio::pin!(processing);
-                tokio::select! {
+                let give_back = tokio::select! {
                     biased;
-                    done = &mut processing => (done, false),
-                    _ = async { stop.wait_for(|s| *s).await.is_ok() } => (hand_back_then(&engine, &worker, rest, processing).await, true),
-                    _ = tokio::time::sleep_until(deadline.into()) => (hand_back_then(&engine, &worker, rest, processing).await, true),
+                    done = &mut processing => Err(done),
+                    _ = async { stop.wait_for(|s| *s).await.is_ok() } => Ok(()),
+                    _ = tokio::time::sleep_until(deadline.into()) => Ok(()),
+                };
+                match give_back {
+                    Err(done) => done,
+                    Ok(()) => {
+                        let from = chain.as_mut().map_or(i + 1, |c| c.withdraw_from(i + 1));
+                        if from < batches.len() {
+                            let jobs_from = from * batch_size as usize;
+                            super::prefetch::hand_back(
+                                &engine,
+                                &worker,
+                                jobs[jobs_from..].to_vec(),
+                            )
+                            .await;
+                        }
+                        handed_back_from = from;
+                        processing.await
+                    }
                 }
             };
             let Some(mut done) = done else {
-                if !rest.is_empty() && !rest_back {
-                    super::prefetch::hand_back(&engine, &worker, rest.to_vec()).await;
+                // abandoned by a shutdown: what has not started goes back (what has, expires)
+                let from = chain.as_mut().map_or(i + 1, |c| c.withdraw_from(i + 1));
+                if from < handed_back_from {
+                    let (a, b) = (
+                        from * batch_size as usize,
+                        (handed_back_from * batch_size as usize).min(fetched),
+                    );
+                    super::prefetch::hand_back(&engine, &worker, jobs[a..b].to_vec()).await;
                 }
                 break 'cycle;
             };
             last_handled = handling.elapsed();
-            next += batch.len();
             let overrun = done.overrun.take();
             if let Some(overrun) = &overrun {
                 overrun.reserve(&worker);
+                // its handler still runs: the batches queued after it do not start when it ends
+                // (one that started meanwhile runs on, as any started batch)
+                if let Some(c) = chain.as_mut() {
+                    c.withdraw_from(i + 1);
+                }
             }
             let all_completed = done.rows.iter().all(|r| r.status == "completed");
             if done.rows.is_empty() {
@@ -210,10 +257,8 @@ pub async fn run(engine: Arc<Engine>, worker: Arc<Worker>) {
             if let Some(overrun) = overrun {
                 overrun.hold(&engine, &worker).await;
             }
-            if rest_back {
-                break;
-            }
         }
+        drop(chain);
         if ahead.is_none() {
             let delay = next_delay(&engine, &worker, fetched, asked).await;
             if !delay.is_zero() {
@@ -238,17 +283,6 @@ pub async fn run(engine: Arc<Engine>, worker: Arc<Worker>) {
     worker.with_info(|i| i.status = WorkerStatus::Stopped);
 }
 
-/// Hand the unstarted `rest` of a local queue back, then wait for the handler call `processing`.
-async fn hand_back_then(
-    engine: &Arc<Engine>,
-    worker: &Arc<Worker>,
-    rest: &[ClaimedJob],
-    processing: impl std::future::Future<Output = Option<Handled>>,
-) -> Option<Handled> {
-    super::prefetch::hand_back(engine, worker, rest.to_vec()).await;
-    processing.await
-}
-
 /// Hand `done` to the settler, which writes it while this loop claims its next batch; waits
 /// while the previous batch is still being written.
 pub(super) async fn write_back(
@@ -266,18 +300,21 @@ pub(super) async fn write_back(
         permit,
     });
 }
+/// One handler call for `jobs` (`call`: its batch id and how it starts; a transactional batch is
+/// never chained and starts its own).
 async fn process(
     engine: &Arc<Engine>,
     worker: &Arc<Worker>,
     table: &str,
     jobs: &[ClaimedJob],
     held: Duration,
+    call: (u64, Dispatch),
 ) -> Option<Handled> {
     if worker.options.transactional {
         return super::transaction::process(engine, worker, table, jobs).await;
     }
     let per_job_results = worker.options.per_job_results;
-    handle(engine, worker, table, jobs, None, held, |v| {
+    handle_call(engine, worker, table, jobs, None, held, call, |v| {
         outcome::batch_rows(jobs, &v, per_job_results)
     })
     .await

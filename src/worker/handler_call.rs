@@ -42,6 +42,13 @@ pub(super) enum HandlerResult {
     Abandoned,
 }
 
+/// How a handler call starts: sent now, or already started in JavaScript after the batch before
+/// it (`JobHandler::chain`), at the instant given.
+pub(super) enum Dispatch {
+    Send,
+    Started(BoxFuture<'static, crate::error::Result<String>>, Instant),
+}
+
 /// Run the handler for `jobs` racing pg-boss's timeout (the batch's longest `expireInSeconds`,
 /// less the time the jobs were `held` claimed before it: their expiry runs from the claim) and a
 /// shutdown. The jobs' signals are aborted once the race is decided, as in pg-boss.
@@ -51,10 +58,17 @@ pub(super) async fn call_handler(
     jobs: &[ClaimedJob],
     tx: Option<TxHandle>,
     held: Duration,
+    dispatch: Dispatch,
 ) -> HandlerResult {
     let max_expire = jobs.iter().map(|j| j.expire_seconds).fold(0.0, f64::max);
     let timeout = Duration::from_secs_f64(max_expire.max(1.0)).saturating_sub(held);
-    let mut call = worker.handler.run(batch, run_message(batch, jobs, tx));
+    let (mut call, since) = match dispatch {
+        Dispatch::Send => (
+            worker.handler.run(batch, run_message(batch, jobs, tx)),
+            Instant::now(),
+        ),
+        Dispatch::Started(call, at) => (call, at),
+    };
     let result = tokio::select! {
         r = &mut call => match r {
             Ok(text) => HandlerResult::Outcome(serde_json::from_str(&text).unwrap_or_else(|e| {
@@ -62,7 +76,7 @@ pub(super) async fn call_handler(
             })),
             Err(err) => HandlerResult::Outcome(json!({ "kind": "rejected", "error": outcome::error_output(&err.message) })),
         },
-        _ = tokio::time::sleep(timeout) => HandlerResult::TimedOut(max_expire, call),
+        _ = tokio::time::sleep_until((since + timeout).into()) => HandlerResult::TimedOut(max_expire, call),
         _ = worker.abandon.notified() => HandlerResult::Abandoned,
     };
     // a settled handler's signals are aborted by the JS side itself (one call into JS per batch)
@@ -124,16 +138,34 @@ pub(super) async fn handle(
     held: Duration,
     to_rows: impl FnOnce(Value) -> Vec<SettleRow>,
 ) -> Option<Handled> {
-    let batch = next_batch_id();
-    let started_ms = now_ms();
+    let call = (next_batch_id(), Dispatch::Send);
+    handle_call(engine, worker, table, jobs, tx, held, call, to_rows).await
+}
+
+/// `handle` for the handler call `(batch id, how it starts)`.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn handle_call(
+    engine: &Arc<Engine>,
+    worker: &Arc<Worker>,
+    table: &str,
+    jobs: &[ClaimedJob],
+    tx: Option<TxHandle>,
+    held: Duration,
+    (batch, dispatch): (u64, Dispatch),
+    to_rows: impl FnOnce(Value) -> Vec<SettleRow>,
+) -> Option<Handled> {
+    let started = match &dispatch {
+        Dispatch::Send => Instant::now(),
+        Dispatch::Started(_, at) => *at,
+    };
+    let started_ms = now_ms().saturating_sub(started.elapsed().as_millis() as u64);
     worker.with_info(|i| {
         i.in_hand.push((batch, jobs.to_vec()));
         i.last_job_started_on = Some(started_ms);
     });
     engine.emit_wip_soon();
-    let heartbeat = spawn_heartbeat(engine, worker, table, jobs, held);
-    let started = Instant::now();
-    let result = call_handler(worker, batch, jobs, tx, held).await;
+    let heartbeat = spawn_heartbeat(engine, worker, table, jobs, held + started.elapsed());
+    let result = call_handler(worker, batch, jobs, tx, held, dispatch).await;
     engine
         .metrics
         .handled(&worker.name, &worker.id, started.elapsed());

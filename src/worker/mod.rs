@@ -13,6 +13,7 @@ pub mod each;
 pub mod handler_call;
 pub mod heartbeat;
 pub mod lifecycle;
+pub mod local_queue;
 pub mod options;
 pub mod outcome;
 pub mod overrun;
@@ -35,6 +36,25 @@ pub trait JobHandler: Send + Sync {
     fn run(&self, batch: u64, message: String) -> BoxFuture<'static, crate::error::Result<String>>;
     /// Abort job signals: `{ type: 'abort', batch, ids?, reason }`. Fire and forget.
     fn abort(&self, message: String);
+    /// Queue batch `batch` (its run `message`) to start the moment batch `after` reports its
+    /// outcome, with no round trip through the engine between them (a local queue's batches,
+    /// see `batch::run`). `None`: this handler does not chain; run it with `run`.
+    fn chain(&self, after: u64, batch: u64, message: String) -> Option<Chained> {
+        let _ = (after, batch, message);
+        None
+    }
+    /// Take back the batch queued after `after`: true when it had not started (it never will),
+    /// false when it did (its `Chained::started` is set).
+    fn unchain(&self, after: u64) -> bool {
+        let _ = after;
+        true
+    }
+}
+
+/// A batch queued to start after another (`JobHandler::chain`): its outcome, and when it started.
+pub struct Chained {
+    pub outcome: BoxFuture<'static, crate::error::Result<String>>,
+    pub started: Arc<std::sync::OnceLock<std::time::Instant>>,
 }
 
 /// A job as claimed, with what the worker needs to time, fence and settle it.
