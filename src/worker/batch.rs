@@ -179,7 +179,8 @@ pub async fn run(engine: Arc<Engine>, worker: Arc<Worker>) {
                 if let Some(c) = chain.as_mut() {
                     c.withdraw_from(i + 1);
                 }
-                super::prefetch::hand_back(&engine, &worker, jobs[next..].to_vec()).await;
+                let until = (handed_back_from * batch_size as usize).min(fetched);
+                super::prefetch::hand_back(&engine, &worker, jobs[next..until].to_vec()).await;
                 break;
             }
             // the claim ahead goes out as the first batch of these jobs starts
@@ -217,17 +218,18 @@ pub async fn run(engine: Arc<Engine>, worker: Arc<Worker>) {
                 match give_back {
                     Err(done) => done,
                     Ok(()) => {
-                        let from = chain.as_mut().map_or(i + 1, |c| c.withdraw_from(i + 1));
-                        if from < batches.len() {
-                            let jobs_from = from * batch_size as usize;
-                            super::prefetch::hand_back(
-                                &engine,
-                                &worker,
-                                jobs[jobs_from..].to_vec(),
-                            )
-                            .await;
+                        // (a stop still set, or a deadline passed, fires again at the started
+                        // batches that follow: only what is not handed back yet goes)
+                        let from = chain
+                            .as_mut()
+                            .map_or(i + 1, |c| c.withdraw_from(i + 1))
+                            .min(handed_back_from);
+                        if from < handed_back_from {
+                            let until = (handed_back_from * batch_size as usize).min(fetched);
+                            let back = jobs[from * batch_size as usize..until].to_vec();
+                            super::prefetch::hand_back(&engine, &worker, back).await;
+                            handed_back_from = from;
                         }
-                        handed_back_from = from;
                         processing.await
                     }
                 }
