@@ -2,7 +2,7 @@
 
 use super::cadence::{next_delay, wait};
 use super::claim::{claim, Carry};
-use super::handler_call::{handle_call, Dispatch, Handled};
+use super::handler_call::{handle, Dispatch, Handled};
 use super::local_queue::Chain;
 use super::outcome;
 use super::{now_ms, ClaimedJob, Worker, WorkerStatus};
@@ -340,7 +340,7 @@ async fn process(
         return super::transaction::process(engine, worker, table, jobs).await;
     }
     let per_job_results = worker.options.per_job_results;
-    handle_call(engine, worker, table, jobs, None, held, call, |v| {
+    handle(engine, worker, table, jobs, None, held, call, |v| {
         outcome::batch_rows(jobs, &v, per_job_results)
     })
     .await

@@ -16,7 +16,7 @@
 use super::batch::report;
 use super::cadence::next_delay;
 use super::claim::claim;
-use super::handler_call::handle;
+use super::handler_call::{handle, Dispatch};
 use super::outcome;
 use super::settler;
 use super::{ClaimedJob, Worker, WorkerStatus};
@@ -285,9 +285,17 @@ async fn run_job(
     budget: OwnedSemaphorePermit,
 ) {
     let jobs = vec![job];
-    let handled = handle(engine, worker, table, &jobs, None, Duration::ZERO, |v| {
-        vec![outcome::each_row(&jobs[0], &v)]
-    })
+    let call = (super::next_batch_id(), Dispatch::Send);
+    let handled = handle(
+        engine,
+        worker,
+        table,
+        &jobs,
+        None,
+        Duration::ZERO,
+        call,
+        |v| vec![outcome::each_row(&jobs[0], &v)],
+    )
     .await;
     let Some(mut done) = handled else {
         return;

@@ -127,24 +127,10 @@ impl Handled {
 /// turned into rows to write back (`to_rows` maps a returned outcome; a timeout fails them all).
 /// `tx` is the transaction a transactional handler is handed; `held`, how long the jobs were
 /// held claimed before (`prefetch`). `None` when a shutdown abandoned the call: the shutdown
-/// failed those jobs itself.
+/// failed those jobs itself. `call`: its batch id and how it starts (`Dispatch::Send` unless a
+/// local queue chained it).
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn handle(
-    engine: &Arc<Engine>,
-    worker: &Arc<Worker>,
-    table: &str,
-    jobs: &[ClaimedJob],
-    tx: Option<TxHandle>,
-    held: Duration,
-    to_rows: impl FnOnce(Value) -> Vec<SettleRow>,
-) -> Option<Handled> {
-    let call = (next_batch_id(), Dispatch::Send);
-    handle_call(engine, worker, table, jobs, tx, held, call, to_rows).await
-}
-
-/// `handle` for the handler call `(batch id, how it starts)`.
-#[allow(clippy::too_many_arguments)]
-pub(super) async fn handle_call(
     engine: &Arc<Engine>,
     worker: &Arc<Worker>,
     table: &str,

@@ -10,7 +10,7 @@
 //! connection, with the usual retry accounting.
 
 use super::batch::report;
-use super::handler_call::{handle, Handled};
+use super::handler_call::{handle, Dispatch, Handled};
 use super::outcome::{self, SettleRow};
 use super::{now_ms, ClaimedJob, Worker};
 use crate::connection::pinned::PinnedConnection;
@@ -339,6 +339,7 @@ pub(super) async fn process(
         jobs,
         Some(handle_for_js),
         std::time::Duration::ZERO,
+        (super::next_batch_id(), Dispatch::Send),
         |v| {
             if let Some(ids) = v.get("handlerSettled").and_then(Value::as_array) {
                 settled_by_handler = ids
